@@ -1,0 +1,111 @@
+// Package bench defines the benchmark interface. A benchmark runs its workload inside a
+// container of any driver, through runtime.Driver only, so every benchmark works
+// unchanged for processes, OCI runtimes, engines and microVMs.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Metric describes one value a benchmark reports.
+type Metric struct {
+	Name        string
+	Unit        string
+	Better      results.Better
+	Description string
+}
+
+// Benchmark is one kind of measurement.
+type Benchmark interface {
+	Name() string
+	// Description is one line for `isobench list`.
+	Description() string
+	Metrics() []Metric
+	// Tools lists the programs the workload needs in the image; a run fails at once,
+	// naming the tool, when the image lacks one.
+	Tools() []string
+	// Run performs one trial on one runtime and emits its samples through t.Emit.
+	Run(ctx context.Context, t *Trial) error
+}
+
+// Trial is everything one trial of a benchmark gets.
+type Trial struct {
+	Driver  runtime.Driver
+	Image   *image.Image
+	RootFS  string // the image's unpacked root filesystem (read-only), for checks
+	Runtime string // profile name
+	// Index numbers the measured trials from 1; warm-up trials have Index 0 and emit nothing.
+	Index  int
+	Warmup bool
+	Quick  bool
+	// Settings are the benchmark's settings from the config file (merged over its defaults).
+	Settings Settings
+	// RawDir is this trial's directory for raw outputs (exists).
+	RawDir string
+	// RunDir is the run directory RawDir lives in (for relative paths).
+	RunDir string
+	// NewID returns a fresh container ID that starts with runtime.NamePrefix.
+	NewID func() string
+	// Probe is the host path of the static probe binary to bind into containers at ProbePath.
+	Probe string
+	// Emit records one sample of a metric named in Metrics.
+	Emit func(metric string, value float64, params map[string]string)
+	// Logf writes a progress line (never called inside a timed section).
+	Logf func(format string, args ...any)
+}
+
+// ProbePath is where the probe binary appears inside every container.
+const ProbePath = "/.isobench/isobench"
+
+var (
+	mu      sync.Mutex
+	benches = map[string]Benchmark{}
+)
+
+// Register adds a benchmark; benchmark packages call it from init.
+func Register(b Benchmark) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := benches[b.Name()]; dup {
+		panic("bench: registered twice: " + b.Name())
+	}
+	benches[b.Name()] = b
+}
+
+// Get finds a benchmark by name.
+func Get(name string) (Benchmark, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	b, ok := benches[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown benchmark %q (known: %v; see `isobench list`)", name, namesLocked())
+	}
+	return b, nil
+}
+
+// All lists the benchmarks by name.
+func All() []Benchmark {
+	mu.Lock()
+	defer mu.Unlock()
+	var out []Benchmark
+	for _, n := range namesLocked() {
+		out = append(out, benches[n])
+	}
+	return out
+}
+
+func namesLocked() []string {
+	var names []string
+	for n := range benches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,82 @@
+package runtime
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Profile names a runtime configuration: a driver plus its binary and arguments.
+type Profile struct {
+	Name   string `yaml:"name" json:"name"`
+	Driver string `yaml:"driver" json:"driver"`
+	// Binary is the runtime's executable; a bare name is looked up in PATH.
+	Binary string `yaml:"binary,omitempty" json:"binary,omitempty"`
+	// GlobalArgs go before the subcommand (runc --root X create ...).
+	GlobalArgs []string `yaml:"global_args,omitempty" json:"global_args,omitempty"`
+	// ContainerArgs go after the create subcommand.
+	ContainerArgs []string `yaml:"container_args,omitempty" json:"container_args,omitempty"`
+	// Options are driver-specific settings: platform (runsc), socket, handler,
+	// snapshotter, runtime (engines), kernel, memory (VMs).
+	Options     map[string]string `yaml:"options,omitempty" json:"options,omitempty"`
+	Description string            `yaml:"description,omitempty" json:"description,omitempty"`
+}
+
+// Factory makes a driver for a profile.
+type Factory func(p Profile) (Driver, error)
+
+var (
+	mu        sync.Mutex
+	factories = map[string]Factory{}
+	builtins  []Profile
+)
+
+// Register makes a driver kind available, with its built-in profiles. Driver packages
+// call it from init.
+func Register(driver string, f Factory, profiles ...Profile) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := factories[driver]; dup {
+		panic("runtime: driver registered twice: " + driver)
+	}
+	factories[driver] = f
+	builtins = append(builtins, profiles...)
+}
+
+// Drivers lists the registered driver kinds.
+func Drivers() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	var names []string
+	for n := range factories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Builtins lists the built-in profiles in registration order.
+func Builtins() []Profile {
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]Profile(nil), builtins...)
+}
+
+// New makes the driver for a profile.
+func New(p Profile) (Driver, error) {
+	mu.Lock()
+	f, ok := factories[p.Driver]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("profile %q: unknown driver %q (known: %v)", p.Name, p.Driver, Drivers())
+	}
+	return f(p)
+}
+
+// Option returns a profile option or def.
+func (p Profile) Option(key, def string) string {
+	if v, ok := p.Options[key]; ok && v != "" {
+		return v
+	}
+	return def
+}

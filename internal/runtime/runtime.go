@@ -1,0 +1,141 @@
+// Package runtime defines the driver interface every isolation runtime implements:
+// a plain process, OCI runtimes, engines and microVMs all run the same image
+// through the same lifecycle (prepare, create, start, wait, delete).
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/isobench/isobench/internal/image"
+)
+
+// NamePrefix starts the name of everything isobench creates on a host (containers,
+// bundles, namespaces, engine objects), so `isobench cleanup` finds leftovers and nothing else.
+const NamePrefix = "isobench-"
+
+// LinkPrefix starts the name of network links isobench creates (link names are limited to 15 bytes).
+const LinkPrefix = "isb"
+
+// Class groups runtimes in reports.
+type Class string
+
+const (
+	ClassProcess   Class = "process"
+	ClassContainer Class = "container"
+	ClassSandbox   Class = "sandbox"
+	ClassVM        Class = "vm"
+)
+
+// Driver runs containers of one runtime profile.
+type Driver interface {
+	// Profile is the profile the driver was made from.
+	Profile() Profile
+	// Check finds the runtime's binary and tells whether it can run here; it never hangs.
+	Check(ctx context.Context) Status
+	// Prepare readies the driver to run containers from img (unpack, load into an engine,
+	// build a disk). It is called once per run, outside every timed section.
+	Prepare(ctx context.Context, img *image.Image) error
+	// New prepares one container (bundle, writable layer, network) without calling the
+	// runtime's create. The returned container must be deleted by the caller.
+	New(ctx context.Context, spec Spec) (Container, error)
+	// Close removes everything Prepare made.
+	Close(ctx context.Context) error
+}
+
+// Container is one container (or sandbox, or VM) of a driver. Each lifecycle
+// method returns when that step is done, so the caller can time it.
+type Container interface {
+	ID() string
+	// Create calls the runtime's create: the container exists but the workload has not started.
+	Create(ctx context.Context) error
+	// Start starts the workload and returns as soon as the runtime says it started.
+	Start(ctx context.Context) error
+	// Wait blocks until the workload exits and returns its exit code.
+	Wait(ctx context.Context) (int, error)
+	// Delete removes the container and everything New made for it. It is safe to call
+	// in any state, more than once, and must succeed even after ctx was cancelled.
+	Delete(ctx context.Context) error
+	// Processes lists the host processes that belong to the container (workload, shim,
+	// sandbox, gofer, VMM), for memory attribution.
+	Processes(ctx context.Context) ([]Process, error)
+	// Network tells how the host reaches the container; zero when Spec.Network was false.
+	Network() NetworkInfo
+}
+
+// PhaseReporter is implemented by containers that know finer start-up phases than the
+// lifecycle calls show (a VM's kernel start and init reached, for example).
+type PhaseReporter interface {
+	Phases() []Phase
+}
+
+// Phase is a named point in a container's start-up, measured from the start of Start.
+type Phase struct {
+	Name  string
+	Since time.Duration
+}
+
+// Process is a host process that belongs to a container.
+type Process struct {
+	PID  int
+	Role string // workload, shim, sandbox, gofer, vmm, ...
+}
+
+// NetworkInfo tells how the host and the container reach each other.
+type NetworkInfo struct {
+	// ContainerIP is the address the host connects to.
+	ContainerIP string
+	// HostIP is the address the container connects to for host-side servers.
+	HostIP string
+	// Stack names the network stack that served the container: "host-loopback",
+	// "linux-veth", "gvisor-netstack", "docker-bridge", "virtio-net-tap", ...
+	Stack string
+}
+
+// Spec describes one container to run.
+type Spec struct {
+	// ID is unique on the host and starts with NamePrefix.
+	ID   string
+	Args []string
+	Env  []string
+	Cwd  string
+	// Stdout and Stderr receive the workload's output; nil discards it.
+	Stdout io.Writer
+	Stderr io.Writer
+	// Mounts are added on top of the image's root filesystem.
+	Mounts []Mount
+	// Network gives the container its own network reachable from the host; otherwise
+	// the container has no network but loopback (host: the host's).
+	Network bool
+	// RawDir is where the driver may keep its own logs for this container.
+	RawDir string
+}
+
+// Mount is a bind mount of a host path or a tmpfs.
+type Mount struct {
+	// Type is "bind" or "tmpfs".
+	Type        string
+	Source      string // host path for bind
+	Destination string
+	ReadOnly    bool
+	// SizeBytes limits a tmpfs; 0 leaves the default.
+	SizeBytes int64
+}
+
+// Status is what Check found.
+type Status struct {
+	Found   bool
+	Usable  bool
+	Binary  string
+	SHA256  string
+	Version string
+	Class   Class
+	// Emulated marks results that are not comparable (a VM under TCG).
+	Emulated bool
+	// Options are facts to record with every result (gVisor's platform, Kata's hypervisor).
+	Options map[string]string
+	// Problem says what is wrong when not usable; Fix says exactly what to do about it.
+	Problem string
+	Fix     string
+}
