@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"fmt"
+	"net/netip"
+	"path/filepath"
 	"sort"
 	"sync"
 )
@@ -22,8 +24,19 @@ type Profile struct {
 	Description string            `yaml:"description,omitempty" json:"description,omitempty"`
 }
 
+// Env is what every driver gets from the run besides its profile.
+type Env struct {
+	// Home is isobench's state directory; drivers keep per-container state under Home/run.
+	Home string
+	// Subnet is where container and host link addresses come from (198.18.0.0/15 by default).
+	Subnet netip.Prefix
+}
+
+// StateDir is where a driver keeps the state of one container (bundle, writable layer).
+func (e Env) StateDir(id string) string { return filepath.Join(e.Home, "run", id) }
+
 // Factory makes a driver for a profile.
-type Factory func(p Profile) (Driver, error)
+type Factory func(p Profile, env Env) (Driver, error)
 
 var (
 	mu        sync.Mutex
@@ -63,14 +76,14 @@ func Builtins() []Profile {
 }
 
 // New makes the driver for a profile.
-func New(p Profile) (Driver, error) {
+func New(p Profile, env Env) (Driver, error) {
 	mu.Lock()
 	f, ok := factories[p.Driver]
 	mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("profile %q: unknown driver %q (known: %v)", p.Name, p.Driver, Drivers())
 	}
-	return f(p)
+	return f(p, env)
 }
 
 // Option returns a profile option or def.

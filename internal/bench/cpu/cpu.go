@@ -1,0 +1,152 @@
+// Package cpu is the CPU benchmark: sysbench's prime-number test with one thread and with
+// as many threads as the host has CPUs, in events per second.
+package cpu
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"time"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Name is the benchmark's name in configs and results.
+const Name = "cpu"
+
+// Metric names.
+const MetricEventsPerSecond = "events_per_second"
+
+// Settings keys (config file: benchmarks: cpu: {...}) and their defaults.
+const (
+	// SettingTime is how long each sysbench run lasts (whole seconds).
+	SettingTime = "time"
+	// SettingThreads lists the thread counts to run; 0 means one per host CPU.
+	SettingThreads = "threads"
+	// SettingMaxPrime is sysbench's --cpu-max-prime (the work per event).
+	SettingMaxPrime = "max_prime"
+
+	DefaultTime     = 10 * time.Second
+	QuickTime       = 2 * time.Second
+	DefaultMaxPrime = 10000 // sysbench's own default, so hand runs compare
+)
+
+func init() { bench.Register(Benchmark{}) }
+
+// Benchmark implements bench.Benchmark.
+type Benchmark struct{}
+
+func (Benchmark) Name() string { return Name }
+
+func (Benchmark) Description() string {
+	return "sysbench cpu (primes) with 1 thread and with one thread per host CPU: events/s"
+}
+
+func (Benchmark) Metrics() []bench.Metric {
+	return []bench.Metric{{
+		Name: MetricEventsPerSecond, Unit: "events/s", Better: results.Higher,
+		Description: "sysbench cpu events per second (params: threads)",
+	}}
+}
+
+func (Benchmark) Tools() []string { return []string{"sysbench"} }
+
+// Run runs sysbench cpu once per thread count.
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
+	def := DefaultTime
+	if t.Quick {
+		def = QuickTime
+	}
+	dur, err := t.Settings.Duration(SettingTime, def)
+	if err != nil {
+		return err
+	}
+	threads, err := t.Settings.Ints(SettingThreads, []int{1, 0})
+	if err != nil {
+		return err
+	}
+	maxPrime, err := t.Settings.Int(SettingMaxPrime, DefaultMaxPrime)
+	if err != nil {
+		return err
+	}
+	for _, n := range dedupe(resolveThreads(threads)) {
+		args := []string{"sysbench", "cpu",
+			"--threads=" + strconv.Itoa(n),
+			"--time=" + strconv.Itoa(wholeSeconds(dur)),
+			"--cpu-max-prime=" + strconv.Itoa(maxPrime),
+			"run"}
+		out, err := runSaved(ctx, t, fmt.Sprintf("sysbench-cpu-threads%d", n), runtime.Spec{ID: t.NewID(), Args: args})
+		if err != nil {
+			return fmt.Errorf("sysbench cpu with %d threads: %w", n, err)
+		}
+		res, err := Parse(out.Stdout)
+		if err != nil {
+			return err
+		}
+		if res.Threads != n {
+			return fmt.Errorf("sysbench cpu ran %d threads, asked for %d", res.Threads, n)
+		}
+		emit(t, MetricEventsPerSecond, res.EventsPerSecond, map[string]string{"threads": strconv.Itoa(n)})
+	}
+	return nil
+}
+
+// resolveThreads turns 0 ("all") into the host's CPU count.
+func resolveThreads(list []int) []int {
+	out := make([]int, 0, len(list))
+	for _, n := range list {
+		if n <= 0 {
+			n = goruntime.NumCPU()
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// dedupe keeps the first of equal thread counts: on a 1-CPU host "1" and "all" are one run.
+func dedupe(list []int) []int {
+	seen := map[int]bool{}
+	var out []int
+	for _, n := range list {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// wholeSeconds rounds up, since sysbench takes --time in whole seconds.
+func wholeSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+func emit(t *bench.Trial, metric string, v float64, params map[string]string) {
+	if t.Warmup || t.Emit == nil {
+		return
+	}
+	t.Emit(metric, v, params)
+}
+
+// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
+// name.stderr under the trial's raw directory, so they are kept when the run fails too.
+func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
+	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stderr.Close()
+	spec.Stdout, spec.Stderr = stdout, stderr
+	return bench.RunToExit(ctx, t.Driver, spec)
+}

@@ -1,0 +1,135 @@
+// Package memory is the memory bandwidth benchmark: sysbench memory, sequential reads and
+// writes in 1 KiB and 1 MiB blocks, in MiB/s.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Name is the benchmark's name in configs and results.
+const Name = "memory"
+
+// MetricThroughput is the one metric, with params op, block, access and threads.
+const MetricThroughput = "throughput"
+
+// Settings keys (config file: benchmarks: memory: {...}) and their defaults.
+const (
+	// SettingTime is how long each of the four sysbench runs lasts (whole seconds).
+	SettingTime = "time"
+	// SettingThreads is sysbench's --threads.
+	SettingThreads = "threads"
+
+	DefaultTime    = 10 * time.Second
+	QuickTime      = 2 * time.Second
+	DefaultThreads = 1
+)
+
+// workload is one sysbench memory run.
+type workload struct {
+	op    string // sysbench --memory-oper
+	block string // sysbench --memory-block-size
+	label string // the block param in results
+	shown string // how sysbench reports the block size back
+}
+
+var workloads = []workload{
+	{"read", "1K", "1KiB", "1KiB"},
+	{"read", "1M", "1MiB", "1024KiB"},
+	{"write", "1K", "1KiB", "1KiB"},
+	{"write", "1M", "1MiB", "1024KiB"},
+}
+
+func init() { bench.Register(Benchmark{}) }
+
+// Benchmark implements bench.Benchmark.
+type Benchmark struct{}
+
+func (Benchmark) Name() string { return Name }
+
+func (Benchmark) Description() string {
+	return "sysbench memory, sequential read and write, 1 KiB and 1 MiB blocks: MiB/s"
+}
+
+func (Benchmark) Metrics() []bench.Metric {
+	return []bench.Metric{{
+		Name: MetricThroughput, Unit: "MiB/s", Better: results.Higher,
+		Description: "sysbench memory transfer rate (params: op, block, access, threads)",
+	}}
+}
+
+func (Benchmark) Tools() []string { return []string{"sysbench"} }
+
+// Run runs the four workloads, each in its own container.
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
+	def := DefaultTime
+	if t.Quick {
+		def = QuickTime
+	}
+	dur, err := t.Settings.Duration(SettingTime, def)
+	if err != nil {
+		return err
+	}
+	threads, err := t.Settings.Int(SettingThreads, DefaultThreads)
+	if err != nil {
+		return err
+	}
+	if threads < 1 {
+		return fmt.Errorf("setting %s: %d threads; need at least 1", SettingThreads, threads)
+	}
+	for _, w := range workloads {
+		args := []string{"sysbench", "memory",
+			"--threads=" + strconv.Itoa(threads),
+			"--time=" + strconv.Itoa(max(1, int(math.Ceil(dur.Seconds())))),
+			"--memory-oper=" + w.op,
+			"--memory-access-mode=seq",
+			"--memory-block-size=" + w.block,
+			// 0 lifts the default 100 GiB cap, which fast hosts reach before the time is up.
+			"--memory-total-size=0",
+			"run"}
+		name := fmt.Sprintf("sysbench-memory-%s-%s", w.op, w.label)
+		out, err := runSaved(ctx, t, name, runtime.Spec{ID: t.NewID(), Args: args})
+		if err != nil {
+			return fmt.Errorf("sysbench memory %s %s: %w", w.op, w.label, err)
+		}
+		res, err := Parse(out.Stdout)
+		if err != nil {
+			return err
+		}
+		if res.Operation != w.op || res.BlockSize != w.shown {
+			return fmt.Errorf("sysbench memory ran %s with %s blocks, asked for %s with %s", res.Operation, res.BlockSize, w.op, w.label)
+		}
+		if !t.Warmup && t.Emit != nil {
+			t.Emit(MetricThroughput, res.MiBPerSecond, map[string]string{
+				"op": w.op, "block": w.label, "access": "seq", "threads": strconv.Itoa(threads),
+			})
+		}
+	}
+	return nil
+}
+
+// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
+// name.stderr under the trial's raw directory, so they are kept when the run fails too.
+func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
+	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stderr.Close()
+	spec.Stdout, spec.Stderr = stdout, stderr
+	return bench.RunToExit(ctx, t.Driver, spec)
+}

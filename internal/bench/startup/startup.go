@@ -1,0 +1,79 @@
+// Package startup measures how long a fresh container takes through each lifecycle step.
+package startup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Marker is what the trivial workload prints; its first byte marks "workload running".
+const Marker = "isobench-ready"
+
+func init() { bench.Register(Startup{}) }
+
+// Startup runs one fresh container per trial that prints a marker and exits.
+type Startup struct{}
+
+func (Startup) Name() string { return "startup" }
+
+func (Startup) Description() string {
+	return "a fresh container per trial running `echo`: create, start to first output, start to exit, delete, total"
+}
+
+// VM drivers report finer boot phases; they appear as phase_<name>.
+var vmPhases = []string{"vmm_started", "kernel_start", "init_reached", "workload_started"}
+
+func (Startup) Metrics() []bench.Metric {
+	m := []bench.Metric{
+		{Name: "create", Unit: "ms", Better: results.Lower, Description: "until the runtime's create returned"},
+		{Name: "start_to_output", Unit: "ms", Better: results.Lower, Description: "from start until the workload's first output"},
+		{Name: "start_to_exit", Unit: "ms", Better: results.Lower, Description: "from start until the workload exited"},
+		{Name: "delete", Unit: "ms", Better: results.Lower, Description: "until the runtime's delete returned"},
+		{Name: "total", Unit: "ms", Better: results.Lower, Description: "from create until delete returned"},
+	}
+	for _, p := range vmPhases {
+		m = append(m, bench.Metric{Name: "phase_" + p, Unit: "ms", Better: results.Lower, Description: "VMs only: from start until " + strings.ReplaceAll(p, "_", " ")})
+	}
+	return m
+}
+
+func (Startup) Tools() []string { return []string{"echo"} }
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// Run implements bench.Benchmark.
+func (Startup) Run(ctx context.Context, t *bench.Trial) error {
+	out, err := bench.RunToExit(ctx, t.Driver, runtime.Spec{
+		ID:     t.NewID(),
+		Args:   []string{"echo", Marker},
+		RawDir: t.RawDir,
+	})
+	if out != nil {
+		_ = os.WriteFile(filepath.Join(t.RawDir, "stdout"), out.Stdout, 0o644)
+		_ = os.WriteFile(filepath.Join(t.RawDir, "stderr"), out.Stderr, 0o644)
+	}
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(out.Stdout), Marker) {
+		return fmt.Errorf("the workload did not print %q (got %q)", Marker, out.Stdout)
+	}
+	tm := out.Timings
+	t.Emit("create", ms(tm.Create), nil)
+	t.Emit("start_to_output", ms(tm.StartToOutput), nil)
+	t.Emit("start_to_exit", ms(tm.StartToExit), nil)
+	t.Emit("delete", ms(tm.Delete), nil)
+	t.Emit("total", ms(tm.Total), nil)
+	for _, p := range tm.Phases {
+		t.Emit("phase_"+p.Name, ms(p.Since), nil)
+	}
+	return nil
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/isobench/isobench/internal/netsetup"
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/overlay"
+)
+
+func init() { addCommand(newCleanupCmd) }
+
+func newCleanupCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove what runs killed with SIGKILL left behind",
+		Long: `Remove every container, engine object, mount, network namespace, link and state
+directory that isobench made and a killed run left behind. Only objects named with the
+isobench- prefix (links: isb) are touched.`,
+		Example: `  isobench cleanup`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Geteuid() != 0 {
+				return badInput("isobench cleanup needs root: run it with sudo")
+			}
+			cfg, err := loadConfig()
+			if err != nil {
+				return err
+			}
+			removed, err := cleanupHost(cmd, cfg.Profiles())
+			for _, r := range removed {
+				fmt.Fprintln(cmd.OutOrStdout(), "removed", r)
+			}
+			if len(removed) == 0 && err == nil {
+				fmt.Fprintln(cmd.OutOrStdout(), "nothing to clean up")
+			}
+			return err
+		},
+	}
+}
+
+func cleanupHost(cmd *cobra.Command, profiles []runtime.Profile) ([]string, error) {
+	ctx := cmd.Context()
+	env := runtime.Env{Home: home()}
+	var removed []string
+	var errs []error
+	names, fns := runtime.Cleaners()
+	for i, fn := range fns {
+		r, err := fn(ctx, env, profiles)
+		removed = append(removed, r...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", names[i], err))
+		}
+	}
+	r, err := netsetup.RemoveLeftovers(runtime.NamePrefix)
+	removed = append(removed, r...)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	// Container state: overlays and bundles under <home>/run.
+	states, _ := filepath.Glob(filepath.Join(env.Home, "run", runtime.NamePrefix+"*"))
+	for _, dir := range states {
+		mounted := len(overlay.MountsUnder(dir)) > 0
+		if err := overlay.UnmountAll(dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		what := "state " + dir
+		if mounted {
+			what += " (unmounted)"
+		}
+		removed = append(removed, what)
+	}
+	// Mounts elsewhere that name isobench state (a killed run's bind mounts).
+	for _, m := range overlay.MountsUnder(filepath.Join(env.Home, "run")) {
+		if strings.Contains(m, runtime.NamePrefix) {
+			if err := overlay.UnmountAll(m); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return removed, errors.Join(errs...)
+}

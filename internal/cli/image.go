@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/isobench/isobench/internal/image"
+)
+
+func init() { addCommand(newImageCmd) }
+
+func newImageCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Build, import, list and remove benchmark images",
+		Long: `Images live in an OCI image layout under the home directory (--home). Every runtime
+runs the same image: "default" is built with debootstrap and holds the benchmark tools.`,
+		Example: `  sudo isobench image build
+  isobench image import alpine.tar --name alpine
+  isobench image ls`,
+	}
+	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageListCmd(), newImageRemoveCmd())
+	return cmd
+}
+
+// imageSignalContext returns a context cancelled by Ctrl-C or SIGTERM, so that builds and
+// imports remove their temporary files before exiting.
+func imageSignalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
+
+// imageError turns the store's input errors into bad-input errors (exit status 2).
+func imageError(err error) error {
+	for _, userErr := range []error{image.ErrNotFound, image.ErrBadName, image.ErrUnknownFormat, image.ErrNoSource, image.ErrBadOption} {
+		if errors.Is(err, userErr) {
+			return badInput("%v", err)
+		}
+	}
+	return err
+}
+
+func openImageStore() (*image.Store, error) {
+	return image.Open(image.Home(global.home))
+}
+
+func newImageBuildCmd() *cobra.Command {
+	var opts image.BuildOptions
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build the default benchmark image with debootstrap (needs root, 1-2 minutes)",
+		Long: `Build a Debian image with debootstrap (minbase variant) and the benchmark tools. The
+image is cached by its recipe (suite, mirror, packages): building again with the same
+recipe reuses it unless --force is given.`,
+		Example: `  sudo isobench image build
+  sudo isobench image build --force
+  sudo isobench image build --suite trixie --mirror http://deb.debian.org/debian --package sysbench --package fio`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := opts.Resolved(); err != nil {
+				return imageError(err)
+			}
+			if os.Geteuid() != 0 {
+				return badInput("image build needs root (debootstrap): run it with sudo")
+			}
+			store, err := openImageStore()
+			if err != nil {
+				return err
+			}
+			ctx, stop := imageSignalContext(cmd)
+			defer stop()
+			start := time.Now()
+			img, built, err := store.Build(ctx, opts, cmd.ErrOrStderr())
+			if err != nil {
+				return imageError(err)
+			}
+			out := cmd.OutOrStdout()
+			if built {
+				fmt.Fprintf(out, "built image %s %s (%s) in %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), time.Since(start).Round(time.Second))
+			} else {
+				fmt.Fprintf(out, "image %s %s is up to date (same recipe); use --force to rebuild\n", img.Name, img.ShortDigest())
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Name, "name", image.DefaultName, "name of the image")
+	f.StringVar(&opts.Suite, "suite", image.DefaultSuite, "Debian release to bootstrap")
+	f.StringVar(&opts.Mirror, "mirror", "", "Debian mirror URL (default: the host's apt sources, else "+image.FallbackMirror+")")
+	f.StringArrayVar(&opts.Packages, "package", nil, "package to install, repeatable (default: the benchmark tools)")
+	f.BoolVar(&opts.Force, "force", false, "rebuild even if an image of the same recipe exists")
+	return cmd
+}
+
+func newImageImportCmd() *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "import SRC",
+		Short: "Import an image from a docker archive, an OCI layout or a root filesystem",
+		Long: "Import an image into the store. SRC may be " + image.Formats + `.
+The format is detected from the content.`,
+		Example: `  docker save alpine:3.20 -o alpine.tar && isobench image import alpine.tar
+  isobench image import ./oci-layout-dir --name myimage
+  isobench image import rootfs.tar.gz --name minimal`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return badInput("image import takes one source (file or directory), got %d arguments: see `isobench image import --help`", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name != "" {
+				if err := image.CheckName(name); err != nil {
+					return badInput("--name: %v", err)
+				}
+			}
+			if _, err := os.Stat(args[0]); err != nil {
+				return badInput("cannot read %s: %v: give an existing file or directory", args[0], errors.Unwrap(err))
+			}
+			store, err := openImageStore()
+			if err != nil {
+				return err
+			}
+			ctx, stop := imageSignalContext(cmd)
+			defer stop()
+			img, err := store.Import(ctx, args[0], name)
+			if err != nil {
+				return imageError(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "name for the image (default: the source's base name)")
+	return cmd
+}
+
+func newImageListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List images in the store",
+		Example: `  isobench image ls
+  isobench --home /tmp/isobench image ls`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := openImageStore()
+			if err != nil {
+				return err
+			}
+			images, err := store.List()
+			if err != nil {
+				return err
+			}
+			if len(images) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), `no images: build one with "sudo isobench image build" or import one with "isobench image import"`)
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tDIGEST\tSIZE\tCREATED\tSOURCE")
+			for _, img := range images {
+				created := "-"
+				if !img.Created.IsZero() {
+					created = img.Created.Local().Format("2006-01-02 15:04")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, img.ShortDigest(), imageSize(img.Size), created, img.Source)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newImageRemoveCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Remove images and their unpacked root filesystems",
+		Example: `  isobench image rm busybox
+  isobench image rm 3f2a9c`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return badInput("image rm needs an image name: see `isobench image ls`")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := openImageStore()
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				if err := store.Remove(name); err != nil {
+					return imageError(err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", name)
+			}
+			return nil
+		},
+	}
+}
+
+// imageSize writes a byte count with a binary unit.
+func imageSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

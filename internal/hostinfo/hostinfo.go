@@ -1,0 +1,204 @@
+// Package hostinfo reads the facts of the host that skew benchmark results: CPU,
+// virtualization, cgroup mode, SMT, frequency governor, load.
+package hostinfo
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/results"
+)
+
+// Collect reads the host facts.
+func Collect(ctx context.Context) results.HostFacts {
+	f := results.HostFacts{}
+	f.Hostname, _ = os.Hostname()
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		f.Kernel = unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Version[:])
+	}
+	f.OS = osRelease()
+	f.CPUModel, f.Virtualized = cpuInfo()
+	f.Cores = onlineCPUs()
+	f.MemoryBytes = memTotal()
+	f.Hypervisor = hypervisor(f.Virtualized)
+	f.NestedVirt = nestedVirt()
+	f.KVM = kvmState(ctx)
+	f.CgroupMode = CgroupMode()
+	f.SMT = strings.TrimSpace(readFile("/sys/devices/system/cpu/smt/control"))
+	if f.SMT == "" {
+		f.SMT = "unknown"
+	}
+	f.Governor = strings.TrimSpace(readFile("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
+	if fields := strings.Fields(readFile("/proc/loadavg")); len(fields) > 0 {
+		f.LoadAvg1, _ = strconv.ParseFloat(fields[0], 64)
+	}
+	return f
+}
+
+// CgroupMode tells whether the host runs cgroup v1, v2 or both (hybrid).
+func CgroupMode() string {
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) != nil {
+		return "unknown"
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "v2"
+	}
+	if unix.Statfs("/sys/fs/cgroup/unified", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "hybrid"
+	}
+	return "v1"
+}
+
+// UnifiedControllers lists the controllers on the v2 hierarchy of a hybrid host; crun
+// refuses to run while there are any.
+func UnifiedControllers() string {
+	return strings.TrimSpace(readFile("/sys/fs/cgroup/unified/cgroup.controllers"))
+}
+
+// KVMProbe tells whether KVM runs ordinary guests. The VM package replaces it with a real
+// boot probe; without it, only the device's presence is known.
+var KVMProbe = func(ctx context.Context) (usable bool, reason string) {
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		return false, "/dev/kvm is missing"
+	}
+	return true, "/dev/kvm present (not probed)"
+}
+
+var kvmOnce struct {
+	sync.Once
+	usable bool
+	reason string
+}
+
+// KVMUsable runs KVMProbe once per process.
+func KVMUsable(ctx context.Context) bool {
+	kvmOnce.Do(func() { kvmOnce.usable, kvmOnce.reason = KVMProbe(ctx) })
+	return kvmOnce.usable
+}
+
+func kvmState(ctx context.Context) string {
+	KVMUsable(ctx)
+	if kvmOnce.usable {
+		return "usable: " + kvmOnce.reason
+	}
+	return "unusable: " + kvmOnce.reason
+}
+
+func cpuInfo() (model string, hypervisorFlag bool) {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "model name":
+			if model == "" {
+				model = v
+			}
+		case "flags":
+			for _, fl := range strings.Fields(v) {
+				if fl == "hypervisor" {
+					hypervisorFlag = true
+				}
+			}
+		}
+	}
+	return model, hypervisorFlag
+}
+
+func hypervisor(flag bool) string {
+	if !flag {
+		return ""
+	}
+	if v := strings.TrimSpace(readFile("/sys/hypervisor/type")); v != "" {
+		return v
+	}
+	if v := strings.TrimSpace(readFile("/sys/class/dmi/id/sys_vendor")); v != "" {
+		return v
+	}
+	return "unknown hypervisor"
+}
+
+func nestedVirt() string {
+	for _, p := range []string{"/sys/module/kvm_intel/parameters/nested", "/sys/module/kvm_amd/parameters/nested"} {
+		if v := strings.TrimSpace(readFile(p)); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func onlineCPUs() int {
+	var set unix.CPUSet
+	if unix.SchedGetaffinity(0, &set) == nil {
+		return set.Count()
+	}
+	return 0
+}
+
+func memTotal() uint64 {
+	v, _ := MemInfo("MemTotal")
+	return v
+}
+
+// MemInfo reads one field of /proc/meminfo in bytes.
+func MemInfo(field string) (uint64, bool) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != field {
+			continue
+		}
+		fields := strings.Fields(v)
+		if len(fields) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(fields[0], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		if len(fields) > 1 && fields[1] == "kB" {
+			n *= 1024
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+func osRelease() string {
+	for _, line := range strings.Split(readFile("/etc/os-release"), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func readFile(p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}

@@ -1,0 +1,329 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"math"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/stats"
+)
+
+// DefaultNoiseCV is the coefficient of variation above which a series is flagged noisy.
+const DefaultNoiseCV = 0.10
+
+// DefaultBaseline is the baseline runtime when neither the option nor environment.json names one.
+const DefaultBaseline = "host"
+
+// EmulatedNote marks every row and chart label of an emulated runtime.
+const EmulatedNote = "emulated, not comparable"
+
+// Options tune a report.
+type Options struct {
+	// Baseline is the runtime every other is divided by; "" takes environment.json's
+	// baseline, else DefaultBaseline.
+	Baseline string
+	// NoiseCV flags series whose coefficient of variation is above it; 0 means DefaultNoiseCV.
+	NoiseCV float64
+	// Title heads the HTML and Markdown reports; "" means "isobench report".
+	Title string
+}
+
+func (o Options) noiseCV() float64 {
+	if o.NoiseCV > 0 {
+		return o.NoiseCV
+	}
+	return DefaultNoiseCV
+}
+
+// Row is the statistics of one series.
+type Row struct {
+	Host      string         `json:"host"`
+	Runtime   string         `json:"runtime"`
+	Class     string         `json:"class"`
+	Emulated  bool           `json:"emulated"`
+	Benchmark string         `json:"benchmark"`
+	Metric    string         `json:"metric"`
+	Params    string         `json:"params"`
+	Unit      string         `json:"unit"`
+	Better    results.Better `json:"better"`
+	Summary   stats.Summary  `json:"summary"`
+	// Baseline is the runtime Ratio divides by; Ratio is NaN when that runtime has no
+	// matching series (or its median is zero).
+	Baseline string         `json:"baseline"`
+	Ratio    float64        `json:"ratio"`
+	RatioCI  stats.Interval `json:"ratio_ci"`
+	Noisy    bool           `json:"noisy"`
+	// Values are the sorted samples, for charts.
+	Values []float64 `json:"-"`
+}
+
+// IsBaseline tells whether the row is its own baseline.
+func (r Row) IsBaseline() bool { return r.Runtime == r.Baseline }
+
+// Notes are the row's warnings in words.
+func (r Row) Notes() string {
+	var notes []string
+	if r.Emulated {
+		notes = append(notes, EmulatedNote)
+	}
+	if r.Noisy {
+		notes = append(notes, fmt.Sprintf("noisy (CV %.1f%%)", 100*r.Summary.CV))
+	}
+	if r.IsBaseline() {
+		notes = append(notes, "baseline")
+	}
+	return strings.Join(notes, "; ")
+}
+
+// Label names the runtime in tables and charts, marked when emulated.
+func (r Row) Label() string {
+	if r.Emulated {
+		return r.Runtime + " (" + EmulatedNote + ")"
+	}
+	return r.Runtime
+}
+
+// HostInfo is the environment of one host.
+type HostInfo struct {
+	Host     string
+	Baseline string
+	Env      *results.Environment
+	RunDirs  []string
+}
+
+// Analysis is a whole report's content.
+type Analysis struct {
+	Options  Options
+	Hosts    []HostInfo
+	Rows     []Row
+	Failures []FailureCount
+	Samples  int
+	Warnings []string
+}
+
+// Load reads the run directories and computes every statistic.
+func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
+	d, err := LoadDataset(ctx, dirs)
+	if err != nil {
+		return nil, err
+	}
+	return Analyze(ctx, d, opts)
+}
+
+var classOrder = map[string]int{"process": 0, "container": 1, "sandbox": 2, "vm": 3}
+
+// Analyze computes the statistics of every series of d.
+func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
+	a := &Analysis{Options: opts, Failures: d.Failures, Samples: d.Samples, Warnings: append([]string(nil), d.Warnings...)}
+	hosts := map[string]*HostInfo{}
+	for _, run := range d.Runs {
+		for _, h := range run.Hosts {
+			hi := hosts[h]
+			if hi == nil {
+				hi = &HostInfo{Host: h, Env: d.environmentFor(h)}
+				hi.Baseline = opts.Baseline
+				if hi.Baseline == "" && hi.Env != nil {
+					hi.Baseline = hi.Env.Baseline
+				}
+				if hi.Baseline == "" {
+					hi.Baseline = DefaultBaseline
+				}
+				hosts[h] = hi
+			}
+			hi.RunDirs = append(hi.RunDirs, run.Dir)
+		}
+	}
+	for _, s := range d.Series {
+		hi := hosts[s.Key.Host]
+		row := Row{Host: s.Key.Host, Runtime: s.Key.Runtime, Benchmark: s.Key.Benchmark, Metric: s.Key.Metric,
+			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Values: s.Values}
+		if hi.Env != nil {
+			if ri, ok := hi.Env.Runtimes[s.Key.Runtime]; ok {
+				row.Class, row.Emulated = ri.Class, ri.Emulated
+			}
+		}
+		a.Rows = append(a.Rows, row)
+	}
+	sortRows(a.Rows)
+
+	// Bootstraps dominate; spread the rows over the cores.
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range goruntime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := &a.Rows[i]
+				r.Summary = stats.SummarizeSorted(r.Values)
+				r.Noisy = stats.Noisy(r.Summary, opts.noiseCV())
+				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
+				base := d.Series[SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				if base != nil {
+					if r.IsBaseline() {
+						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
+					} else {
+						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, base.Values)
+					}
+				}
+			}
+		}()
+	}
+	for i := range a.Rows {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, h := range sortedKeys(hosts) {
+		a.Hosts = append(a.Hosts, *hosts[h])
+	}
+	a.Warnings = append(a.Warnings, a.inputWarnings(d)...)
+	return a, nil
+}
+
+// inputWarnings lists what a reader of the numbers must know.
+func (a *Analysis) inputWarnings(d *Dataset) []string {
+	var w []string
+	for _, hi := range a.Hosts {
+		hasBaseline := false
+		for _, s := range d.Series {
+			if s.Key.Host == hi.Host && s.Key.Runtime == hi.Baseline {
+				hasBaseline = true
+				break
+			}
+		}
+		if !hasBaseline {
+			w = append(w, fmt.Sprintf("host %s: baseline runtime %q has no samples, so there are no ratios; choose one with --baseline", hi.Host, hi.Baseline))
+		}
+		if env := hi.Env; env != nil {
+			if env.Host.Virtualized {
+				hv := env.Host.Hypervisor
+				if hv == "" {
+					hv = "a hypervisor"
+				}
+				w = append(w, fmt.Sprintf("host %s is a virtual machine (%s): VM runtimes ran under nested virtualization (%s), absolute numbers differ from bare metal",
+					hi.Host, hv, orDash(env.Host.NestedVirt)))
+			}
+			for _, rt := range sortedKeys(env.Runtimes) {
+				if env.Runtimes[rt].Emulated {
+					w = append(w, fmt.Sprintf("host %s: runtime %s is emulated (no KVM): %s", hi.Host, rt, EmulatedNote))
+				}
+			}
+			for _, rt := range sortedKeys(env.Skipped) {
+				w = append(w, fmt.Sprintf("host %s: runtime %s was skipped: %s", hi.Host, rt, env.Skipped[rt]))
+			}
+			if env.Interrupted {
+				w = append(w, fmt.Sprintf("host %s: the run was interrupted; some series are incomplete", hi.Host))
+			}
+		}
+	}
+	for _, f := range a.Failures {
+		w = append(w, fmt.Sprintf("host %s: %d failed trial(s) of %s %s, first: %s", f.Host, f.Count, f.Runtime, f.Benchmark, firstLine(f.FirstError)))
+	}
+	var noisy []string
+	for _, r := range a.Rows {
+		if r.Noisy {
+			noisy = append(noisy, fmt.Sprintf("%s %s/%s%s (CV %.1f%%)", r.Runtime, r.Benchmark, r.Metric, bracket(r.Params), 100*r.Summary.CV))
+		}
+	}
+	if len(noisy) > 0 {
+		w = append(w, fmt.Sprintf("%d noisy series (CV above %.0f%%): %s", len(noisy), 100*a.Options.noiseCV(), strings.Join(noisy, ", ")))
+	}
+	return w
+}
+
+// sortRows orders by host, benchmark, metric, params (numbers by value), then
+// runtime class (process, container, sandbox, vm) and runtime name.
+func sortRows(rows []Row) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		if a.Benchmark != b.Benchmark {
+			return a.Benchmark < b.Benchmark
+		}
+		if a.Metric != b.Metric {
+			return a.Metric < b.Metric
+		}
+		if a.Params != b.Params {
+			return paramsLess(a.Params, b.Params)
+		}
+		if ca, cb := classRank(a.Class), classRank(b.Class); ca != cb {
+			return ca < cb
+		}
+		return a.Runtime < b.Runtime
+	})
+}
+
+func classRank(c string) int {
+	if r, ok := classOrder[c]; ok {
+		return r
+	}
+	return len(classOrder)
+}
+
+// paramsLess compares params keys pair by pair, numeric values by value, so n=2 comes before n=10.
+func paramsLess(a, b string) bool {
+	pa, pb := strings.Split(a, ","), strings.Split(b, ",")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		if pa[i] == pb[i] {
+			continue
+		}
+		ka, va, _ := strings.Cut(pa[i], "=")
+		kb, vb, _ := strings.Cut(pb[i], "=")
+		if ka == kb {
+			fa, ea := strconv.ParseFloat(va, 64)
+			fb, eb := strconv.ParseFloat(vb, 64)
+			if ea == nil && eb == nil {
+				return fa < fb
+			}
+		}
+		return pa[i] < pb[i]
+	}
+	return len(pa) < len(pb)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func bracket(params string) string {
+	if params == "" {
+		return ""
+	}
+	return "[" + params + "]"
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

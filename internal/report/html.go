@@ -1,0 +1,157 @@
+package report
+
+import (
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/stats"
+)
+
+// The page holds everything inline (styles, charts as data: URIs), so it opens offline
+// and can be mailed as one file.
+var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"svgURI": func(b []byte) template.URL {
+		return template.URL("data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(b))
+	},
+	"num":          num,
+	"medianWithCI": medianWithCI,
+	"ratioText":    ratioText,
+	"orDash":       orDash,
+	"gib": func(b uint64) string {
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	},
+	"options": func(m map[string]string) string {
+		var kv []string
+		for k, v := range m {
+			kv = append(kv, k+"="+v)
+		}
+		sort.Strings(kv)
+		return strings.Join(kv, ", ")
+	},
+}).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1150px;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.9em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+.warn{background:#fff4e5;border-left:4px solid #e69500;padding:.6em 1em}.warn li{margin:.2em 0}
+.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figure img{max-width:100%;border:1px solid #eee}
+.emulated{color:#a33}.note{color:#555;font-size:.9em}
+</style></head><body>
+<h1>{{.Title}}</h1>
+<p class="note">{{.Samples}} samples in {{len .Rows}} series from {{len .Hosts}} host(s).
+Medians with 95% bootstrap intervals ({{.Resamples}} resamples, seed {{.Seed}}); ratios are medians divided by the baseline's
+median, with bootstrap intervals; percentiles use the numpy "linear" (R type 7) definition. Noisy: coefficient of variation above {{.NoisePct}}%.</p>
+{{if .Warnings}}<h2 id="warnings">Warnings</h2><div class="warn"><ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+{{range .Overviews}}<h2>Overview{{if $.MultiHost}}: {{.Host}}{{end}}</h2>
+<figure><img src="{{svgURI .SVG}}" alt="{{.Title}}" data-chart="{{.ID}}" data-kind="{{.Kind}}"></figure>{{end}}
+{{range .Hosts}}<h2 id="host-{{.Host}}">Host {{.Host}} <span class="note">(baseline {{.Baseline}})</span></h2>
+{{range .Benchmarks}}<h3>{{.Name}}</h3>
+{{range .Groups}}<h4>{{.Title}} <span class="note">({{.UnitNote}})</span></h4>
+<table data-metric="{{.Metric}}"><tr><th>runtime</th><th>class</th><th>median ± 95% CI</th><th>95% CI</th><th>mean</th><th>stddev</th><th>p5</th><th>p95</th><th>p99</th><th>vs {{.Baseline}} [95% CI]</th><th>n</th><th>notes</th></tr>
+{{range .Rows}}<tr{{if .Emulated}} class="emulated"{{end}}><td>{{.Runtime}}</td><td>{{orDash .Class}}</td><td class="n">{{medianWithCI .}}</td><td class="n">[{{num .Summary.MedianCI.Lo}}, {{num .Summary.MedianCI.Hi}}]</td>
+<td class="n">{{num .Summary.Mean}}</td><td class="n">{{num .Summary.StdDev}}</td><td class="n">{{num .Summary.P5}}</td><td class="n">{{num .Summary.P95}}</td><td class="n">{{num .Summary.P99}}</td>
+<td class="n">{{ratioText .}}</td><td class="n">{{.Summary.N}}</td><td>{{.Notes}}</td></tr>
+{{end}}</table>{{end}}
+{{if .Charts}}<div class="charts">{{range .Charts}}<figure><img src="{{svgURI .SVG}}" alt="{{.Title}}" data-chart="{{.ID}}" data-kind="{{.Kind}}" data-metric="{{.Metric}}"></figure>{{end}}</div>{{end}}
+{{end}}
+<h3>Environment</h3>
+{{with .Env}}<table>
+<tr><th>run</th><td>{{.RunID}} (started {{.Started.Format "2006-01-02 15:04:05 MST"}}{{if .Interrupted}}, interrupted{{end}})</td></tr>
+<tr><th>host</th><td>{{.Host.Hostname}}: {{.Host.OS}}, kernel {{.Host.Kernel}}</td></tr>
+<tr><th>CPU</th><td>{{.Host.CPUModel}}, {{.Host.Cores}} cores, SMT {{orDash .Host.SMT}}, governor {{orDash .Host.Governor}}</td></tr>
+<tr><th>memory</th><td>{{gib .Host.MemoryBytes}}</td></tr>
+<tr><th>virtualization</th><td>{{if .Host.Virtualized}}virtual machine ({{orDash .Host.Hypervisor}}), nested virtualization {{orDash .Host.NestedVirt}}{{else}}bare metal{{end}}; KVM {{orDash .Host.KVM}}</td></tr>
+<tr><th>cgroups</th><td>{{.Host.CgroupMode}}</td></tr>
+<tr><th>load at start</th><td>{{.Host.LoadAvg1}}</td></tr>
+<tr><th>image</th><td>{{.Image.Name}} {{.Image.Digest}}</td></tr>
+<tr><th>isobench</th><td>{{.Isobench.Version}} {{.Isobench.Commit}} {{.Isobench.Go}}</td></tr>
+</table>
+<table><tr><th>runtime</th><th>class</th><th>driver</th><th>version</th><th>binary</th><th>options (platform, ...)</th></tr>
+{{range $name, $rt := .Runtimes}}<tr{{if $rt.Emulated}} class="emulated"{{end}}><td>{{$name}}</td><td>{{$rt.Class}}</td><td>{{$rt.Driver}}</td><td>{{orDash $rt.Version}}</td><td>{{orDash $rt.Binary}}</td><td>{{options $rt.Options}}{{if $rt.Emulated}} emulated, not comparable{{end}}</td></tr>
+{{end}}</table>
+{{else}}<p class="note">No environment.json for this host.</p>{{end}}
+<p class="note">Run directories: {{range .RunDirs}}{{.}} {{end}}</p>
+{{end}}
+</body></html>
+`))
+
+type htmlGroup struct {
+	group
+	Baseline string
+	Title    string
+	UnitNote string
+}
+
+type htmlBenchmark struct {
+	Name   string
+	Groups []htmlGroup
+	Charts []Chart
+}
+
+type htmlHost struct {
+	Host       string
+	Baseline   string
+	Env        *results.Environment
+	RunDirs    []string
+	Benchmarks []htmlBenchmark
+}
+
+type htmlPage struct {
+	Title     string
+	Samples   int
+	Rows      []Row
+	Resamples int
+	Seed      int
+	NoisePct  float64
+	Warnings  []string
+	MultiHost bool
+	Overviews []Chart
+	Hosts     []htmlHost
+}
+
+// HTML writes the self-contained page; charts are those renderCharts made.
+func HTML(w io.Writer, a *Analysis, charts []Chart) error {
+	page := htmlPage{Title: a.title(), Samples: a.Samples, Rows: a.Rows, Resamples: stats.Resamples, Seed: stats.Seed,
+		NoisePct: 100 * a.Options.noiseCV(), Warnings: a.Warnings, MultiHost: len(a.Hosts) > 1}
+	for _, c := range charts {
+		if c.Kind == ChartOverview {
+			page.Overviews = append(page.Overviews, c)
+		}
+	}
+	groups := a.groups()
+	for _, h := range a.Hosts {
+		hh := htmlHost{Host: h.Host, Baseline: h.Baseline, Env: h.Env, RunDirs: h.RunDirs}
+		for _, g := range groups {
+			if g.Host != h.Host {
+				continue
+			}
+			n := len(hh.Benchmarks)
+			if n == 0 || hh.Benchmarks[n-1].Name != g.Benchmark {
+				hh.Benchmarks = append(hh.Benchmarks, htmlBenchmark{Name: g.Benchmark})
+				n++
+			}
+			hh.Benchmarks[n-1].Groups = append(hh.Benchmarks[n-1].Groups, htmlGroup{group: g, Baseline: h.Baseline, Title: g.title(), UnitNote: g.unitNote()})
+		}
+		for i := range hh.Benchmarks {
+			for _, c := range charts {
+				if c.Kind != ChartOverview && c.Host == h.Host && c.Benchmark == hh.Benchmarks[i].Name {
+					hh.Benchmarks[i].Charts = append(hh.Benchmarks[i].Charts, c)
+				}
+			}
+		}
+		page.Hosts = append(page.Hosts, hh)
+	}
+	if err := pageTemplate.Execute(w, page); err != nil {
+		return fmt.Errorf("writing html: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/isobench/isobench/internal/stats"
+)
+
+// group is the rows of one host, benchmark, metric and params, in runtime order.
+type group struct {
+	Host, Benchmark, Metric, Params, Unit string
+	Better                                string
+	Rows                                  []Row
+}
+
+func (g group) title() string {
+	t := g.Benchmark + "/" + g.Metric
+	if g.Params != "" {
+		t += " [" + g.Params + "]"
+	}
+	return t
+}
+
+func (g group) unitNote() string {
+	u := g.Unit
+	if u == "" {
+		u = "no unit"
+	}
+	if g.Better != "" {
+		u += ", " + g.Better + " is better"
+	}
+	return u
+}
+
+// groups splits sorted rows into metric groups.
+func (a *Analysis) groups() []group {
+	var gs []group
+	for _, r := range a.Rows {
+		n := len(gs)
+		if n == 0 || gs[n-1].Host != r.Host || gs[n-1].Benchmark != r.Benchmark || gs[n-1].Metric != r.Metric || gs[n-1].Params != r.Params {
+			gs = append(gs, group{Host: r.Host, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params, Unit: r.Unit, Better: string(r.Better)})
+			n++
+		}
+		gs[n-1].Rows = append(gs[n-1].Rows, r)
+	}
+	return gs
+}
+
+func (a *Analysis) baselineOf(host string) string {
+	for _, h := range a.Hosts {
+		if h.Host == host {
+			return h.Baseline
+		}
+	}
+	return DefaultBaseline
+}
+
+// num formats a value with 4 significant digits.
+func num(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// medianWithCI is "median ± x%" where x is the larger half-width of the interval, as benchstat shows.
+func medianWithCI(r Row) string {
+	s := r.Summary
+	if s.Median == 0 || math.IsNaN(s.MedianCI.Lo) {
+		return num(s.Median)
+	}
+	half := math.Max(s.Median-s.MedianCI.Lo, s.MedianCI.Hi-s.Median) / math.Abs(s.Median)
+	return fmt.Sprintf("%s ± %.0f%%", num(s.Median), 100*half)
+}
+
+func ratioText(r Row) string {
+	switch {
+	case math.IsNaN(r.Ratio):
+		return "-"
+	case r.IsBaseline():
+		return "1"
+	}
+	return fmt.Sprintf("%.3g× [%.3g, %.3g]", r.Ratio, r.RatioCI.Lo, r.RatioCI.Hi)
+}
+
+// Table writes a terminal table in the manner of benchstat: per host a block per
+// metric, a row per runtime with its median ± 95% CI, the ratio to the baseline
+// with its interval, n and notes.
+func Table(w io.Writer, a *Analysis) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	host := "\x00"
+	for _, g := range a.groups() {
+		if g.Host != host {
+			if host != "\x00" {
+				fmt.Fprintln(tw)
+			}
+			host = g.Host
+			fmt.Fprintf(tw, "host: %s   baseline: %s\n", g.Host, a.baselineOf(g.Host))
+		}
+		fmt.Fprintf(tw, "\n%s (%s)\n", g.title(), g.unitNote())
+		fmt.Fprintf(tw, "runtime\tclass\tmedian ± 95%% CI\tp5\tp95\tvs %s [95%% CI]\tn\tnotes\n", a.baselineOf(g.Host))
+		for _, r := range g.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Runtime, orDash(r.Class), medianWithCI(r),
+				num(r.Summary.P5), num(r.Summary.P95), ratioText(r), r.Summary.N, r.Notes())
+		}
+	}
+	if len(a.Warnings) > 0 {
+		fmt.Fprintln(tw, "\nwarnings:")
+		for _, wn := range a.Warnings {
+			fmt.Fprintln(tw, "  - "+wn)
+		}
+	}
+	return tw.Flush()
+}
+
+// CSVHeader are the columns of the tidy CSV: one row per host, runtime, benchmark,
+// metric and params.
+var CSVHeader = []string{"host", "runtime", "class", "emulated", "benchmark", "metric", "params", "unit", "better",
+	"n", "median", "median_ci_low", "median_ci_high", "mean", "stddev", "cv", "min", "max", "p5", "p95", "p99",
+	"baseline", "ratio", "ratio_ci_low", "ratio_ci_high", "noisy", "notes"}
+
+// CSV writes the tidy CSV; numbers are full precision, NaN is an empty cell.
+func CSV(w io.Writer, a *Analysis) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CSVHeader); err != nil {
+		return fmt.Errorf("writing csv: %w", err)
+	}
+	f := func(v float64) string {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	for _, r := range a.Rows {
+		s := r.Summary
+		rec := []string{r.Host, r.Runtime, r.Class, strconv.FormatBool(r.Emulated), r.Benchmark, r.Metric, r.Params, r.Unit, string(r.Better),
+			strconv.Itoa(s.N), f(s.Median), f(s.MedianCI.Lo), f(s.MedianCI.Hi), f(s.Mean), f(s.StdDev), f(s.CV), f(s.Min), f(s.Max),
+			f(s.P5), f(s.P95), f(s.P99), r.Baseline, f(r.Ratio), f(r.RatioCI.Lo), f(r.RatioCI.Hi), strconv.FormatBool(r.Noisy), r.Notes()}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("writing csv: %w", err)
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// Markdown writes a Markdown report: warnings, then a table per metric.
+func Markdown(w io.Writer, a *Analysis) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "# %s\n\n", a.title())
+	fmt.Fprintf(b, "%d samples in %d series. Medians with 95%% bootstrap intervals (seed %d); percentiles by the numpy \"linear\" definition.\n\n",
+		a.Samples, len(a.Rows), stats.Seed)
+	if len(a.Warnings) > 0 {
+		b.WriteString("## Warnings\n\n")
+		for _, wn := range a.Warnings {
+			fmt.Fprintf(b, "- %s\n", mdEscape(wn))
+		}
+		b.WriteString("\n")
+	}
+	host := "\x00"
+	for _, g := range a.groups() {
+		if g.Host != host {
+			host = g.Host
+			fmt.Fprintf(b, "## Host %s (baseline %s)\n\n", mdEscape(g.Host), mdEscape(a.baselineOf(g.Host)))
+		}
+		fmt.Fprintf(b, "### %s\n\n%s\n\n", mdEscape(g.title()), mdEscape(g.unitNote()))
+		fmt.Fprintf(b, "| runtime | class | median | 95%% CI | p5 | p95 | vs %s | n | notes |\n|---|---|---:|---|---:|---:|---|---:|---|\n", mdEscape(a.baselineOf(g.Host)))
+		for _, r := range g.Rows {
+			fmt.Fprintf(b, "| %s | %s | %s | [%s, %s] | %s | %s | %s | %d | %s |\n", mdEscape(r.Runtime), orDash(r.Class), num(r.Summary.Median),
+				num(r.Summary.MedianCI.Lo), num(r.Summary.MedianCI.Hi), num(r.Summary.P5), num(r.Summary.P95), ratioText(r), r.Summary.N, mdEscape(r.Notes()))
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "<", "&lt;").Replace(s)
+}
+
+func (a *Analysis) title() string {
+	if a.Options.Title != "" {
+		return a.Options.Title
+	}
+	return "isobench report"
+}

@@ -1,0 +1,189 @@
+package results
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// SchemaError is a record written by a schema version this build does not know.
+type SchemaError struct {
+	Path    string
+	Line    int
+	Version int
+}
+
+func (e *SchemaError) Error() string {
+	return fmt.Sprintf("%s:%d has schema_version %d but this isobench reads version %d: use an isobench release that matches the run",
+		e.Path, e.Line, e.Version, SchemaVersion)
+}
+
+// NotResultsError is a file or directory that is not isobench output.
+type NotResultsError struct {
+	Path   string
+	Line   int // 0 when the problem is not on one line
+	Reason string
+}
+
+func (e *NotResultsError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d is not an isobench results file: %s", e.Path, e.Line, e.Reason)
+	}
+	return fmt.Sprintf("%s is not an isobench run: %s", e.Path, e.Reason)
+}
+
+// Warning is damage that was skipped over, such as a last line cut short by a crash.
+type Warning struct {
+	Path string
+	Line int
+	Msg  string
+}
+
+func (w Warning) String() string { return fmt.Sprintf("%s:%d: %s", w.Path, w.Line, w.Msg) }
+
+// Warnings are the damage found while reading.
+type Warnings []Warning
+
+// IsInputError tells whether err means the input is not something isobench can read
+// (unknown schema, not a results file), as opposed to an I/O failure.
+func IsInputError(err error) bool {
+	var se *SchemaError
+	var ne *NotResultsError
+	return errors.As(err, &se) || errors.As(err, &ne)
+}
+
+// ReadSamples streams samples.jsonl at path into fn, one record at a time, so memory
+// stays bounded whatever the file size. A last line cut short (no newline and not
+// valid JSON) is skipped with a warning; any other damage is an error.
+func ReadSamples(path string, fn func(Sample) error) (Warnings, error) {
+	return readJSONL(path, func(line []byte, lineNo int) (bool, error) {
+		var s Sample
+		if err := json.Unmarshal(line, &s); err != nil {
+			return false, err
+		}
+		if err := checkVersion(path, lineNo, s.SchemaVersion); err != nil {
+			return true, err
+		}
+		if s.Metric == "" || s.Runtime == "" {
+			return true, &NotResultsError{Path: path, Line: lineNo, Reason: "record has no metric or runtime"}
+		}
+		return true, fn(s)
+	})
+}
+
+// ReadFailures streams failures.jsonl at path into fn. A missing file means no failures.
+func ReadFailures(path string, fn func(Failure) error) (Warnings, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return readJSONL(path, func(line []byte, lineNo int) (bool, error) {
+		var f Failure
+		if err := json.Unmarshal(line, &f); err != nil {
+			return false, err
+		}
+		if err := checkVersion(path, lineNo, f.SchemaVersion); err != nil {
+			return true, err
+		}
+		return true, fn(f)
+	})
+}
+
+// ReadEnvironment reads dir's environment.json. A missing file is an error that
+// wraps os.ErrNotExist, so callers may carry on without it.
+func ReadEnvironment(dir string) (Environment, error) {
+	path := filepath.Join(dir, EnvironmentFile)
+	var env Environment
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return env, fmt.Errorf("reading environment: %w", err)
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return env, &NotResultsError{Path: path, Reason: "not valid JSON: " + err.Error()}
+	}
+	if err := checkVersion(path, 1, env.SchemaVersion); err != nil {
+		return env, err
+	}
+	return env, nil
+}
+
+// CheckRunDir tells whether dir looks like a run directory (it holds samples.jsonl).
+func CheckRunDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return &NotResultsError{Path: dir, Reason: "no such directory"}
+	}
+	if !st.IsDir() {
+		return &NotResultsError{Path: dir, Reason: "not a directory; give the run directory that holds " + SamplesFile}
+	}
+	if _, err := os.Stat(filepath.Join(dir, SamplesFile)); err != nil {
+		return &NotResultsError{Path: dir, Reason: "it holds no " + SamplesFile}
+	}
+	return nil
+}
+
+func checkVersion(path string, line, v int) error {
+	if v == 0 {
+		return &NotResultsError{Path: path, Line: line, Reason: "record has no schema_version"}
+	}
+	if v != SchemaVersion {
+		return &SchemaError{Path: path, Line: line, Version: v}
+	}
+	return nil
+}
+
+// readJSONL calls decode for every line. decode returns parsed=false when the line is
+// not JSON of the expected shape; such a line is tolerated only as a cut-short last line.
+func readJSONL(path string, decode func(line []byte, lineNo int) (parsed bool, err error)) (Warnings, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &NotResultsError{Path: filepath.Dir(path), Reason: "it holds no " + filepath.Base(path)}
+		}
+		return nil, fmt.Errorf("opening results: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var warns Warnings
+	lineNo := 0
+	for {
+		line, readErr := r.ReadSlice('\n')
+		if errors.Is(readErr, bufio.ErrBufferFull) {
+			// A line longer than the buffer: gather it whole (rare; records are short).
+			long := append([]byte(nil), line...)
+			for errors.Is(readErr, bufio.ErrBufferFull) {
+				line, readErr = r.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			return warns, fmt.Errorf("reading %s: %w", path, readErr)
+		}
+		complete := len(line) > 0 && line[len(line)-1] == '\n'
+		if len(line) > 0 {
+			lineNo++
+		}
+		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
+			parsed, err := decode(trimmed, lineNo)
+			switch {
+			case err != nil && parsed:
+				return warns, err
+			case err != nil && lineNo == 1:
+				return warns, &NotResultsError{Path: path, Line: lineNo, Reason: "not JSON lines"}
+			case err != nil && !complete:
+				warns = append(warns, Warning{Path: path, Line: lineNo,
+					Msg: "last line is cut short (a crash in mid-write?); skipped it and used the rest"})
+			case err != nil:
+				return warns, &NotResultsError{Path: path, Line: lineNo, Reason: "damaged record: " + err.Error()}
+			}
+		}
+		if readErr != nil { // io.EOF
+			return warns, nil
+		}
+	}
+}

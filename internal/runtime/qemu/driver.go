@@ -1,0 +1,300 @@
+// Package qemu is the qemu-microvm driver: every container is a QEMU microvm (virtio-mmio
+// devices, qboot firmware, no PCI) booting Debian's cloud kernel with the isobench agent
+// as init, the image on a virtio-blk disk and, with networking, a tap device.
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/vm"
+)
+
+// DriverName is the driver kind and the name of its built-in profile.
+const DriverName = "qemu-microvm"
+
+// Machine settings. The Debian cloud kernel has virtio-mmio only as a module and without
+// CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it finds the devices through ACPI: ACPI stays on.
+// Under TCG the kernel calibrates its clock with the PIT, so PIT and PIC stay on there.
+const (
+	machineKVM = "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off"
+	machineTCG = "microvm,x-option-roms=off,isa-serial=on"
+)
+
+// guestModules are what the guest loads from the initramfs to reach its disk and network.
+var guestModules = []string{"virtio_mmio", "virtio_blk", "virtio_net"}
+
+func init() {
+	runtime.Register(DriverName, New, runtime.Profile{
+		Name: DriverName, Driver: DriverName, Binary: "qemu-system-x86_64",
+		Options: map[string]string{"memory": "512M", "cpus": "2", "accel": "auto"},
+		Description: "QEMU microvm (virtio-mmio, qboot, no PCI) with the Debian cloud kernel; " +
+			"under TCG when KVM cannot run ordinary guests (then results are emulated, not comparable)",
+	})
+	runtime.RegisterCleaner(DriverName, cleanup)
+}
+
+// Driver runs containers as QEMU microvms.
+type Driver struct {
+	profile runtime.Profile
+	env     runtime.Env
+
+	qemu     string
+	kernel   string
+	memBytes int64
+	cpus     int
+	agent    string
+
+	mu       sync.Mutex
+	accel    string // "kvm" or "tcg", settled by Check or Prepare
+	kvmNote  string
+	assets   *vm.Assets
+	bindSums map[string]string // host path -> sha256, to spot the agent among bind sources
+}
+
+// New makes the driver. Profile options: memory (512M), cpus (2), kernel (newest
+// /boot/vmlinuz-*-cloud-amd64), accel (auto, kvm or tcg), agent (static isobench binary;
+// default: this executable), machine (overrides the -M value).
+func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
+	d := &Driver{profile: p, env: env, bindSums: map[string]string{}}
+	mem, err := parseSize(p.Option("memory", "512M"))
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
+	}
+	d.memBytes = mem
+	if d.cpus, err = strconv.Atoi(p.Option("cpus", "2")); err != nil || d.cpus < 1 {
+		return nil, fmt.Errorf("profile %s: cpus %q is not a positive number", p.Name, p.Option("cpus", ""))
+	}
+	switch a := p.Option("accel", "auto"); a {
+	case "auto", "kvm", "tcg":
+	default:
+		return nil, fmt.Errorf("profile %s: accel %q is not auto, kvm or tcg", p.Name, a)
+	}
+	return d, nil
+}
+
+// parseSize reads 512M, 1G, 65536K or a number of bytes.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult = 1 << 10
+	case strings.HasSuffix(s, "M"):
+		mult = 1 << 20
+	case strings.HasSuffix(s, "G"):
+		mult = 1 << 30
+	}
+	n, err := strconv.ParseInt(strings.TrimRight(s, "KMG"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 512M", s)
+	}
+	return n * mult, nil
+}
+
+// Profile implements runtime.Driver.
+func (d *Driver) Profile() runtime.Profile { return d.profile }
+
+// Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
+// few minutes, see vm.ProbeKVM) and falls back to TCG, marking results emulated.
+func (d *Driver) Check(ctx context.Context) runtime.Status {
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
+	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
+	if err != nil {
+		st.Problem, st.Fix = "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"
+		return st
+	}
+	st.Found, st.Binary = true, bin
+	d.qemu = bin
+	if sum, err := vm.FileSHA256(bin); err == nil {
+		st.SHA256 = sum
+	}
+	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {
+		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	if err := d.findKernel(); err != nil {
+		st.Problem, st.Fix = err.Error(), "apt-get install linux-image-cloud-amd64"
+		return st
+	}
+	if err := d.settleAccel(ctx); err != nil {
+		st.Problem, st.Fix = err.Error(), "use accel: auto or tcg, or run on a host where KVM runs ordinary guests"
+		return st
+	}
+	st.Emulated = d.accel == "tcg"
+	st.Options["accel"] = d.accel
+	st.Options["kvm"] = d.kvmNote
+	st.Options["machine"] = d.machine()
+	st.Options["kernel"] = d.kernel
+	st.Options["memory"] = d.profile.Option("memory", "512M")
+	st.Options["cpus"] = strconv.Itoa(d.cpus)
+	if vhostNet() {
+		st.Options["vhost"] = "on"
+	} else {
+		st.Options["vhost"] = "off"
+	}
+	st.Usable = true
+	return st
+}
+
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+func (d *Driver) findKernel() error {
+	if d.kernel != "" {
+		return nil
+	}
+	k := d.profile.Option("kernel", "")
+	if k == "" {
+		var err error
+		if k, err = vm.FindKernel(vm.DefaultKernelGlob); err != nil {
+			return err
+		}
+	} else if _, err := os.Stat(k); err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
+	d.kernel = k
+	return nil
+}
+
+// settleAccel decides between KVM and TCG once per driver.
+func (d *Driver) settleAccel(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.accel != "" {
+		return nil
+	}
+	want := d.profile.Option("accel", "auto")
+	if want == "tcg" {
+		d.accel, d.kvmNote = "tcg", "not used (accel: tcg)"
+		return nil
+	}
+	v := vm.ProbeKVM(ctx, d.qemu, d.kernel, machineKVM)
+	d.kvmNote = v.Reason
+	switch {
+	case v.Usable:
+		d.accel = "kvm"
+	case want == "kvm":
+		return fmt.Errorf("accel kvm requested but KVM is not usable: %s", v.Reason)
+	default:
+		d.accel = "tcg"
+	}
+	return nil
+}
+
+func (d *Driver) machine() string {
+	if m := d.profile.Option("machine", ""); m != "" {
+		return m
+	}
+	if d.accel == "kvm" {
+		return machineKVM
+	}
+	return machineTCG
+}
+
+func vhostNet() bool {
+	f, err := os.OpenFile("/dev/vhost-net", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// Prepare implements runtime.Driver: it builds (or finds cached) the initramfs with the
+// agent and modules, and the image's ext4 disk under <home>/assets.
+func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
+	root, err := img.RootFS(ctx)
+	if err != nil {
+		return fmt.Errorf("unpacking image %s: %w", img.Name, err)
+	}
+	return d.prepareRootFS(ctx, img.Digest, root)
+}
+
+func (d *Driver) prepareRootFS(ctx context.Context, digest, rootfs string) error {
+	if d.qemu == "" {
+		if st := d.Check(ctx); !st.Usable {
+			return fmt.Errorf("%s: %s", DriverName, st.Problem)
+		}
+	}
+	agent := d.profile.Option("agent", "")
+	if agent == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
+		}
+		agent = exe
+	}
+	d.agent = agent
+	a, err := vm.PrepareAssets(ctx, vm.AssetRequest{
+		Dir: filepath.Join(d.home(), "assets"), Kernel: d.kernel, Modules: guestModules,
+		Agent: agent, RootFS: rootfs, Digest: digest,
+	})
+	if err != nil {
+		return fmt.Errorf("preparing guest assets: %w", err)
+	}
+	d.assets = a
+	return nil
+}
+
+func (d *Driver) home() string {
+	if d.env.Home != "" {
+		return d.env.Home
+	}
+	return image.Home("")
+}
+
+// tapSubnet is the upper half of the run's subnet, so VM links and the veth pairs that
+// netsetup hands out from the bottom of the subnet do not race for the same /30.
+func (d *Driver) tapSubnet() netip.Prefix {
+	s := d.env.Subnet
+	if !s.IsValid() || !s.Addr().Is4() || s.Bits() > 28 {
+		return vm.DefaultTapSubnet
+	}
+	s = s.Masked()
+	b := s.Addr().As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v += uint32(1) << (32 - s.Bits() - 1)
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), s.Bits()+1)
+}
+
+// Close implements runtime.Driver; the cached assets stay for later runs.
+func (d *Driver) Close(ctx context.Context) error { return nil }
+
+// isAgent tells whether a bind source is the agent binary itself (the probe usually is),
+// which the guest already has as /init.
+func (d *Driver) isAgent(path string) (bool, error) {
+	st, err := os.Stat(path)
+	if err != nil || !st.Mode().IsRegular() {
+		return false, nil
+	}
+	d.mu.Lock()
+	sum, ok := d.bindSums[path]
+	d.mu.Unlock()
+	if !ok {
+		if sum, err = vm.FileSHA256(path); err != nil {
+			return false, err
+		}
+		d.mu.Lock()
+		d.bindSums[path] = sum
+		d.mu.Unlock()
+	}
+	return sum == d.assets.AgentSHA, nil
+}
+
+// macFor derives a locally administered MAC address from the guest address.
+func macFor(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}

@@ -1,0 +1,187 @@
+package stats
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"testing"
+)
+
+// reference.json holds values computed independently with numpy and scipy by
+// testdata/gen_reference.py from the inputs it also holds.
+type reference struct {
+	Summaries map[string]struct {
+		Input                          []float64
+		N                              int
+		Mean, Median, Stddev, Min, Max float64
+		P5, P95, P99                   float64
+		ExactBootstrapMedianCI         *struct {
+			LoIndex int `json:"lo_index"`
+			HiIndex int `json:"hi_index"`
+		} `json:"exact_bootstrap_median_ci"`
+	}
+	MannWhitney map[string]struct {
+		X, Y   []float64
+		Method string
+		U, P   float64
+	} `json:"mann_whitney"`
+}
+
+func loadReference(t *testing.T) reference {
+	t.Helper()
+	b, err := os.ReadFile("testdata/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Summaries) == 0 || len(ref.MannWhitney) == 0 {
+		t.Fatal("reference.json holds no cases")
+	}
+	return ref
+}
+
+func near(a, b, tol float64) bool {
+	return math.Abs(a-b) <= tol*math.Max(1, math.Abs(b))
+}
+
+func TestSummarizeMatchesNumpy(t *testing.T) {
+	for name, want := range loadReference(t).Summaries {
+		t.Run(name, func(t *testing.T) {
+			input := slices.Clone(want.Input)
+			got := Summarize(want.Input)
+			if !slices.Equal(input, want.Input) {
+				t.Fatal("Summarize modified its input")
+			}
+			checks := []struct {
+				name      string
+				got, want float64
+			}{
+				{"mean", got.Mean, want.Mean}, {"median", got.Median, want.Median},
+				{"stddev", got.StdDev, want.Stddev}, {"min", got.Min, want.Min},
+				{"max", got.Max, want.Max}, {"p5", got.P5, want.P5},
+				{"p95", got.P95, want.P95}, {"p99", got.P99, want.P99},
+			}
+			if got.N != want.N {
+				t.Errorf("n = %d, want %d", got.N, want.N)
+			}
+			for _, c := range checks {
+				if !near(c.got, c.want, 1e-12) {
+					t.Errorf("%s = %.15g, want %.15g", c.name, c.got, c.want)
+				}
+			}
+			if want.Stddev > 0 && !near(got.CV, want.Stddev/want.Mean, 1e-12) {
+				t.Errorf("cv = %g, want %g", got.CV, want.Stddev/want.Mean)
+			}
+			if got.MedianCI.Lo > got.Median || got.MedianCI.Hi < got.Median {
+				t.Errorf("median %g outside its interval %+v", got.Median, got.MedianCI)
+			}
+			// The Monte Carlo interval must land within one order statistic of the
+			// exact bootstrap quantiles computed from the binomial distribution.
+			if ci := want.ExactBootstrapMedianCI; ci != nil {
+				s := slices.Sorted(slices.Values(want.Input))
+				at := func(i int) float64 { return s[min(max(i, 0), len(s)-1)] }
+				if got.MedianCI.Lo < at(ci.LoIndex-1) || got.MedianCI.Lo > at(ci.LoIndex+1) {
+					t.Errorf("ci low %g, exact bootstrap gives x[%d]=%g", got.MedianCI.Lo, ci.LoIndex, s[ci.LoIndex])
+				}
+				if got.MedianCI.Hi < at(ci.HiIndex-1) || got.MedianCI.Hi > at(ci.HiIndex+1) {
+					t.Errorf("ci high %g, exact bootstrap gives x[%d]=%g", got.MedianCI.Hi, ci.HiIndex, s[ci.HiIndex])
+				}
+			}
+		})
+	}
+}
+
+func TestSummarizeIsReproducible(t *testing.T) {
+	xs := []float64{5, 3, 8, 1, 9, 2, 7, 4, 6, 10, 11, 3.5}
+	a, b := Summarize(xs), Summarize(xs)
+	if a != b {
+		t.Fatalf("two summaries of the same input differ: %+v vs %+v", a, b)
+	}
+}
+
+// The order-statistic sampler must give the same distribution as resampling naively.
+func TestMedianSamplerMatchesNaiveBootstrap(t *testing.T) {
+	for _, n := range []int{8, 9, 40} {
+		rng := rand.New(rand.NewPCG(11, 12))
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = rng.ExpFloat64() * 10
+		}
+		slices.Sort(xs)
+		const draws = 40000
+		fast := make([]float64, draws)
+		ms := newMedianSampler(xs, rand.New(rand.NewPCG(1, 2)))
+		for i := range fast {
+			fast[i] = ms.draw()
+		}
+		naive := make([]float64, draws)
+		re := make([]float64, n)
+		for i := range naive {
+			for j := range re {
+				re[j] = xs[rng.IntN(n)]
+			}
+			slices.Sort(re)
+			naive[i] = Quantile(re, 0.5)
+		}
+		slices.Sort(fast)
+		slices.Sort(naive)
+		for _, p := range []float64{0.025, 0.25, 0.5, 0.75, 0.975} {
+			f, v := Quantile(fast, p), Quantile(naive, p)
+			spread := xs[n-1] - xs[0]
+			if math.Abs(f-v) > 0.05*spread {
+				t.Errorf("n=%d p=%g: sampler quantile %g, naive bootstrap %g", n, p, f, v)
+			}
+		}
+	}
+}
+
+func TestRatioCI(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	base := make([]float64, 200)
+	slow := make([]float64, 200)
+	for i := range base {
+		base[i] = 100 + rng.NormFloat64()*3
+		slow[i] = 150 + rng.NormFloat64()*3
+	}
+	slices.Sort(base)
+	slices.Sort(slow)
+	r, ci := RatioCI(slow, base)
+	if !near(r, Quantile(slow, 0.5)/Quantile(base, 0.5), 1e-12) {
+		t.Fatalf("ratio %g is not the ratio of medians", r)
+	}
+	if !(ci.Lo < r && r < ci.Hi) || ci.Lo < 1.4 || ci.Hi > 1.6 {
+		t.Fatalf("ratio %g interval %+v, want a narrow interval around 1.5", r, ci)
+	}
+	if r, _ := RatioCI(slow, []float64{0, 0, 0}); !math.IsNaN(r) {
+		t.Fatalf("ratio to a zero median = %g, want NaN", r)
+	}
+}
+
+func TestMannWhitneyMatchesScipy(t *testing.T) {
+	for name, c := range loadReference(t).MannWhitney {
+		u, p := MannWhitney(c.X, c.Y)
+		if u != c.U {
+			t.Errorf("%s: U = %g, want %g", name, u, c.U)
+		}
+		if !near(p, c.P, 1e-9) {
+			t.Errorf("%s (%s): p = %.12g, want %.12g", name, c.Method, p, c.P)
+		}
+	}
+}
+
+func TestQuantileEdges(t *testing.T) {
+	s := []float64{1, 2, 3, 4}
+	for p, want := range map[float64]float64{0: 1, 1: 4, 0.5: 2.5, 1.0 / 3: 2} {
+		if got := Quantile(s, p); !near(got, want, 1e-12) {
+			t.Errorf("Quantile(%g) = %g, want %g", p, got, want)
+		}
+	}
+	if !math.IsNaN(Quantile(nil, 0.5)) {
+		t.Error("quantile of nothing is not NaN")
+	}
+}
