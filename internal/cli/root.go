@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -73,6 +74,10 @@ func Main(args []string) int {
 	var ee *ExitError
 	if errors.As(err, &ee) {
 		return ee.Code
+	}
+	// Cobra's own complaints (unknown command, wrong number of arguments) are bad input too.
+	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.Contains(msg, "arg(s)") {
+		return 2
 	}
 	return 1
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -65,7 +66,7 @@ func Parse(r io.Reader, name string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s is not valid: %v", name, err)
+		return nil, fmt.Errorf("config %s is not valid: %s", name, oneLine(err.Error()))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
@@ -148,4 +149,10 @@ func (c *Config) BenchSettings(name string) bench.Settings {
 		return s
 	}
 	return bench.Settings{}
+}
+
+// oneLine folds the YAML library's multi-line errors into one line.
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "yaml: unmarshal errors:\n", "")
+	return strings.Join(strings.Fields(s), " ")
 }

@@ -249,7 +249,7 @@ func (s *Store) Build(ctx context.Context, opts BuildOptions, log io.Writer) (*I
 	}
 	source := fmt.Sprintf("debootstrap %s recipe %s", r.Suite, recipe)
 	v, err := singleLayerImage(layerFile, fmt.Sprintf("isobench image build: debootstrap --variant=%s --include=%s %s %s",
-		variant, strings.Join(r.Packages, ","), r.Suite, r.Mirror))
+		variant, strings.Join(r.Packages, ","), r.Suite, r.Mirror), time.Now())
 	if err != nil {
 		return nil, false, fmt.Errorf("building image %s: %w", r.Name, err)
 	}

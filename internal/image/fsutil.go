@@ -105,7 +105,10 @@ var tarFlags = []string{"--numeric-owner", "--xattrs", "--xattrs-include=*"}
 // packDir writes dir as a gzip-compressed tar to file. Entries are sorted so that
 // the same tree gives the same layer digest.
 func packDir(ctx context.Context, dir, file string) error {
-	args := append([]string{"--create", "--file=-", "--sort=name", "--one-file-system", "--directory=" + dir}, tarFlags...)
+	// PAX headers (needed for xattrs) carry atime and ctime, which change without
+	// the content changing: leave them out so the digest depends on content only.
+	args := append([]string{"--create", "--file=-", "--sort=name", "--one-file-system",
+		"--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime", "--directory=" + dir}, tarFlags...)
 	args = append(args, ".")
 	cmd := exec.CommandContext(ctx, "tar", args...)
 	var stderr bytes.Buffer

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -32,6 +33,11 @@ const (
 	FormatRootFSDir     = "rootfs-dir"
 	FormatRootFSTar     = "rootfs-tar"
 )
+
+// importTime is the creation time of images made from root filesystems: fixed, so
+// that importing the same tree again gives the same digest. The store keeps the
+// import time in its index.
+var importTime = time.Unix(0, 0)
 
 // rootfsMarkers are top-level entries of which a root filesystem has at least one.
 var rootfsMarkers = []string{"bin", "sbin", "usr", "etc", "lib"}
@@ -84,7 +90,7 @@ func (s *Store) readSource(ctx context.Context, src string, fi fs.FileInfo, tmp 
 		if err := packDir(ctx, src, layerFile); err != nil {
 			return "", nil, fmt.Errorf("importing %s: %w", src, err)
 		}
-		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem directory "+src)
+		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem directory "+src, importTime)
 		return FormatRootFSDir, img, err
 	}
 	if !fi.Mode().IsRegular() {
@@ -131,7 +137,7 @@ func (s *Store) readSource(ctx context.Context, src string, fi fs.FileInfo, tmp 
 				return "", nil, fmt.Errorf("importing %s: %w", src, err)
 			}
 		}
-		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem tar "+src)
+		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem tar "+src, importTime)
 		return FormatRootFSTar, img, err
 	}
 	return "", nil, unknownFormat(src, "tar holds no manifest.json, no oci-layout and no bin, usr or etc")
@@ -323,4 +329,3 @@ func NameFromPath(p string) string {
 	}
 	return name
 }
-

@@ -19,14 +19,15 @@ const DefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 // singleLayerImage makes a one-layer OCI image from a gzip-compressed tar of a
 // root filesystem, with a shell as command and the usual PATH. createdBy goes into
-// the image history to say how the layer was made.
-func singleLayerImage(layerFile, createdBy string) (v1.Image, error) {
+// the image history to say how the layer was made; created is the image's creation
+// time (imports use a fixed one so that the same tree gives the same digest).
+func singleLayerImage(layerFile, createdBy string, created time.Time) (v1.Image, error) {
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(layerFile) },
 		tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		return nil, fmt.Errorf("reading layer %s: %w", layerFile, err)
 	}
-	now := v1.Time{Time: time.Now().UTC().Truncate(time.Second)}
+	now := v1.Time{Time: created.UTC().Truncate(time.Second)}
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:   layer,

@@ -188,8 +188,17 @@ func (s *Store) Get(name string) (*Image, error) {
 			return found, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: image %q not found: build it with \"isobench image build\" or import it with \"isobench image import\"", ErrNotFound, name)
+	return nil, notFoundError(name)
 }
+
+// notFoundError is ErrNotFound with a message that tells how to get the image.
+type notFoundError string
+
+func (e notFoundError) Error() string {
+	return fmt.Sprintf("image %q not found: build it with \"isobench image build\" or import it with \"isobench image import\"", string(e))
+}
+
+func (e notFoundError) Is(target error) bool { return target == ErrNotFound }
 
 func isHex(s string) bool {
 	for _, c := range s {

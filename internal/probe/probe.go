@@ -7,7 +7,7 @@
 //
 // Subcommands:
 //
-//	probe syscall [--iterations N] [--spawns N] [--repetitions N]
+//	probe syscall [--iterations N] [--spawns N] [--min-time D] [--repetitions N]
 //	    ns per getpid (raw syscall), per clock_gettime (vDSO) and per fork+exec+wait of
 //	    `probe true`, as one JSON object on stdout (see SyscallResult)
 //	probe tcp-server --listen ADDR
@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `usage: isobench probe true|marker|sleep
-       isobench probe syscall [--iterations N] [--spawns N] [--repetitions N]
+       isobench probe syscall [--iterations N] [--spawns N] [--min-time DURATION] [--repetitions N]
        isobench probe tcp-server --listen ADDR
        isobench probe tcp-client --connect ADDR [--count N] [--size BYTES] [--timeout DURATION]`
 

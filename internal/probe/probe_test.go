@@ -83,6 +83,21 @@ func TestSyscallReportsEveryRepetition(t *testing.T) {
 	}
 }
 
+func TestSyscallMinTimeExtendsRepetitions(t *testing.T) {
+	start := time.Now()
+	res, err := MeasureSyscalls(10, 1, 2, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Three operations, two repetitions each, each at least 100ms.
+	if elapsed := time.Since(start); elapsed < 600*time.Millisecond {
+		t.Errorf("took %v; min-time 100ms over 3 operations x 2 repetitions needs at least 600ms", elapsed)
+	}
+	if res.MinTimeNs != 100e6 || len(res.GetpidNs) != 2 {
+		t.Errorf("got %+v", res)
+	}
+}
+
 func TestSpawnFailureIsReported(t *testing.T) {
 	s, err := newSpawner("/nonexistent/isobench", []string{"isobench", Command, "true"}, nil)
 	if err != nil {

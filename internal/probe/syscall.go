@@ -20,6 +20,7 @@ import (
 type SyscallResult struct {
 	Iterations   int       `json:"iterations"`
 	Spawns       int       `json:"spawns"`
+	MinTimeNs    int64     `json:"min_time_ns"`
 	Repetitions  int       `json:"repetitions"`
 	GetpidNs     []float64 `json:"getpid_ns"`
 	ClockGettime []float64 `json:"clock_gettime_ns"`
@@ -28,16 +29,17 @@ type SyscallResult struct {
 
 func runSyscall(args []string, stdout io.Writer) error {
 	fs := newFlagSet("syscall")
-	iterations := fs.Int("iterations", 1_000_000, "getpid and clock_gettime calls per repetition")
-	spawns := fs.Int("spawns", 200, "fork+exec+wait rounds per repetition")
+	iterations := fs.Int("iterations", 100_000, "getpid and clock_gettime calls per batch")
+	spawns := fs.Int("spawns", 20, "fork+exec+wait rounds per batch")
+	minTime := fs.Duration("min-time", 0, "a repetition runs whole batches until this much time has passed (0: one batch)")
 	repetitions := fs.Int("repetitions", 5, "timed repetitions of each operation")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *iterations < 1 || *spawns < 1 || *repetitions < 1 {
-		return usageError{errors.New("--iterations, --spawns and --repetitions must be at least 1")}
+	if *iterations < 1 || *spawns < 1 || *repetitions < 1 || *minTime < 0 {
+		return usageError{errors.New("--iterations, --spawns and --repetitions must be at least 1, --min-time not negative")}
 	}
-	res, err := MeasureSyscalls(*iterations, *spawns, *repetitions)
+	res, err := MeasureSyscalls(*iterations, *spawns, *repetitions, *minTime)
 	if err != nil {
 		return err
 	}
@@ -45,50 +47,61 @@ func runSyscall(args []string, stdout io.Writer) error {
 }
 
 // MeasureSyscalls times each operation repetitions times on the monotonic clock, after one
-// untimed warm-up round, and reports ns per operation.
-func MeasureSyscalls(iterations, spawns, repetitions int) (*SyscallResult, error) {
+// untimed warm-up batch, and reports ns per operation. A repetition runs whole batches
+// (iterations calls, or spawns rounds) until minTime has passed, so that slow runtimes
+// are not measured for much longer than fast ones and fast ones not too briefly.
+func MeasureSyscalls(iterations, spawns, repetitions int, minTime time.Duration) (*SyscallResult, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the probe's own binary: %w", err)
 	}
-	spawner, err := newSpawner(exe, []string{exe, Command, "true"}, os.Environ())
+	s, err := newSpawner(exe, []string{exe, Command, "true"}, os.Environ())
 	if err != nil {
 		return nil, err
 	}
-	res := &SyscallResult{Iterations: iterations, Spawns: spawns, Repetitions: repetitions}
-	getpidLoop(iterations / 10)
-	for r := 0; r < repetitions; r++ {
-		res.GetpidNs = append(res.GetpidNs, getpidLoop(iterations))
+	res := &SyscallResult{Iterations: iterations, Spawns: spawns, MinTimeNs: minTime.Nanoseconds(), Repetitions: repetitions}
+	ops := []struct {
+		out   *[]float64
+		batch int
+		run   func(n int) (time.Duration, error)
+	}{
+		{&res.GetpidNs, iterations, getpidLoop},
+		{&res.ClockGettime, iterations, clockLoop},
+		{&res.ForkExecWait, spawns, s.loop},
 	}
-	clockLoop(iterations / 10)
-	for r := 0; r < repetitions; r++ {
-		res.ClockGettime = append(res.ClockGettime, clockLoop(iterations))
-	}
-	if _, err := spawner.loop(1); err != nil {
-		return nil, err
-	}
-	for r := 0; r < repetitions; r++ {
-		ns, err := spawner.loop(spawns)
-		if err != nil {
+	for _, op := range ops {
+		if _, err := op.run(op.batch); err != nil { // warm-up
 			return nil, err
 		}
-		res.ForkExecWait = append(res.ForkExecWait, ns)
+		for r := 0; r < repetitions; r++ {
+			var total time.Duration
+			calls := 0
+			for calls == 0 || total < minTime {
+				d, err := op.run(op.batch)
+				if err != nil {
+					return nil, err
+				}
+				total += d
+				calls += op.batch
+			}
+			*op.out = append(*op.out, float64(total.Nanoseconds())/float64(calls))
+		}
 	}
 	return res, nil
 }
 
 // getpidLoop uses the raw syscall: Go and libc wrappers may cache the pid or add scheduler work.
-func getpidLoop(n int) float64 {
+func getpidLoop(n int) (time.Duration, error) {
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 	}
-	return perOp(time.Since(start), n)
+	return time.Since(start), nil
 }
 
 // clockLoop calls time.Since, which is one clock_gettime(CLOCK_MONOTONIC) through the vDSO
 // (time.Now would make two: wall and monotonic).
-func clockLoop(n int) float64 {
+func clockLoop(n int) (time.Duration, error) {
 	start := time.Now()
 	var sink time.Duration
 	for i := 0; i < n; i++ {
@@ -96,16 +109,9 @@ func clockLoop(n int) float64 {
 	}
 	elapsed := time.Since(start)
 	if sink < 0 {
-		panic("monotonic clock went backwards")
+		return 0, errors.New("monotonic clock went backwards")
 	}
-	return perOp(elapsed, n)
-}
-
-func perOp(d time.Duration, n int) float64 {
-	if n == 0 {
-		return 0
-	}
-	return float64(d.Nanoseconds()) / float64(n)
+	return elapsed, nil
 }
 
 // spawner runs a program with a real fork (a full copy of the address space, as a shell
@@ -133,15 +139,15 @@ func newSpawner(path string, argv, env []string) (*spawner, error) {
 	return &spawner{path: p, argv: a, envv: e}, nil
 }
 
-// loop runs n fork+exec+wait rounds and returns ns per round.
-func (s *spawner) loop(n int) (float64, error) {
+// loop runs n fork+exec+wait rounds.
+func (s *spawner) loop(n int) (time.Duration, error) {
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		if err := s.forkExecWait(); err != nil {
 			return 0, err
 		}
 	}
-	return perOp(time.Since(start), n), nil
+	return time.Since(start), nil
 }
 
 func (s *spawner) forkExecWait() error {

@@ -240,7 +240,13 @@ func (a *Analysis) inputWarnings(d *Dataset) []string {
 		}
 	}
 	if len(noisy) > 0 {
-		w = append(w, fmt.Sprintf("%d noisy series (CV above %.0f%%): %s", len(noisy), 100*a.Options.noiseCV(), strings.Join(noisy, ", ")))
+		const listed = 12 // the tables flag every one; the warning only says where to look
+		total, more := len(noisy), ""
+		if len(noisy) > listed {
+			more = fmt.Sprintf(" and %d more (see the notes column)", len(noisy)-listed)
+			noisy = noisy[:listed]
+		}
+		w = append(w, fmt.Sprintf("%d noisy series (CV above %.0f%%): %s%s", total, 100*a.Options.noiseCV(), strings.Join(noisy, ", "), more))
 	}
 	return w
 }

@@ -310,6 +310,7 @@ func lineSpec(sg sweepGroup, sweep, id, prefix string) chartSpec {
 				c := plotutil.Color(i)
 				ln.Color, pts.Color = c, c
 				ln.Width = vg.Points(1.5)
+				ln.Dashes = plotutil.Dashes(i / 7) // plotutil has 7 colours
 				pts.Shape = plotutil.Shape(i)
 				eb, err := plotter.NewYErrorBars(l.pts)
 				if err != nil {

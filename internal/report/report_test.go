@@ -293,3 +293,26 @@ func TestHTMLInHeadlessChromium(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReport1M is the whole report (read, statistics, CSV, Markdown, HTML and
+// every chart) over a run of 1,000,000 samples written by fixture.Scale.
+func BenchmarkReport1M(b *testing.B) {
+	spec := fixture.Scale()
+	perTrial := 0
+	for _, m := range spec.Metrics {
+		perTrial += max(len(m.Params), 1) * len(spec.Runtimes)
+	}
+	spec.Trials = 1_000_000 / perTrial
+	dir := filepath.Join(b.TempDir(), "run")
+	n, err := fixture.Write(dir, spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(n), "samples")
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Write(context.Background(), []string{dir}, b.TempDir(), Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -302,3 +302,24 @@ func cmpFloat(a, b float64) int {
 	}
 	return 0
 }
+
+// Holm adjusts p-values for testing many hypotheses at once (Holm-Bonferroni, as R's
+// p.adjust(p, "holm")): comparing dozens of metrics at 5% would otherwise flag one
+// in twenty by chance. NaN p-values stay NaN and do not count.
+func Holm(ps []float64) []float64 {
+	adj := make([]float64, len(ps))
+	var idx []int
+	for i, p := range ps {
+		adj[i] = math.NaN()
+		if !math.IsNaN(p) {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmpFloat(ps[a], ps[b]) })
+	m, running := len(idx), 0.0
+	for rank, i := range idx {
+		running = math.Max(running, math.Min(1, float64(m-rank)*ps[i]))
+		adj[i] = running
+	}
+	return adj
+}

@@ -185,3 +185,17 @@ func TestQuantileEdges(t *testing.T) {
 		t.Error("quantile of nothing is not NaN")
 	}
 }
+
+// Expected values from R: p.adjust(c(0.01, 0.04, 0.03, 0.005, 0.5), "holm").
+func TestHolmMatchesR(t *testing.T) {
+	got := Holm([]float64{0.01, 0.04, 0.03, 0.005, 0.5, math.NaN()})
+	want := []float64{0.04, 0.09, 0.09, 0.025, 0.5}
+	for i, w := range want {
+		if !near(got[i], w, 1e-12) {
+			t.Errorf("Holm[%d] = %g, want %g", i, got[i], w)
+		}
+	}
+	if !math.IsNaN(got[5]) {
+		t.Errorf("NaN p-value adjusted to %g", got[5])
+	}
+}

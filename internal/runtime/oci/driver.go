@@ -58,6 +58,10 @@ type Driver struct {
 	flavor  flavor
 	binary  string
 	rootfs  string
+
+	netOnce sync.Once // runsc's network mode, found once
+	netMode string
+	netWhy  string
 }
 
 // New makes an OCI driver for a profile. The flavor option (runc, crun, runsc) defaults to
@@ -97,7 +101,8 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	if d.flavor == flavorRunsc {
 		st.Class = runtime.ClassSandbox
 		st.Options["platform"] = d.platform()
-		st.Options["network"] = "gvisor-netstack"
+		mode, why := d.runscNet()
+		st.Options["network"] = runscStack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -167,8 +172,12 @@ func (d *Driver) globalArgs(network bool) []string {
 		if !hasFlag(args, "--platform") {
 			args = append(args, "--platform="+d.platform())
 		}
-		if !network && !hasFlag(args, "--network") {
-			args = append(args, "--network=none")
+		if !hasFlag(args, "--network") {
+			if !network {
+				args = append(args, "--network=none")
+			} else if mode, _ := d.runscNet(); mode == runscNetHost {
+				args = append(args, "--network=host")
+			}
 		}
 	}
 	return args
@@ -471,7 +480,8 @@ func (c *container) Network() runtime.NetworkInfo {
 	}
 	stack := "linux-veth"
 	if c.d.flavor == flavorRunsc {
-		stack = "gvisor-netstack"
+		mode, _ := c.d.runscNet()
+		stack = runscStack(mode)
 	}
 	return runtime.NetworkInfo{ContainerIP: c.link.PeerIP.String(), HostIP: c.link.HostIP.String(), Stack: stack}
 }

@@ -1,0 +1,239 @@
+// Package disk is the storage benchmark: fio sequential read and write bandwidth and 4 KiB
+// random read and write IOPS with their 99th percentile latency, on the container's root
+// filesystem (its writable layer) and on a tmpfs.
+package disk
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Name is the benchmark's name in configs and results.
+const Name = "disk"
+
+// Metric names.
+const (
+	MetricSeqRead       = "seq_read"
+	MetricSeqWrite      = "seq_write"
+	MetricRandReadIOPS  = "rand_read_iops"
+	MetricRandWriteIOPS = "rand_write_iops"
+	MetricRandReadP99   = "rand_read_p99"
+	MetricRandWriteP99  = "rand_write_p99"
+)
+
+// Settings keys (config file: benchmarks: disk: {...}) and their defaults.
+const (
+	// SettingRuntime is how long each of the four fio jobs runs (whole seconds).
+	SettingRuntime = "runtime"
+	// SettingSizeMiB is the size of the test file.
+	SettingSizeMiB = "size_mib"
+	// SettingRootfsDir is the directory of the root filesystem test file; it must exist in
+	// the image and be on the root filesystem (/tmp often is a tmpfs).
+	SettingRootfsDir = "rootfs_dir"
+	// SettingRootfsDirect is fio's --direct on the root filesystem (1 bypasses the page
+	// cache; 0 for runtimes whose filesystem refuses O_DIRECT).
+	SettingRootfsDirect = "rootfs_direct"
+
+	DefaultRuntime      = 10 * time.Second
+	QuickRuntime        = 2 * time.Second
+	DefaultSizeMiB      = 1024
+	QuickSizeMiB        = 64
+	DefaultRootfsDir    = "/var/tmp"
+	DefaultRootfsDirect = 1
+)
+
+// TmpfsDir is where the tmpfs is mounted in the container.
+const TmpfsDir = "/isobench-tmpfs"
+
+// testFile is fio's file in the tested directory.
+const testFile = "isobench-fio.dat"
+
+// job is one fio job; jobs run one after the other (stonewall) on the same file, the
+// sequential write first so that it lays the file out.
+type job struct {
+	name, rw, bs string
+}
+
+var jobs = []job{
+	{"seq-write", "write", "1M"},
+	{"seq-read", "read", "1M"},
+	{"rand-read", "randread", "4k"},
+	{"rand-write", "randwrite", "4k"},
+}
+
+func init() { bench.Register(Benchmark{}) }
+
+// Benchmark implements bench.Benchmark.
+type Benchmark struct{}
+
+func (Benchmark) Name() string { return Name }
+
+func (Benchmark) Description() string {
+	return "fio on the root filesystem and a tmpfs: sequential MiB/s, 4 KiB random IOPS and p99 latency"
+}
+
+func (Benchmark) Metrics() []bench.Metric {
+	const params = " (params: fs, direct, bs, ioengine, iodepth)"
+	return []bench.Metric{
+		{Name: MetricSeqRead, Unit: "MiB/s", Better: results.Higher, Description: "sequential read, 1 MiB blocks" + params},
+		{Name: MetricSeqWrite, Unit: "MiB/s", Better: results.Higher, Description: "sequential write, 1 MiB blocks" + params},
+		{Name: MetricRandReadIOPS, Unit: "IOPS", Better: results.Higher, Description: "random read, 4 KiB blocks" + params},
+		{Name: MetricRandWriteIOPS, Unit: "IOPS", Better: results.Higher, Description: "random write, 4 KiB blocks" + params},
+		{Name: MetricRandReadP99, Unit: "us", Better: results.Lower, Description: "99th percentile latency of 4 KiB random reads" + params},
+		{Name: MetricRandWriteP99, Unit: "us", Better: results.Lower, Description: "99th percentile latency of 4 KiB random writes" + params},
+	}
+}
+
+func (Benchmark) Tools() []string { return []string{"fio"} }
+
+// target is one filesystem under test.
+type target struct {
+	fs     string // param value: rootfs or tmpfs
+	dir    string
+	direct int
+	mounts []runtime.Mount
+}
+
+// Run runs fio once per filesystem, each in its own container.
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
+	runFor, sizeMiB := DefaultRuntime, DefaultSizeMiB
+	if t.Quick {
+		runFor, sizeMiB = QuickRuntime, QuickSizeMiB
+	}
+	var err error
+	if runFor, err = t.Settings.Duration(SettingRuntime, runFor); err != nil {
+		return err
+	}
+	if sizeMiB, err = t.Settings.Int(SettingSizeMiB, sizeMiB); err != nil {
+		return err
+	}
+	if sizeMiB < 1 {
+		return fmt.Errorf("setting %s: %d MiB; need at least 1", SettingSizeMiB, sizeMiB)
+	}
+	direct, err := t.Settings.Int(SettingRootfsDirect, DefaultRootfsDirect)
+	if err != nil {
+		return err
+	}
+	if direct != 0 && direct != 1 {
+		return fmt.Errorf("setting %s: %d; want 0 or 1", SettingRootfsDirect, direct)
+	}
+	size := int64(sizeMiB) << 20
+	targets := []target{
+		{fs: "rootfs", dir: t.Settings.String(SettingRootfsDir, DefaultRootfsDir), direct: direct},
+		// tmpfs refuses O_DIRECT on many kernels, and is memory anyway. The slack holds fio's
+		// file while it is laid out.
+		{fs: "tmpfs", dir: TmpfsDir, direct: 0, mounts: []runtime.Mount{{
+			Type: "tmpfs", Destination: TmpfsDir, SizeBytes: size + 64<<20,
+		}}},
+	}
+	for _, tg := range targets {
+		args := fioArgs(path.Join(tg.dir, testFile), size, runFor, tg.direct)
+		out, err := runSaved(ctx, t, "fio-"+tg.fs, runtime.Spec{ID: t.NewID(), Args: args, Mounts: tg.mounts})
+		if err != nil {
+			return fmt.Errorf("fio on %s (%s): %w", tg.fs, tg.dir, err)
+		}
+		res, err := ParseFio(out.Stdout)
+		if err != nil {
+			return fmt.Errorf("fio on %s: %w", tg.fs, err)
+		}
+		if err := emitResults(t, res, tg); err != nil {
+			return fmt.Errorf("fio on %s: %w", tg.fs, err)
+		}
+	}
+	return nil
+}
+
+// fioArgs is one fio command line running every job in turn on file, with the synchronous
+// engine at queue depth 1 so that every runtime sees the same simple I/O pattern.
+func fioArgs(file string, size int64, runFor time.Duration, direct int) []string {
+	args := []string{"fio", "--output-format=json",
+		"--filename=" + file,
+		"--size=" + strconv.FormatInt(size, 10),
+		"--runtime=" + strconv.Itoa(max(1, int(math.Ceil(runFor.Seconds())))),
+		"--time_based",
+		"--ioengine=psync", "--iodepth=1", "--numjobs=1",
+		"--direct=" + strconv.Itoa(direct),
+	}
+	for i, j := range jobs {
+		args = append(args, "--name="+j.name, "--rw="+j.rw, "--bs="+j.bs, "--stonewall")
+		if i == len(jobs)-1 {
+			// Only after the last job: earlier unlinks would make each job lay the file out anew.
+			args = append(args, "--unlink=1")
+		}
+	}
+	return args
+}
+
+func emitResults(t *bench.Trial, res *FioResult, tg target) error {
+	type sample struct {
+		metric string
+		value  float64
+		bs     string
+	}
+	var samples []sample
+	for _, j := range jobs {
+		fj, err := res.Job(j.name)
+		if err != nil {
+			return err
+		}
+		stats := fj.Read
+		if j.rw == "write" || j.rw == "randwrite" {
+			stats = fj.Write
+		}
+		if stats.TotalIOs == 0 || stats.Clat.N == 0 {
+			return fmt.Errorf("fio job %s did no I/O", j.name)
+		}
+		switch j.rw {
+		case "read":
+			samples = append(samples, sample{MetricSeqRead, stats.MiBPerSecond(), "1MiB"})
+		case "write":
+			samples = append(samples, sample{MetricSeqWrite, stats.MiBPerSecond(), "1MiB"})
+		case "randread", "randwrite":
+			p99, err := stats.ClatP99Micros()
+			if err != nil {
+				return fmt.Errorf("fio job %s: %w", j.name, err)
+			}
+			iops, lat := MetricRandReadIOPS, MetricRandReadP99
+			if j.rw == "randwrite" {
+				iops, lat = MetricRandWriteIOPS, MetricRandWriteP99
+			}
+			samples = append(samples, sample{iops, stats.IOPS, "4KiB"}, sample{lat, p99, "4KiB"})
+		}
+	}
+	if t.Warmup || t.Emit == nil {
+		return nil
+	}
+	for _, s := range samples {
+		t.Emit(s.metric, s.value, map[string]string{
+			"fs": tg.fs, "direct": strconv.Itoa(tg.direct), "bs": s.bs, "ioengine": "psync", "iodepth": "1",
+		})
+	}
+	return nil
+}
+
+// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
+// name.stderr under the trial's raw directory, so they are kept when the run fails too.
+func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
+	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stderr.Close()
+	spec.Stdout, spec.Stderr = stdout, stderr
+	return bench.RunToExit(ctx, t.Driver, spec)
+}

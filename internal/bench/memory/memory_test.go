@@ -1,0 +1,21 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/isobench/isobench/internal/bench/memory"
+	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/probe/probetest"
+	_ "github.com/isobench/isobench/internal/runtime/host"
+	_ "github.com/isobench/isobench/internal/runtime/oci"
+)
+
+// TestOnEveryRuntime runs one quick trial through each usable built-in runtime with the
+// default image (which has the tools).
+func TestOnEveryRuntime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs containers")
+	}
+	img := imagetest.Default(t)
+	probetest.RunOnRuntimes(t, memory.Benchmark{}, img, map[string]any{memory.SettingTime: "1s"}, "")
+}

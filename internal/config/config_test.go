@@ -1,0 +1,86 @@
+package config_test
+
+import (
+	"strings"
+	"testing"
+
+	_ "github.com/isobench/isobench/internal/bench/startup"
+	"github.com/isobench/isobench/internal/config"
+	_ "github.com/isobench/isobench/internal/runtime/host"
+	_ "github.com/isobench/isobench/internal/runtime/oci"
+)
+
+func TestUserProfileAddsAndReplaces(t *testing.T) {
+	c, err := config.Parse(strings.NewReader(`
+runtimes:
+  - name: runc-dev
+    driver: oci
+    binary: /opt/runc-dev/runc
+    global_args: [--debug]
+    container_args: [--no-pivot]
+  - name: runsc
+    driver: oci
+    binary: runsc
+    options: {platform: systrap}
+benchmarks:
+  startup: {trials_hint: 3}
+network:
+  subnet: 198.19.0.0/16
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := c.Profile("runc-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.Binary != "/opt/runc-dev/runc" || dev.GlobalArgs[0] != "--debug" || dev.ContainerArgs[0] != "--no-pivot" {
+		t.Errorf("runc-dev = %+v", dev)
+	}
+	rs, _ := c.Profile("runsc")
+	if rs.Option("platform", "") != "systrap" {
+		t.Errorf("runsc not replaced: %+v", rs)
+	}
+	if _, err := c.Profile("runc"); err != nil {
+		t.Errorf("built-in runc lost: %v", err)
+	}
+	if c.Network.Subnet != "198.19.0.0/16" {
+		t.Errorf("subnet = %q", c.Network.Subnet)
+	}
+	if c.BenchSettings("startup")["trials_hint"] != 3 {
+		t.Errorf("settings = %v", c.BenchSettings("startup"))
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	cases := map[string]struct{ yaml, want string }{
+		"unknown key":      {"runtime:\n  - name: x\n", "field runtime not found"},
+		"no name":          {"runtimes:\n  - driver: oci\n", "has no name"},
+		"bad name":         {"runtimes:\n  - name: Bad Name\n    driver: oci\n", "use lower-case"},
+		"no driver":        {"runtimes:\n  - name: x\n", "has no driver"},
+		"unknown driver":   {"runtimes:\n  - name: x\n    driver: lxc\n", `unknown driver "lxc"`},
+		"twice":            {"runtimes:\n  - {name: x, driver: oci}\n  - {name: x, driver: oci}\n", "defined twice"},
+		"unknown bench":    {"benchmarks:\n  nope: {}\n", `unknown benchmark "nope"`},
+		"bad subnet":       {"network:\n  subnet: banana\n", "IPv4 prefix"},
+		"not yaml":         {"runtimes: [", "not valid"},
+		"subnet too small": {"network:\n  subnet: 198.18.0.0/30\n", "IPv4 prefix"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := config.Parse(strings.NewReader(tc.yaml), "bad.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to say %q", err, tc.want)
+			}
+			if strings.Count(err.Error(), "\n") > 0 {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestUnknownProfileSaysHowToAddOne(t *testing.T) {
+	_, err := config.Default().Profile("youki")
+	if err == nil || !strings.Contains(err.Error(), "runtimes:") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,200 @@
+package oci_test
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/oci"
+	"github.com/isobench/isobench/internal/runtime/overlay"
+)
+
+// driver returns a prepared driver for a built-in profile, or skips with the reason.
+func driver(t *testing.T, name string, img *image.Image) runtime.Driver {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containers")
+	}
+	var prof runtime.Profile
+	for _, p := range runtime.Builtins() {
+		if p.Name == name {
+			prof = p
+		}
+	}
+	env := runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")}
+	d, err := oci.New(prof, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if st := d.Check(ctx); !st.Usable {
+		t.Skipf("%s not usable here: %s (fix: %s)", name, st.Problem, st.Fix)
+	}
+	if err := d.Prepare(ctx, img); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	return d
+}
+
+var ociRuntimes = []string{"runc", "crun", "runsc"}
+
+func TestContainersRunAndLeaveNothing(t *testing.T) {
+	img := imagetest.Busybox(t)
+	for _, name := range ociRuntimes {
+		t.Run(name, func(t *testing.T) {
+			d := driver(t, name, img)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id := runtime.NamePrefix + "test-" + name
+			out, err := bench.RunToExit(ctx, d, runtime.Spec{ID: id, Args: []string{"echo", "marker-" + name}})
+			if err != nil {
+				t.Fatalf("run: %v (stderr %q)", err, bench.StderrOf(err))
+			}
+			if got := strings.TrimSpace(string(out.Stdout)); got != "marker-"+name {
+				t.Errorf("stdout = %q", got)
+			}
+			tm := out.Timings
+			if tm.Create <= 0 || tm.StartToOutput <= 0 || tm.StartToExit < tm.StartToOutput || tm.Total < tm.Create+tm.StartToExit {
+				t.Errorf("implausible timings %+v", tm)
+			}
+			assertGone(t, name, id)
+		})
+	}
+}
+
+func TestExitStatusAndStderr(t *testing.T) {
+	img := imagetest.Busybox(t)
+	for _, name := range ociRuntimes {
+		t.Run(name, func(t *testing.T) {
+			d := driver(t, name, img)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id := runtime.NamePrefix + "exit-" + name
+			_, err := bench.RunToExit(ctx, d, runtime.Spec{ID: id, Args: []string{"sh", "-c", "echo oops >&2; exit 3"}})
+			if err == nil || !strings.Contains(err.Error(), "status 3") {
+				t.Fatalf("err = %v, want exit status 3", err)
+			}
+			if !strings.Contains(bench.StderrOf(err), "oops") {
+				t.Errorf("stderr not kept: %q", bench.StderrOf(err))
+			}
+			assertGone(t, name, id)
+		})
+	}
+}
+
+// TestWritableLayerIsPrivate: one container's writes must not reach the next one.
+func TestWritableLayerIsPrivate(t *testing.T) {
+	img := imagetest.Busybox(t)
+	d := driver(t, "runc", img)
+	ctx := context.Background()
+	if _, err := bench.RunToExit(ctx, d, runtime.Spec{ID: runtime.NamePrefix + "w1", Args: []string{"sh", "-c", "echo x > /written"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bench.RunToExit(ctx, d, runtime.Spec{ID: runtime.NamePrefix + "w2", Args: []string{"sh", "-c", "test -e /written && echo leaked || echo clean"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(out.Stdout)); got != "clean" {
+		t.Errorf("second container saw the first one's file: %q", got)
+	}
+}
+
+func TestTimeoutKillsHungContainer(t *testing.T) {
+	img := imagetest.Busybox(t)
+	for _, name := range ociRuntimes {
+		t.Run(name, func(t *testing.T) {
+			d := driver(t, name, img)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			id := runtime.NamePrefix + "hang-" + name
+			_, err := bench.RunToExit(ctx, d, runtime.Spec{ID: id, Args: []string{"sleep", "600"}})
+			if err == nil {
+				t.Fatal("a hung container did not fail at its timeout")
+			}
+			assertGone(t, name, id)
+		})
+	}
+}
+
+func TestNetworkNamespace(t *testing.T) {
+	img := imagetest.Busybox(t)
+	for _, name := range ociRuntimes {
+		t.Run(name, func(t *testing.T) {
+			d := driver(t, name, img)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			c, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "net-" + name, Args: []string{"sleep", "30"}, Network: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Delete(context.Background())
+			if err := c.Create(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n := c.Network()
+			ip, err := netip.ParseAddr(n.ContainerIP)
+			if err != nil || !netip.MustParsePrefix("198.18.0.0/15").Contains(ip) {
+				t.Fatalf("container address %q is not in 198.18.0.0/15", n.ContainerIP)
+			}
+			if name == "runsc" {
+				if n.Stack != "gvisor-netstack" && n.Stack != "host-kernel-via-runsc" {
+					t.Errorf("stack = %q, want gVisor's or the host's", n.Stack)
+				}
+				t.Logf("runsc network stack: %s", n.Stack)
+			} else if n.Stack != "linux-veth" {
+				t.Errorf("stack = %q, want linux-veth", n.Stack)
+			}
+			procs, err := c.Processes(ctx)
+			if err != nil || len(procs) == 0 {
+				t.Errorf("processes: %v %v", procs, err)
+			}
+			if err := c.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat("/var/run/netns/" + c.ID()); err == nil {
+				t.Errorf("namespace %s left behind", c.ID())
+			}
+		})
+	}
+}
+
+// assertGone checks that the runtime, the mount table and the state directory hold
+// nothing of the container.
+func assertGone(t *testing.T, runtimeName, id string) {
+	t.Helper()
+	args := []string{"list", "-q"}
+	out, err := exec.Command(runtimeName, args...).CombinedOutput()
+	if err == nil && strings.Contains(string(out), id) {
+		t.Errorf("%s still lists %s", runtimeName, id)
+	}
+	if m := overlay.MountsUnder("/"); containsSub(m, id) {
+		t.Errorf("mounts of %s left behind", id)
+	}
+	if _, err := os.Stat(runtime.Env{Home: imagetest.Home(t)}.StateDir(id)); err == nil {
+		t.Errorf("state directory of %s left behind", id)
+	}
+	if p, _ := exec.Command("pgrep", "-f", id).Output(); len(strings.TrimSpace(string(p))) > 0 {
+		t.Errorf("processes of %s left behind: %s", id, p)
+	}
+}
+
+func containsSub(list []string, s string) bool {
+	for _, x := range list {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}
