@@ -15,6 +15,8 @@ import (
 // Timings are the lifecycle phases of one container, on the monotonic clock.
 type Timings struct {
 	Create time.Duration
+	// Start runs until the runtime's start call returned.
+	Start time.Duration
 	// StartToOutput runs from the start call until the workload's first output byte.
 	StartToOutput time.Duration
 	StartToExit   time.Duration
@@ -63,12 +65,7 @@ func RunToExit(ctx context.Context, d runtime.Driver, spec runtime.Spec) (*Outco
 		return nil, fmt.Errorf("preparing container: %w", err)
 	}
 	out := &Outcome{}
-	deleted := false
-	defer func() {
-		if !deleted {
-			_ = c.Delete(context.WithoutCancel(ctx))
-		}
-	}()
+	defer func() { _ = runtime.Remove(context.WithoutCancel(ctx), c) }()
 	fail := func(step string, err error) (*Outcome, error) {
 		return out, &FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
 	}
@@ -81,6 +78,7 @@ func RunToExit(ctx context.Context, d runtime.Driver, spec runtime.Spec) (*Outco
 	if err := c.Start(ctx); err != nil {
 		return fail("start", err)
 	}
+	ts := time.Now()
 	code, err := c.Wait(ctx)
 	t2 := time.Now()
 	if err != nil {
@@ -91,12 +89,12 @@ func RunToExit(ctx context.Context, d runtime.Driver, spec runtime.Spec) (*Outco
 	}
 	err = c.Delete(ctx)
 	t3 := time.Now()
-	deleted = true
 	if err != nil {
 		return fail("delete", err)
 	}
 	out.Stdout, out.Stderr, out.ExitCode = stdout.Bytes(), stderr.Bytes(), code
 	out.Timings.Create = t1.Sub(t0)
+	out.Timings.Start = ts.Sub(t1)
 	out.Timings.StartToExit = t2.Sub(t1)
 	out.Timings.Delete = t3.Sub(t2)
 	out.Timings.Total = t3.Sub(t0)

@@ -147,7 +147,7 @@ func TestRunStartupOnEveryOCIRuntime(t *testing.T) {
 		count[s.Runtime+"/"+s.Metric]++
 	}
 	for _, rt := range []string{"host", "runc", "crun", "runsc"} {
-		for _, m := range []string{"create", "start_to_output", "start_to_exit", "delete", "total"} {
+		for _, m := range []string{"create", "start", "start_to_output", "start_to_exit", "delete", "total"} {
 			if count[rt+"/"+m] != 2 {
 				t.Errorf("%s %s: %d samples, want 2", rt, m, count[rt+"/"+m])
 			}

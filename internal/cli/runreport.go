@@ -1,9 +1,18 @@
 package cli
 
-import "context"
+import (
+	"context"
+	"path/filepath"
 
-// writeRunReport writes the report of a finished run into its directory and returns the
-// path of its HTML page.
+	"github.com/isobench/isobench/internal/report"
+)
+
+// writeRunReport writes the report of a finished run into its report/ folder and
+// returns the path of its HTML page.
 func writeRunReport(ctx context.Context, dir, baseline string) (string, error) {
-	return "", nil
+	sum, err := report.Write(ctx, []string{dir}, filepath.Join(dir, "report"), report.Options{Baseline: baseline})
+	if err != nil {
+		return "", err
+	}
+	return sum.HTML, nil
 }

@@ -278,5 +278,5 @@ func withCI(s stats.Summary) string {
 		return fmt.Sprintf("%.4g", s.Median)
 	}
 	half := math.Max(s.Median-s.MedianCI.Lo, s.MedianCI.Hi-s.Median) / math.Abs(s.Median)
-	return fmt.Sprintf("%.4g ± %.0f%%", s.Median, 100*half)
+	return fmt.Sprintf("%.4g ± %.1f%%", s.Median, 100*half)
 }

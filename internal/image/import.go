@@ -34,10 +34,28 @@ const (
 	FormatRootFSTar     = "rootfs-tar"
 )
 
-// importTime is the creation time of images made from root filesystems: fixed, so
-// that importing the same tree again gives the same digest. The store keeps the
-// import time in its index.
-var importTime = time.Unix(0, 0)
+// Images made from root filesystems are dated by their newest file rather than by
+// the clock, so that importing the same tree again gives the same digest. The
+// store keeps the import time in its index.
+
+// newestInDir returns the latest modification time in the tree at dir.
+func newestInDir(dir string) (time.Time, error) {
+	var newest time.Time
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+		return nil
+	})
+	return newest, err
+}
 
 // rootfsMarkers are top-level entries of which a root filesystem has at least one.
 var rootfsMarkers = []string{"bin", "sbin", "usr", "etc", "lib"}
@@ -86,18 +104,22 @@ func (s *Store) readSource(ctx context.Context, src string, fi fs.FileInfo, tmp 
 		if !hasRootFSMarker(func(n string) bool { _, err := os.Lstat(filepath.Join(src, n)); return err == nil }) {
 			return "", nil, unknownFormat(src, "directory has neither an oci-layout file nor bin, usr or etc")
 		}
+		created, err := newestInDir(src)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w %s: %v", ErrNoSource, src, err)
+		}
 		layerFile := filepath.Join(tmp, "layer.tar.gz")
 		if err := packDir(ctx, src, layerFile); err != nil {
 			return "", nil, fmt.Errorf("importing %s: %w", src, err)
 		}
-		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem directory "+src, importTime)
+		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem directory "+src, created)
 		return FormatRootFSDir, img, err
 	}
 	if !fi.Mode().IsRegular() {
 		return "", nil, unknownFormat(src, "not a regular file or directory")
 	}
 
-	gzipped, top, err := scanTar(src)
+	gzipped, top, newest, err := scanTar(src)
 	if err != nil {
 		return "", nil, err
 	}
@@ -137,7 +159,7 @@ func (s *Store) readSource(ctx context.Context, src string, fi fs.FileInfo, tmp 
 				return "", nil, fmt.Errorf("importing %s: %w", src, err)
 			}
 		}
-		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem tar "+src, importTime)
+		img, err := singleLayerImage(layerFile, "isobench image import: root filesystem tar "+src, newest)
 		return FormatRootFSTar, img, err
 	}
 	return "", nil, unknownFormat(src, "tar holds no manifest.json, no oci-layout and no bin, usr or etc")
@@ -158,11 +180,11 @@ func hasRootFSMarker(exists func(string) bool) bool {
 
 // scanTar reads the whole (possibly gzip-compressed) tar at file, so that a
 // truncated or corrupt archive is found before anything is written, and returns
-// its top-level entry names.
-func scanTar(file string) (gzipped bool, top map[string]bool, err error) {
+// its top-level entry names and its newest modification time.
+func scanTar(file string) (gzipped bool, top map[string]bool, newest time.Time, err error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return false, nil, fmt.Errorf("%w %s: %v", ErrNoSource, file, errors.Unwrap(err))
+		return false, nil, newest, fmt.Errorf("%w %s: %v", ErrNoSource, file, errors.Unwrap(err))
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -172,16 +194,16 @@ func scanTar(file string) (gzipped bool, top map[string]bool, err error) {
 		gzipped = true
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return false, nil, unknownFormat(file, fmt.Sprintf("corrupt gzip: %v", err))
+			return false, nil, newest, unknownFormat(file, fmt.Sprintf("corrupt gzip: %v", err))
 		}
 		defer zr.Close()
 		r = zr
 	} else if bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
-		return false, nil, unknownFormat(file, "zstd compression is not supported, decompress it first")
+		return false, nil, newest, unknownFormat(file, "zstd compression is not supported, decompress it first")
 	} else {
 		r = f // lets tar skip file contents by seeking
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return false, nil, fmt.Errorf("%w %s: %v", ErrNoSource, file, err)
+			return false, nil, newest, fmt.Errorf("%w %s: %v", ErrNoSource, file, err)
 		}
 	}
 	tr := tar.NewReader(r)
@@ -190,15 +212,18 @@ func scanTar(file string) (gzipped bool, top map[string]bool, err error) {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			if n == 0 {
-				return false, nil, unknownFormat(file, "empty or not a tar archive")
+				return false, nil, newest, unknownFormat(file, "empty or not a tar archive")
 			}
 			break
 		}
 		if err != nil {
 			if n == 0 {
-				return false, nil, unknownFormat(file, "not a tar archive")
+				return false, nil, newest, unknownFormat(file, "not a tar archive")
 			}
-			return false, nil, unknownFormat(file, fmt.Sprintf("corrupt or truncated tar after %d entries: %v", n, err))
+			return false, nil, newest, unknownFormat(file, fmt.Sprintf("corrupt or truncated tar after %d entries: %v", n, err))
+		}
+		if h.ModTime.After(newest) {
+			newest = h.ModTime
 		}
 		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
 		if first, _, _ := strings.Cut(name, "/"); first != "" {
@@ -208,10 +233,10 @@ func scanTar(file string) (gzipped bool, top map[string]bool, err error) {
 	if gzipped {
 		// Read to the gzip trailer so its checksum is verified.
 		if _, err := io.Copy(io.Discard, r); err != nil {
-			return false, nil, unknownFormat(file, fmt.Sprintf("corrupt gzip: %v", err))
+			return false, nil, newest, unknownFormat(file, fmt.Sprintf("corrupt gzip: %v", err))
 		}
 	}
-	return gzipped, top, nil
+	return gzipped, top, newest, nil
 }
 
 // fileOpener opens file, decompressing it when gzipped.

@@ -133,6 +133,8 @@ func TestImportEachFormat(t *testing.T) {
 	if err := tarball.WriteToFile(dockerArchive, ref, v); err != nil {
 		t.Fatal(err)
 	}
+	dockerArchiveGz := filepath.Join(src, "busybox-docker-gz.tar.gz")
+	run(t, "sh", "-c", "gzip -c "+dockerArchive+" > "+dockerArchiveGz)
 	ociDir := filepath.Join(src, "busybox-oci")
 	lp, err := layout.Write(ociDir, empty.Index)
 	if err != nil {
@@ -152,6 +154,7 @@ func TestImportEachFormat(t *testing.T) {
 		src, name, wantName, wantFormat string
 	}{
 		{dockerArchive, "", "busybox-docker", image.FormatDockerArchive},
+		{dockerArchiveGz, "", "busybox-docker-gz", image.FormatDockerArchive},
 		{ociDir, "oci", "oci", image.FormatOCILayout},
 		{ociTar, "", "busybox-oci", image.FormatOCILayoutTar},
 		{dir, "", "busybox-rootfs", image.FormatRootFSDir},
@@ -186,7 +189,7 @@ func TestImportEachFormat(t *testing.T) {
 	for _, img := range images {
 		names = append(names, img.Name)
 	}
-	if got, want := strings.Join(names, ","), "busybox-docker,busybox-oci,busybox-rootfs,oci,plain"; got != want {
+	if got, want := strings.Join(names, ","), "busybox-docker,busybox-docker-gz,busybox-oci,busybox-rootfs,oci,plain"; got != want {
 		t.Errorf("List names = %s, want %s", got, want)
 	}
 	// The docker archive and the OCI layout hold the same image, so the same layers.

@@ -76,7 +76,7 @@ func medianWithCI(r Row) string {
 		return num(s.Median)
 	}
 	half := math.Max(s.Median-s.MedianCI.Lo, s.MedianCI.Hi-s.Median) / math.Abs(s.Median)
-	return fmt.Sprintf("%s ± %.0f%%", num(s.Median), 100*half)
+	return fmt.Sprintf("%s ± %s%%", num(s.Median), strconv.FormatFloat(100*half, 'f', pctDigits(half), 64))
 }
 
 func ratioText(r Row) string {
@@ -190,4 +190,12 @@ func (a *Analysis) title() string {
 		return a.Options.Title
 	}
 	return "isobench report"
+}
+
+// pctDigits shows small relative widths with one decimal, so a tight interval is not "± 0%".
+func pctDigits(frac float64) int {
+	if frac < 0.1 {
+		return 1
+	}
+	return 0
 }

@@ -54,8 +54,10 @@ type Container interface {
 	Start(ctx context.Context) error
 	// Wait blocks until the workload exits and returns its exit code.
 	Wait(ctx context.Context) (int, error)
-	// Delete removes the container and everything New made for it. It is safe to call
-	// in any state, more than once, and must succeed even after ctx was cancelled.
+	// Delete removes the container and everything New made for it, or, for a Releaser,
+	// only the runtime's container. It is safe to call in any state, more than once, and
+	// must succeed even after ctx was cancelled. Code that does not time Delete calls
+	// runtime.Remove, which also releases.
 	Delete(ctx context.Context) error
 	// Processes lists the host processes that belong to the container (workload, shim,
 	// sandbox, gofer, VMM), for memory attribution.
@@ -138,4 +140,20 @@ type Status struct {
 	// Problem says what is wrong when not usable; Fix says exactly what to do about it.
 	Problem string
 	Fix     string
+}
+
+// Releaser is implemented by containers whose Delete removes only the runtime's
+// container and leaves isobench's own state (bundle, writable layer, network) to
+// Release, so that a timed delete holds only the runtime's work. Release deletes the
+// container first if Delete was not called, and is safe to call more than once.
+type Releaser interface {
+	Release(ctx context.Context) error
+}
+
+// Remove deletes a container and releases everything made for it.
+func Remove(ctx context.Context, c Container) error {
+	if r, ok := c.(Releaser); ok {
+		return r.Release(ctx)
+	}
+	return c.Delete(ctx)
 }

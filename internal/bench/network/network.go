@@ -69,10 +69,10 @@ const (
 	QuickRoundTrips     = 2_000
 )
 
-// listenDir is where the container finds the file naming the address to listen on. The
-// address is known only once the driver made the container's network, after the spec
-// (and so its arguments) was fixed.
-const listenDir = "/.isobench-net"
+// addrDir is where the container finds files naming its own address (ip) and the host's
+// (host-ip). They are known only once the driver made the container's network, after the
+// spec, and so the workload's arguments, was fixed.
+const addrDir = "/.isobench-net"
 
 func init() { bench.Register(Benchmark{}) }
 
@@ -132,8 +132,8 @@ func readSettings(t *bench.Trial) (settings, error) {
 	return s, nil
 }
 
-// Run starts one container holding an iperf3 server and the probe's echo server, and
-// drives both from the host.
+// Run starts one container that runs iperf3 clients against a server on the host, then
+// serves the probe's echo server to a client on the host.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	cfg, err := readSettings(t)
 	if err != nil {
@@ -141,7 +141,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	}
 	hostIperf, err := exec.LookPath("iperf3")
 	if err != nil {
-		return errors.New("iperf3 not found on the host, which runs the client: apt-get install iperf3")
+		return errors.New("iperf3 not found on the host, which runs the server: apt-get install iperf3")
 	}
 	if t.Probe == "" {
 		return fmt.Errorf("no probe binary to bind at %s", bench.ProbePath)
@@ -154,76 +154,91 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 
 	dir, err := os.MkdirTemp("", runtime.NamePrefix+"net-")
 	if err != nil {
-		return fmt.Errorf("making the listen-address directory: %w", err)
+		return fmt.Errorf("making the address directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	if err := os.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("making the listen-address directory: %w", err)
+		return fmt.Errorf("making the address directory: %w", err)
 	}
 
-	// One shell runs both servers: the echo server in the background, iperf3 as the main
-	// process. --forceflush makes iperf3's "Server listening" line arrive through the pipe.
-	script := fmt.Sprintf(`ip=$(cat %s/ip) || exit 1
-%s %s tcp-server --listen "$ip:%d" &
-exec iperf3 --server --forceflush --bind "$ip" --port %d`,
-		listenDir, bench.ProbePath, probe.Command, echoPort, iperfPort)
 	stdout := newLineWatch()
-	stderr := &bench.FirstByteBuffer{}
+	stderr := newLineWatch()
 	c, err := t.Driver.New(ctx, runtime.Spec{
 		ID:      t.NewID(),
-		Args:    []string{"/bin/sh", "-c", script},
+		Args:    []string{"/bin/sh", "-c", containerScript(cfg, iperfPort, echoPort)},
 		Stdout:  stdout,
 		Stderr:  stderr,
 		Network: true,
 		RawDir:  t.RawDir,
 		Mounts: []runtime.Mount{
 			{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true},
-			{Type: "bind", Source: dir, Destination: listenDir, ReadOnly: true},
+			{Type: "bind", Source: dir, Destination: addrDir, ReadOnly: true},
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("preparing the server container: %w", err)
+		return fmt.Errorf("preparing the container: %w", err)
 	}
 	defer func() {
 		_ = c.Delete(context.WithoutCancel(ctx))
-		_ = os.WriteFile(filepath.Join(t.RawDir, "servers.stdout"), stdout.Bytes(), 0o644)
-		_ = os.WriteFile(filepath.Join(t.RawDir, "servers.stderr"), stderr.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stdout"), stdout.Bytes(), 0o644)
+		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stderr"), stderr.Bytes(), 0o644)
 	}()
 	failed := func(step string, err error) error {
 		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
 	}
 	netInfo := c.Network()
-	if netInfo.ContainerIP == "" {
-		return fmt.Errorf("runtime %s gave the container no network reachable from the host", t.Runtime)
+	if netInfo.ContainerIP == "" || netInfo.HostIP == "" {
+		return fmt.Errorf("runtime %s gave the container no network shared with the host", t.Runtime)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "ip"), []byte(netInfo.ContainerIP+"\n"), 0o644); err != nil {
-		return fmt.Errorf("writing the listen address: %w", err)
+	for name, ip := range map[string]string{"ip": netInfo.ContainerIP, "host-ip": netInfo.HostIP} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(ip+"\n"), 0o644); err != nil {
+			return fmt.Errorf("writing the container's addresses: %w", err)
+		}
 	}
+
+	server, err := startIperf3Server(ctx, t, hostIperf, netInfo.HostIP, iperfPort, cfg)
+	if err != nil {
+		return err
+	}
+	defer server.stop()
+
 	if err := c.Create(ctx); err != nil {
 		return failed("create", err)
 	}
 	if err := c.Start(ctx); err != nil {
 		return failed("start", err)
 	}
-	t.Logf("network %s: servers at %s (stack %s)", t.Runtime, netInfo.ContainerIP, netInfo.Stack)
-	readyCtx, cancel := context.WithTimeout(ctx, cfg.readyTimeout)
-	err = stdout.WaitFor(readyCtx, "Server listening on", "listening ")
+	t.Logf("network %s: container %s, host %s, stack %s", t.Runtime, netInfo.ContainerIP, netInfo.HostIP, netInfo.Stack)
+	// Both iperf3 runs, plus the container's start.
+	clientsCtx, cancel := context.WithTimeout(ctx, 2*cfg.duration+2*iperf3Slack+cfg.readyTimeout)
+	err = stdout.WaitFor(clientsCtx, markDone)
 	cancel()
 	if err != nil {
-		return failed("waiting for iperf3 and the echo server in the container", err)
+		return failed("waiting for the iperf3 clients in the container", err)
 	}
-
+	reports, err := splitReports(stdout.Bytes())
+	if err != nil {
+		return failed("reading the iperf3 clients' reports", err)
+	}
 	type measured struct {
 		direction string
 		res       Iperf3Result
 	}
 	var throughputs []measured
-	for _, direction := range []string{DirectionHostToContainer, DirectionContainerToHost} {
-		res, err := runIperf3(ctx, t, hostIperf, netInfo.ContainerIP, iperfPort, cfg.duration, direction)
+	for i, direction := range []string{DirectionContainerToHost, DirectionHostToContainer} {
+		_ = os.WriteFile(filepath.Join(t.RawDir, "iperf3-"+direction+".json"), reports[i], 0o644)
+		res, err := ParseIperf3(reports[i])
 		if err != nil {
 			return failed("iperf3 "+direction, err)
 		}
 		throughputs = append(throughputs, measured{direction, res})
+	}
+
+	readyCtx, cancel := context.WithTimeout(ctx, cfg.readyTimeout)
+	err = stderr.WaitFor(readyCtx, "listening ")
+	cancel()
+	if err != nil {
+		return failed("waiting for the echo server in the container", err)
 	}
 	lat, err := runPingPong(ctx, t, net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(echoPort)), cfg)
 	if err != nil {
@@ -251,36 +266,88 @@ exec iperf3 --server --forceflush --bind "$ip" --port %d`,
 	return nil
 }
 
-// runIperf3 runs the host's iperf3 client against the server in the container; for
-// container-to-host the server sends (-R). The JSON report is kept in the raw directory.
-func runIperf3(ctx context.Context, t *bench.Trial, iperf3, ip string, port int, duration time.Duration, direction string) (Iperf3Result, error) {
-	secs := int(duration / time.Second)
-	args := []string{"--client", ip, "--port", strconv.Itoa(port), "--time", strconv.Itoa(secs), "--json", "--connect-timeout", "5000"}
-	if direction == DirectionContainerToHost {
-		args = append(args, "--reverse")
+// Lines the container prints between and after its two iperf3 reports.
+const (
+	markNext = "isobench-iperf3-next"
+	markDone = "isobench-iperf3-done"
+)
+
+// iperf3Slack is what one iperf3 run may take beyond its duration (connecting, results exchange).
+const iperf3Slack = 30 * time.Second
+
+// containerScript is the container's workload. The iperf3 clients run in the container
+// and the server on the host: iperf3's server reads its control connection without
+// blocking, which old runsc releases break on sockets they accept, while its client reads
+// on blocking sockets everywhere. The first run sends from the container, the second
+// (--reverse) from the host. The echo server then stays up for the latency test until
+// the container is deleted; it reports to stderr so stdout holds only the reports.
+func containerScript(cfg settings, iperfPort, echoPort int) string {
+	client := fmt.Sprintf(`iperf3 --client "$host" --port %d --time %d --json --connect-timeout 5000`,
+		iperfPort, int(cfg.duration/time.Second))
+	return fmt.Sprintf(`ip=$(cat %[1]s/ip) && host=$(cat %[1]s/host-ip) || exit 1
+%[2]s %[3]s tcp-server --listen "$ip:%[4]d" >&2 &
+%[5]s
+echo %[6]s
+%[5]s --reverse
+echo %[7]s
+wait`, addrDir, bench.ProbePath, probe.Command, echoPort, client, markNext, markDone)
+}
+
+// splitReports cuts the container's stdout into the two iperf3 JSON reports.
+func splitReports(out []byte) ([][]byte, error) {
+	first, rest, ok := bytes.Cut(out, []byte(markNext+"\n"))
+	if !ok {
+		return nil, fmt.Errorf("no %q line between the reports", markNext)
 	}
-	// iperf3 ends by itself after the test; the bound only catches a hung peer.
-	runCtx, cancel := context.WithTimeout(ctx, duration+30*time.Second)
+	second, _, ok := bytes.Cut(rest, []byte(markDone+"\n"))
+	if !ok {
+		return nil, fmt.Errorf("no %q line after the reports", markDone)
+	}
+	return [][]byte{first, second}, nil
+}
+
+// iperf3Server is the host's iperf3 server, bound to the host end of the container's link.
+type iperf3Server struct {
+	cmd    *exec.Cmd
+	done   chan struct{}
+	output *lineWatch
+	raw    string
+}
+
+// startIperf3Server starts the server and waits until it listens; it serves both runs.
+func startIperf3Server(ctx context.Context, t *bench.Trial, iperf3, hostIP string, port int, cfg settings) (*iperf3Server, error) {
+	s := &iperf3Server{output: newLineWatch(), done: make(chan struct{}), raw: filepath.Join(t.RawDir, "iperf3-server.log")}
+	// --forceflush: the "Server listening" line must come through the pipe at once.
+	s.cmd = exec.Command(iperf3, "--server", "--forceflush", "--bind", hostIP, "--port", strconv.Itoa(port))
+	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the iperf3 server on the host: %w", err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+	readyCtx, cancel := context.WithTimeout(ctx, cfg.readyTimeout)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(runCtx, iperf3, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
-	_ = os.WriteFile(filepath.Join(t.RawDir, "iperf3-"+direction+".json"), stdout.Bytes(), 0o644)
-	if stderr.Len() > 0 {
-		_ = os.WriteFile(filepath.Join(t.RawDir, "iperf3-"+direction+".stderr"), stderr.Bytes(), 0o644)
+	select {
+	case <-s.done:
+		err := fmt.Errorf("the iperf3 server on the host exited at once: %s", strings.TrimSpace(string(s.output.Bytes())))
+		s.stop()
+		return nil, err
+	default:
 	}
-	res, err := ParseIperf3(stdout.Bytes())
-	if err != nil {
-		if runErr != nil {
-			return res, fmt.Errorf("%s %s: %w (%v)", iperf3, strings.Join(args, " "), err, runErr)
-		}
-		return res, err
+	if err := s.output.WaitFor(readyCtx, "Server listening on"); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("the iperf3 server on the host: %w", err)
 	}
-	if runErr != nil {
-		return res, fmt.Errorf("%s %s: %w", iperf3, strings.Join(args, " "), runErr)
-	}
-	return res, nil
+	return s, nil
+}
+
+// stop kills the server, waits for it and keeps its log.
+func (s *iperf3Server) stop() {
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	_ = os.WriteFile(s.raw, s.output.Bytes(), 0o644)
 }
 
 // runPingPong runs the probe's TCP client on the host against the echo server in the container.

@@ -34,6 +34,7 @@ var vmPhases = []string{"vmm_started", "kernel_start", "init_reached", "workload
 func (Startup) Metrics() []bench.Metric {
 	m := []bench.Metric{
 		{Name: "create", Unit: "ms", Better: results.Lower, Description: "until the runtime's create returned"},
+		{Name: "start", Unit: "ms", Better: results.Lower, Description: "until the runtime's start returned"},
 		{Name: "start_to_output", Unit: "ms", Better: results.Lower, Description: "from start until the workload's first output"},
 		{Name: "start_to_exit", Unit: "ms", Better: results.Lower, Description: "from start until the workload exited"},
 		{Name: "delete", Unit: "ms", Better: results.Lower, Description: "until the runtime's delete returned"},
@@ -68,6 +69,7 @@ func (Startup) Run(ctx context.Context, t *bench.Trial) error {
 	}
 	tm := out.Timings
 	t.Emit("create", ms(tm.Create), nil)
+	t.Emit("start", ms(tm.Start), nil)
 	t.Emit("start_to_output", ms(tm.StartToOutput), nil)
 	t.Emit("start_to_exit", ms(tm.StartToExit), nil)
 	t.Emit("delete", ms(tm.Delete), nil)

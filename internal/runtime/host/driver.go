@@ -264,7 +264,7 @@ func (p *process) kill() {
 	}
 }
 
-// Delete kills what is left of the workload and removes the chroot's mounts.
+// Delete kills what is left of the workload; Release removes the chroot's mounts.
 func (p *process) Delete(ctx context.Context) error {
 	if p.deleted {
 		return nil
@@ -282,7 +282,12 @@ func (p *process) Delete(ctx context.Context) error {
 		// The leader exited; its forked children may still run in its process group.
 		_ = unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
 	}
-	return overlay.UnmountAll(p.dir)
+	return nil
+}
+
+// Release deletes the process if needed and removes the chroot's mounts.
+func (p *process) Release(ctx context.Context) error {
+	return errors.Join(p.Delete(ctx), overlay.UnmountAll(p.dir))
 }
 
 // Processes lists the workload and its descendants.

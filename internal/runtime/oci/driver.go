@@ -422,31 +422,34 @@ func (c *container) Wait(ctx context.Context) (int, error) {
 	return c.exitCode, nil
 }
 
-// Delete force-deletes the container and removes its bundle, overlay and network.
+// Delete force-deletes the container in the runtime; Release removes the rest.
 func (c *container) Delete(ctx context.Context) error {
 	if c.deleted {
 		return nil
 	}
 	c.deleted = true
-	var errs []error
-	if c.created {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(dctx, c.d.binary, append(c.d.globalArgs(c.network), "delete", "--force", c.spec.ID)...).CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "does not exist") && !strings.Contains(string(out), "not exist") {
-			errs = append(errs, fmt.Errorf("%s delete: %v: %s", c.d.profile.Name, err, strings.TrimSpace(string(out))))
-		}
-		// The process is gone now; make sure it is reaped.
-		select {
-		case <-c.done:
-		case <-time.After(5 * time.Second):
-			errs = append(errs, fmt.Errorf("container %s: process %d still running after delete", c.spec.ID, c.pid))
-		}
+	if !c.created {
+		return nil
 	}
-	if err := c.cleanup(); err != nil {
-		errs = append(errs, err)
+	var errs []error
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(dctx, c.d.binary, append(c.d.globalArgs(c.network), "delete", "--force", c.spec.ID)...).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "not exist") {
+		errs = append(errs, fmt.Errorf("%s delete: %v: %s", c.d.profile.Name, err, strings.TrimSpace(string(out))))
+	}
+	// The process is gone now; make sure it is reaped.
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+		errs = append(errs, fmt.Errorf("container %s: process %d still running after delete", c.spec.ID, c.pid))
 	}
 	return errors.Join(errs...)
+}
+
+// Release deletes the container if needed and removes its bundle, overlay and network.
+func (c *container) Release(ctx context.Context) error {
+	return errors.Join(c.Delete(ctx), c.cleanup())
 }
 
 func (c *container) cleanup() error {

@@ -136,7 +136,7 @@ func TestNetworkNamespace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Delete(context.Background())
+			defer runtime.Remove(context.Background(), c)
 			if err := c.Create(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func TestNetworkNamespace(t *testing.T) {
 			if err != nil || len(procs) == 0 {
 				t.Errorf("processes: %v %v", procs, err)
 			}
-			if err := c.Delete(ctx); err != nil {
+			if err := runtime.Remove(ctx, c); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat("/var/run/netns/" + c.ID()); err == nil {
