@@ -34,8 +34,8 @@ if [ "${1:-}" = stop ]; then
 	stop_pid dockerd "$dir/dockerd.pid"
 	stop_pid containerd "$dir/containerd.pid"
 	# Shims of containers the daemons still ran, and dockerd's mounts, must not outlive them.
-	grep -o " $dir/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
-	grep -o " $exec_root[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+	grep -o " $dir/[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done || true
+	grep -o " $exec_root[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done || true
 	exit 0
 fi
 
@@ -74,11 +74,18 @@ if curl -sf --unix-socket "$docker_sock" http://docker/_ping >/dev/null 2>&1; th
 	echo "dockerd already running at unix://$docker_sock"
 else
 	# Runtimes with arguments can only be given in daemon.json, so all of them are there.
+	# runsc releases before 2024 take every network namespace for the host's on newer
+	# kernels ("cannot run with network enabled in root network namespace"): such a runsc
+	# runs with --network=none, and docker-runsc gets no network benchmarks.
+	runsc_args='"--platform=ptrace"'
+	if runsc --version 2>/dev/null | grep -Eq 'version (0\.0~|release-)20(1|2[0-3])'; then
+		runsc_args='"--platform=ptrace", "--network=none"'
+	fi
 	cat >"$dir/daemon.json" <<EOF
 {
   "runtimes": {
     "crun": {"path": "$(command -v crun || echo /usr/bin/crun)"},
-    "runsc": {"path": "$(command -v runsc || echo /usr/bin/runsc)", "runtimeArgs": ["--platform=ptrace"]}
+    "runsc": {"path": "$(command -v runsc || echo /usr/bin/runsc)", "runtimeArgs": [$runsc_args]}
   }
 }
 EOF

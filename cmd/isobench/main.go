@@ -6,14 +6,19 @@ package main
 import (
 	"os"
 
+	"github.com/isobench/isobench/internal/agent"
 	"github.com/isobench/isobench/internal/cli"
 	"github.com/isobench/isobench/internal/probe"
 )
 
 func main() {
-	// Inside containers the same binary serves as the probe (see internal/probe).
-	if len(os.Args) > 1 && os.Args[1] == "probe" {
+	// Inside containers the same binary serves as the probe (see internal/probe), and as
+	// /init of a microVM it is the guest agent (see internal/agent).
+	if len(os.Args) > 1 && os.Args[1] == probe.Command {
 		os.Exit(probe.Main(os.Args[2:]))
+	}
+	if os.Getpid() == 1 || (len(os.Args) > 1 && os.Args[1] == "agent") {
+		os.Exit(agent.Main())
 	}
 	os.Exit(cli.Main(os.Args[1:]))
 }

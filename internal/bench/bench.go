@@ -55,6 +55,9 @@ type Trial struct {
 	NewID func() string
 	// Probe is the host path of the static probe binary to bind into containers at ProbePath.
 	Probe string
+	// MemoryBudget is the most host memory (bytes) a benchmark may take out of
+	// MemAvailable; 0 leaves it to the benchmark's default.
+	MemoryBudget uint64
 	// Emit records one sample of a metric named in Metrics.
 	Emit func(metric string, value float64, params map[string]string)
 	// Logf writes a progress line (never called inside a timed section).

@@ -9,9 +9,18 @@ import (
 	"github.com/isobench/isobench/internal/runner"
 
 	// Drivers and benchmarks register themselves.
+	_ "github.com/isobench/isobench/internal/bench/cpu"
+	_ "github.com/isobench/isobench/internal/bench/density"
+	_ "github.com/isobench/isobench/internal/bench/disk"
+	_ "github.com/isobench/isobench/internal/bench/memory"
+	_ "github.com/isobench/isobench/internal/bench/network"
 	_ "github.com/isobench/isobench/internal/bench/startup"
+	_ "github.com/isobench/isobench/internal/bench/syscall"
+	_ "github.com/isobench/isobench/internal/runtime/cloudhypervisor"
+	_ "github.com/isobench/isobench/internal/runtime/firecracker"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 // loadConfig reads --config; a bad file is bad input.

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +26,7 @@ func newRunCmd() *cobra.Command {
 		trials, warmup                              int
 		quick                                       bool
 		timeout                                     time.Duration
+		memoryBudget                                string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -49,10 +52,14 @@ samples.jsonl as it is measured; failures go to failures.jsonl; raw outputs to r
 			if warmup < 0 {
 				warmup = 1
 			}
+			budget, err := parseSize(memoryBudget)
+			if err != nil {
+				return badInput("--memory-budget: %v", err)
+			}
 			opts := runner.Options{
 				Runtimes: splitList(runtimes), Benches: splitList(benches),
 				Trials: trials, Warmup: warmup, OutDir: out, Baseline: baseline,
-				Quick: quick, Timeout: timeout, Image: imageName, Config: cfg, Home: home(),
+				Quick: quick, Timeout: timeout, MemoryBudget: budget, Image: imageName, Config: cfg, Home: home(),
 				Log: cmd.ErrOrStderr(), Progress: term.IsTerminal(int(os.Stderr.Fd())),
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -95,5 +102,29 @@ samples.jsonl as it is measured; failures go to failures.jsonl; raw outputs to r
 	f.StringVar(&imageName, "image", image.DefaultName, "image to run (see `isobench image ls`)")
 	f.BoolVar(&quick, "quick", false, "short benchmark settings, for tests and first tries")
 	f.DurationVar(&timeout, "timeout", 0, "limit for one trial (default 10m, or 2m with --quick)")
+	f.StringVar(&memoryBudget, "memory-budget", "", "most host memory the density benchmark may take, like 4GiB (default: half of MemAvailable)")
 	return cmd
+}
+
+// parseSize reads sizes like 512MiB, 4GiB, 4G or a number of bytes; "" is 0.
+func parseSize(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   uint64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40}, {"B", 1}}
+	num, mult := s, uint64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size like 4GiB or 512MiB", s)
+	}
+	return uint64(v * float64(mult)), nil
 }

@@ -12,10 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 const (
@@ -114,7 +117,7 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 	for name, path := range runtimes {
 		args := ""
 		if name == "runsc" {
-			args = `, "runtimeArgs": ["--platform=ptrace"]`
+			args = `, "runtimeArgs": ["` + strings.Join(RunscArgs(), `", "`) + `"]`
 		}
 		entries = append(entries, fmt.Sprintf(`%q: {"path": %q%s}`, name, path, args))
 	}
@@ -125,7 +128,9 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 	sock := filepath.Join(dir, "docker.sock")
 	host := "unix://" + sock
 	// Its own containerd namespaces keep it apart from any other dockerd on that containerd;
-	// no default bridge and no iptables rules keep it apart from the host's networking.
+	// its own bridge and no iptables rules keep it apart from the host's networking
+	// (--bridge=none would delete docker0 of the host's dockerd).
+	bridge := ownBridge(t)
 	args := []string{
 		"--config-file", cfgPath,
 		"--data-root", filepath.Join(dir, "data"),
@@ -135,7 +140,7 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 		"--containerd", ctrdSock,
 		"--containerd-namespace", "isobench-test-moby",
 		"--containerd-plugins-namespace", "isobench-test-moby-plugins",
-		"--bridge", "none",
+		"--bridge", bridge,
 		"--iptables=false",
 		"--default-address-pool", "base=198.19.0.0/16,size=24",
 	}
@@ -144,6 +149,36 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 	d.Start(t)
 	return d
 }
+
+// ownBridge makes a bridge for a test dockerd and removes it when the test ends.
+func ownBridge(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("isbdkr%05d", os.Getpid()%100000)
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, Alias: "isobench-test-dockerd"}}
+	if err := netlink.LinkAdd(br); err != nil {
+		t.Fatalf("making bridge %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = netlink.LinkDel(br) })
+	// dockerd picks the bridge's address from its default address pool.
+	if err := netlink.LinkSetUp(br); err != nil {
+		t.Fatalf("bringing up %s: %v", name, err)
+	}
+	return name
+}
+
+// RunscArgs are the arguments runsc gets as an engine's runtime: the ptrace platform, and
+// --network=none for releases before 2024, which take every network namespace for the
+// host's on newer kernels ("cannot run with network enabled in root network namespace").
+func RunscArgs() []string {
+	args := []string{"--platform=ptrace"}
+	out, _ := exec.Command("runsc", "--version").Output()
+	if oldRunsc.Match(out) {
+		args = append(args, "--network=none")
+	}
+	return args
+}
+
+var oldRunsc = regexp.MustCompile(`version (0\.0~|release-)20(1|2[0-3])`)
 
 // shortTempDir makes a temporary directory under /tmp: daemons put unix sockets in their
 // state, and t.TempDir's long paths overflow the 108-byte socket path limit.

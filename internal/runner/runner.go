@@ -45,6 +45,8 @@ type Options struct {
 	Home    string
 	// Log receives progress and the summary.
 	Log io.Writer
+	// MemoryBudget bounds the host memory the density benchmark may take (bytes; 0 = its default).
+	MemoryBudget uint64
 	// Progress draws a progress bar instead of log lines (on a terminal).
 	Progress bool
 }
@@ -306,7 +308,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 					Driver: r.driver, Image: p.img, RootFS: p.rootfs, Runtime: name,
 					Index: max(round, 0), Warmup: warm, Quick: opts.Quick,
 					Settings: opts.Config.BenchSettings(b.Name()),
-					RawDir:   raw, RunDir: dir, NewID: newID(name), Probe: p.probe,
+					RawDir:   raw, RunDir: dir, NewID: newID(name), Probe: p.probe, MemoryBudget: opts.MemoryBudget,
 					Logf: log.linef,
 					Emit: func(metric string, value float64, params map[string]string) {
 						if warm || emitErr != nil {

@@ -134,7 +134,7 @@ func readSettings(t *bench.Trial) (settings, error) {
 
 // Run starts one container that runs iperf3 clients against a server on the host, then
 // serves the probe's echo server to a client on the host.
-func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	cfg, err := readSettings(t)
 	if err != nil {
 		return err
@@ -179,7 +179,10 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 		return fmt.Errorf("preparing the container: %w", err)
 	}
 	defer func() {
-		_ = c.Delete(context.WithoutCancel(ctx))
+		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
+		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
+			err = fmt.Errorf("deleting the container: %w", derr)
+		}
 		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stdout"), stdout.Bytes(), 0o644)
 		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stderr"), stderr.Bytes(), 0o644)
 	}()

@@ -29,7 +29,7 @@ func (Startup) Description() string {
 }
 
 // VM drivers report finer boot phases; they appear as phase_<name>.
-var vmPhases = []string{"vmm_started", "kernel_start", "init_reached", "workload_started"}
+var vmPhases = []string{"vmm_started", "kernel_start", "init_reached", "workload_started", "workload_exit"}
 
 func (Startup) Metrics() []bench.Metric {
 	m := []bench.Metric{

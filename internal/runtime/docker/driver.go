@@ -93,9 +93,11 @@ type Driver struct {
 	mu       sync.Mutex
 	cli      *client.Client
 	imageRef string
-	netName  string
-	netID    string
-	gateway  string
+	// noNetwork: the runtime runs with --network=none, so containers get no network.
+	noNetwork bool
+	netName   string
+	netID     string
+	gateway   string
 }
 
 // New makes a Docker driver for a profile. Options: host (the API endpoint, default
@@ -223,6 +225,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			if p, ok := strings.CutPrefix(a, "--platform="); ok {
 				st.Options["platform"] = p
 			}
+			if a == "--network=none" {
+				st.Options["network"] = "none"
+			}
 		}
 	}
 	st.Usable = true
@@ -243,6 +248,17 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 	cli, err := d.client()
 	if err != nil {
 		return err
+	}
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	info, err := cli.Info(ictx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%s at %s: info: %w", d.engine.Daemon, d.host, err)
+	}
+	for _, a := range info.Runtimes[d.runtimeName].Args {
+		if a == "--network=none" {
+			d.noNetwork = true
+		}
 	}
 	ref := ImageRef(img)
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {
@@ -400,6 +416,9 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	}
 	c := &Container{d: d, cli: cli, spec: s, attached: make(chan struct{}), netMode: "none"}
 	if s.Network {
+		if d.noNetwork {
+			return nil, fmt.Errorf("%s's runtime %s runs with --network=none: it cannot run networked containers", d.engine.Daemon, d.runtimeName)
+		}
 		name, err := d.ensureNetwork(ctx, cli)
 		if err != nil {
 			return nil, err

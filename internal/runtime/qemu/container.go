@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 
 // Phase names a container reports (runtime.PhaseReporter), measured from the start call.
 const (
-	PhaseVMMStarted      = "vmm_started"      // qemu resumed the paused VM (QMP cont answered)
+	PhaseVMMStarted      = "vmm_started"      // qemu answered QMP cont (the guest may have printed already)
 	PhaseKernelStart     = "kernel_start"     // first console byte: the kernel's setup code
 	PhaseInitReached     = "init_reached"     // the agent runs as PID 1
 	PhaseWorkloadStarted = "workload_started" // the agent started the workload
@@ -258,11 +259,13 @@ func (c *container) addPhase(name string, at time.Time) {
 	c.phases = append(c.phases, runtime.Phase{Name: name, Since: at.Sub(c.startT)})
 }
 
-// Phases implements runtime.PhaseReporter.
+// Phases implements runtime.PhaseReporter, in time order.
 func (c *container) Phases() []runtime.Phase {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]runtime.Phase(nil), c.phases...)
+	out := append([]runtime.Phase(nil), c.phases...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Since < out[j].Since })
+	return out
 }
 
 // GuestInitBoottime is the guest's own clock (CLOCK_BOOTTIME) when the agent started: the

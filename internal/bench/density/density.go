@@ -1,0 +1,379 @@
+// Package density measures what packing many sandboxes on one host costs: memory per
+// container as N grows, the start-up of one more container while N run, and the rate of
+// a burst of parallel starts.
+package density
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/hostinfo"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+func init() { bench.Register(Density{}) }
+
+// Density is the density benchmark.
+type Density struct{}
+
+func (Density) Name() string { return "density" }
+
+func (Density) Description() string {
+	return "N idle containers: memory per container (MemAvailable drop and PSS), start-up while N run, burst start rate"
+}
+
+func (Density) Metrics() []bench.Metric {
+	return []bench.Metric{
+		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)"},
+		{Name: "pss_per_container", Unit: "MiB", Better: results.Lower, Description: "proportional set size of each container's processes (workload, shim, sandbox, gofer, VMM), mean per container (param n)"},
+		{Name: "startup_under_load", Unit: "ms", Better: results.Lower, Description: "create to first output of one more container while n run (param n)"},
+		{Name: "start_failures", Unit: "count", Better: results.Lower, Description: "containers of a step that failed to start (param n)"},
+		{Name: "burst_rate", Unit: "containers/s", Better: results.Higher, Description: "containers started per second when n start at once with parallelism p"},
+		{Name: "burst_startup", Unit: "ms", Better: results.Lower, Description: "create to first output of each container of the burst"},
+	}
+}
+
+// The workload of the idle containers is the probe, so every runtime idles the same program.
+func (Density) Tools() []string { return nil }
+
+type settings struct {
+	steps         []int
+	settle        time.Duration
+	burstN        int
+	burstParallel int
+	budget        uint64
+}
+
+func readSettings(t *bench.Trial) (settings, error) {
+	s := settings{}
+	def := settings{steps: []int{1, 10, 50, 100}, settle: 3 * time.Second, burstN: 20, burstParallel: 4}
+	if t.Quick {
+		def = settings{steps: []int{1, 5, 10}, settle: time.Second, burstN: 8, burstParallel: 2}
+	}
+	var err error
+	if s.steps, err = t.Settings.Ints("steps", def.steps); err != nil {
+		return s, err
+	}
+	if s.settle, err = t.Settings.Duration("settle", def.settle); err != nil {
+		return s, err
+	}
+	if s.burstN, err = t.Settings.Int("burst_n", def.burstN); err != nil {
+		return s, err
+	}
+	if s.burstParallel, err = t.Settings.Int("burst_parallel", def.burstParallel); err != nil {
+		return s, err
+	}
+	for _, n := range s.steps {
+		if n < 1 {
+			return s, fmt.Errorf("density: step %d: every step needs at least one container", n)
+		}
+	}
+	if s.burstN < 1 || s.burstParallel < 1 {
+		return s, errors.New("density: burst_n and burst_parallel must be at least 1")
+	}
+	s.budget = t.MemoryBudget
+	if s.budget == 0 {
+		// By default the steps may take half of what the host has available.
+		avail, _ := hostinfo.MemInfo("MemAvailable")
+		s.budget = avail / 2
+	}
+	return s, nil
+}
+
+// Run implements bench.Benchmark: each step starts from zero containers, so a step's
+// numbers do not carry the previous step's leftovers.
+func (d Density) Run(ctx context.Context, t *bench.Trial) error {
+	s, err := readSettings(t)
+	if err != nil {
+		return err
+	}
+	for _, n := range s.steps {
+		if err := d.step(ctx, t, s, n); err != nil {
+			return fmt.Errorf("density step n=%d: %w", n, err)
+		}
+	}
+	return burst(ctx, t, s)
+}
+
+// idleSpec is a container that does nothing until it is deleted.
+func idleSpec(t *bench.Trial) runtime.Spec {
+	return runtime.Spec{
+		ID:     t.NewID(),
+		Args:   []string{bench.ProbePath, "probe", "sleep"},
+		Mounts: []runtime.Mount{{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true}},
+	}
+}
+
+// containerMemory is what the raw file keeps of one container.
+type containerMemory struct {
+	ID        string            `json:"id"`
+	Processes []processMemory   `json:"processes"`
+	PSSBytes  uint64            `json:"pss_bytes"`
+	Error     string            `json:"error,omitempty"`
+	Extra     map[string]string `json:"extra,omitempty"`
+}
+
+type processMemory struct {
+	PID      int    `json:"pid"`
+	Role     string `json:"role"`
+	Command  string `json:"command"`
+	PSSBytes uint64 `json:"pss_bytes"`
+}
+
+type stepRecord struct {
+	N              int               `json:"n"`
+	Started        int               `json:"started"`
+	Failed         int               `json:"failed"`
+	Failures       []string          `json:"failures,omitempty"`
+	BudgetBytes    uint64            `json:"budget_bytes"`
+	BudgetReached  bool              `json:"budget_reached"`
+	AvailBefore    uint64            `json:"mem_available_before"`
+	AvailAfter     uint64            `json:"mem_available_after"`
+	Containers     []containerMemory `json:"containers"`
+	StartupLoadMS  float64           `json:"startup_under_load_ms"`
+	StartupLoadErr string            `json:"startup_under_load_error,omitempty"`
+}
+
+func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) error {
+	rec := stepRecord{N: n, BudgetBytes: s.budget}
+	var running []runtime.Container
+	defer func() { removeAll(context.WithoutCancel(ctx), running) }()
+
+	settleCaches()
+	rec.AvailBefore, _ = hostinfo.MemInfo("MemAvailable")
+	pssSum := uint64(0)
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// What the step took so far, by the larger of the two measures (MemAvailable is
+		// noisy when other things run), and what one more container will likely take.
+		avail, _ := hostinfo.MemInfo("MemAvailable")
+		taken := max(sub(rec.AvailBefore, avail), pssSum)
+		next := uint64(0)
+		if len(running) > 0 {
+			next = taken / uint64(len(running))
+		}
+		if len(running) > 0 && taken+next > s.budget {
+			rec.BudgetReached = true
+			t.Logf("density: %s: memory budget of %d MiB reached after %d of %d containers; the step stops there (raise --memory-budget to go on)",
+				t.Runtime, s.budget>>20, len(running), n)
+			break
+		}
+		c, err := startIdle(ctx, t)
+		if err != nil {
+			rec.Failed++
+			rec.Failures = append(rec.Failures, err.Error())
+			continue
+		}
+		running = append(running, c)
+		pssSum += measure(ctx, c).PSSBytes
+	}
+	rec.Started = len(running)
+	t.Emit("start_failures", float64(rec.Failed), params(n))
+	if rec.Started == 0 {
+		writeRecord(t, n, rec)
+		return fmt.Errorf("no container of %d started: %v", n, first(rec.Failures))
+	}
+
+	sleepCtx(ctx, s.settle)
+	rec.AvailAfter, _ = hostinfo.MemInfo("MemAvailable")
+	total := uint64(0)
+	counted := 0
+	for _, c := range running {
+		cm := measure(ctx, c)
+		rec.Containers = append(rec.Containers, cm)
+		if cm.Error == "" {
+			total += cm.PSSBytes
+			counted++
+		}
+	}
+
+	// One more container while the others run: the start-up a user sees on a busy host.
+	out, err := bench.RunToExit(ctx, t.Driver, runtime.Spec{ID: t.NewID(), Args: []string{bench.ProbePath, "probe", "marker"},
+		Mounts: []runtime.Mount{{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true}}})
+	if err == nil {
+		rec.StartupLoadMS = ms(out.Timings.Create + out.Timings.StartToOutput)
+	} else {
+		rec.StartupLoadErr = err.Error()
+	}
+	writeRecord(t, n, rec)
+
+	p := params(n)
+	if rec.BudgetReached {
+		// Fewer containers ran than the step asked for: keep such samples apart.
+		p["budget_reached"] = "true"
+	}
+	// Signed: other activity on the host can free memory meanwhile, and clamping the
+	// noise at zero would bias the statistics.
+	drop := float64(rec.AvailBefore) - float64(rec.AvailAfter)
+	t.Emit("mem_available_per_container", drop/float64(rec.Started)/(1<<20), p)
+	if counted == 0 {
+		return fmt.Errorf("no process of any container could be measured: %s", rec.Containers[0].Error)
+	}
+	t.Emit("pss_per_container", float64(total)/float64(counted)/(1<<20), p)
+	if err != nil {
+		return fmt.Errorf("start-up under load: %w", err)
+	}
+	t.Emit("startup_under_load", rec.StartupLoadMS, params(n))
+	return nil
+}
+
+func startIdle(ctx context.Context, t *bench.Trial) (runtime.Container, error) {
+	c, err := t.Driver.New(ctx, idleSpec(t))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Create(ctx); err != nil {
+		_ = runtime.Remove(context.WithoutCancel(ctx), c)
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		_ = runtime.Remove(context.WithoutCancel(ctx), c)
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	return c, nil
+}
+
+// measure sums the PSS of a container's processes.
+func measure(ctx context.Context, c runtime.Container) containerMemory {
+	cm := containerMemory{ID: c.ID()}
+	procs, err := c.Processes(ctx)
+	if err != nil {
+		cm.Error = err.Error()
+		return cm
+	}
+	for _, p := range procs {
+		pss, err := PSS(p.PID)
+		if err != nil {
+			// A process may end between listing and reading; the others still count.
+			continue
+		}
+		cm.Processes = append(cm.Processes, processMemory{PID: p.PID, Role: p.Role, Command: command(p.PID), PSSBytes: pss})
+		cm.PSSBytes += pss
+	}
+	if len(cm.Processes) == 0 {
+		cm.Error = fmt.Sprintf("none of the %d processes of %s could be read", len(procs), c.ID())
+	}
+	if r, ok := c.(interface{ MemoryOverheadBytes() (int64, error) }); ok {
+		if v, err := r.MemoryOverheadBytes(); err == nil {
+			cm.Extra = map[string]string{"vmm_overhead_bytes": strconv.FormatInt(v, 10)}
+		}
+	}
+	return cm
+}
+
+// burst starts burstN containers with burstParallel at a time, each running to its
+// first output, and reports the rate and each container's start-up.
+func burst(ctx context.Context, t *bench.Trial, s settings) error {
+	type result struct {
+		startup time.Duration
+		err     error
+	}
+	res := make([]result, s.burstN)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for w := 0; w < s.burstParallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				out, err := bench.RunToExit(ctx, t.Driver, runtime.Spec{ID: t.NewID(), Args: []string{bench.ProbePath, "probe", "marker"},
+					Mounts: []runtime.Mount{{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true}}})
+				if err != nil {
+					res[i].err = err
+					continue
+				}
+				res[i].startup = out.Timings.Create + out.Timings.StartToOutput
+			}
+		}()
+	}
+	for i := 0; i < s.burstN; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	wall := time.Since(begin)
+	p := map[string]string{"n": strconv.Itoa(s.burstN), "parallel": strconv.Itoa(s.burstParallel)}
+	ok := 0
+	var errs []string
+	for _, r := range res {
+		if r.err != nil {
+			errs = append(errs, r.err.Error())
+			continue
+		}
+		ok++
+		t.Emit("burst_startup", ms(r.startup), p)
+	}
+	_ = os.WriteFile(filepath.Join(t.RawDir, "burst-errors.txt"), []byte(fmt.Sprintln(errs)), 0o644)
+	if ok == 0 {
+		return fmt.Errorf("burst: no container started: %s", first(errs))
+	}
+	// Whole containers per second over the whole burst, including its teardown.
+	t.Emit("burst_rate", float64(ok)/wall.Seconds(), p)
+	return nil
+}
+
+// removeAll removes containers in parallel: a step of 100 must not take minutes to tear down.
+func removeAll(ctx context.Context, cs []runtime.Container) {
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(c runtime.Container) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_ = runtime.Remove(ctx, c)
+		}(c)
+	}
+	wg.Wait()
+}
+
+func writeRecord(t *bench.Trial, n int, rec stepRecord) {
+	sort.Slice(rec.Containers, func(i, j int) bool { return rec.Containers[i].ID < rec.Containers[j].ID })
+	b, _ := json.MarshalIndent(rec, "", "  ")
+	_ = os.WriteFile(filepath.Join(t.RawDir, fmt.Sprintf("step-n%d.json", n)), b, 0o644)
+}
+
+func params(n int) map[string]string { return map[string]string{"n": strconv.Itoa(n)} }
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+func sub(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return 0
+}
+
+func first(xs []string) string {
+	if len(xs) == 0 {
+		return ""
+	}
+	return xs[0]
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// settleCaches lets the page cache give back what the last step touched, so
+// MemAvailable starts each step from a comparable place.
+func settleCaches() {
+	_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0o200)
+}

@@ -1,0 +1,447 @@
+// Package http measures a web server under each runtime: apache2 from the image, in its
+// default configuration, serves a 4 KiB page and a 100 KiB file to a load generator on the
+// host (vegeta's library) at a fixed concurrency. It reports requests per second, latency
+// percentiles, and the time from the container's start until the first 200 response.
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/bench/network"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Name is the benchmark's name in configs and results.
+const Name = "http"
+
+// Metric names.
+const (
+	MetricTimeToFirst200    = "time_to_first_200"
+	MetricRequestsPerSecond = "requests_per_second"
+	MetricLatencyP50        = "latency_p50"
+	MetricLatencyP90        = "latency_p90"
+	MetricLatencyP99        = "latency_p99"
+)
+
+// Parameters of the samples.
+const (
+	ParamFile  = "file"
+	ParamStack = "stack"
+)
+
+// Settings keys (config file: benchmarks: http: {...}) and their defaults.
+const (
+	// SettingConcurrency is the number of requests kept in flight, each on its own
+	// keep-alive connection; a new request goes out as soon as one is answered.
+	SettingConcurrency = "concurrency"
+	// SettingDuration is how long each file is requested.
+	SettingDuration = "duration"
+	// SettingMaxRequests bounds the requests per file, whatever the duration.
+	SettingMaxRequests = "max_requests"
+	// SettingStartupTimeout bounds the wait for the first 200 response.
+	SettingStartupTimeout = "startup_timeout"
+
+	DefaultConcurrency    = 16
+	DefaultDuration       = 10 * time.Second
+	DefaultMaxRequests    = 5_000_000
+	DefaultStartupTimeout = 60 * time.Second
+	QuickConcurrency      = 8
+	QuickDuration         = 2 * time.Second
+)
+
+// MaxErrorRatio is the share of failed requests (not 200 with the full body length, or no
+// response) above which a trial fails rather than reports.
+const MaxErrorRatio = 0.01
+
+// pollInterval is how often the start-up probe asks for the page.
+const pollInterval = 2 * time.Millisecond
+
+// requestTimeout bounds one request.
+const requestTimeout = 10 * time.Second
+
+// File is one document the server serves.
+type File struct {
+	// Label is the file parameter of its samples.
+	Label string
+	Name  string
+	Size  int
+}
+
+// Files are the documents each trial requests, in order.
+var Files = []File{
+	{Label: "4KiB", Name: "page-4KiB.html", Size: 4 << 10},
+	{Label: "100KiB", Name: "file-100KiB.bin", Size: 100 << 10},
+}
+
+// Where the trial's documents and listener configuration appear in the container.
+const (
+	docRoot   = "/var/www/isobench"
+	portsConf = "/etc/apache2/ports.conf"
+)
+
+// serverScript starts apache2 in the foreground the way Debian's init script prepares it.
+const serverScript = `. /etc/apache2/envvars && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND`
+
+func init() { bench.Register(Benchmark{}) }
+
+// Benchmark implements bench.Benchmark.
+type Benchmark struct{}
+
+func (Benchmark) Name() string { return Name }
+
+func (Benchmark) Description() string {
+	return "apache2 serving a 4 KiB page and a 100 KiB file at fixed concurrency: requests/s, latency p50/p90/p99 (ms), start to first 200 (ms)"
+}
+
+func (Benchmark) Metrics() []bench.Metric {
+	return []bench.Metric{
+		{Name: MetricTimeToFirst200, Unit: "ms", Better: results.Lower, Description: "from the runtime's start call until apache2 answered 200"},
+		{Name: MetricRequestsPerSecond, Unit: "req/s", Better: results.Higher, Description: "successful responses per second at fixed concurrency"},
+		{Name: MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
+		{Name: MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
+		{Name: MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
+	}
+}
+
+func (Benchmark) Tools() []string { return []string{"sh", "apache2"} }
+
+type settings struct {
+	concurrency    int
+	duration       time.Duration
+	maxRequests    int
+	startupTimeout time.Duration
+}
+
+func readSettings(t *bench.Trial) (settings, error) {
+	s := settings{concurrency: DefaultConcurrency, duration: DefaultDuration}
+	if t.Quick {
+		s.concurrency, s.duration = QuickConcurrency, QuickDuration
+	}
+	var err error
+	if s.concurrency, err = t.Settings.Int(SettingConcurrency, s.concurrency); err != nil {
+		return s, err
+	}
+	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
+		return s, err
+	}
+	if s.maxRequests, err = t.Settings.Int(SettingMaxRequests, DefaultMaxRequests); err != nil {
+		return s, err
+	}
+	if s.startupTimeout, err = t.Settings.Duration(SettingStartupTimeout, DefaultStartupTimeout); err != nil {
+		return s, err
+	}
+	if s.concurrency < 1 || s.duration <= 0 || s.maxRequests < 1 || s.startupTimeout <= 0 {
+		return s, fmt.Errorf("settings %s, %s, %s and %s must be positive",
+			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
+	}
+	return s, nil
+}
+
+// Run starts apache2 in a container, times it until it serves, then loads it with each file.
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
+	cfg, err := readSettings(t)
+	if err != nil {
+		return err
+	}
+	ports, err := network.FreeLoopbackPorts(1)
+	if err != nil {
+		return err
+	}
+	port := ports[0]
+	dir, err := makeSite()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	stdout, err := os.Create(filepath.Join(t.RawDir, "apache2.stdout"))
+	if err != nil {
+		return fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stdout.Close()
+	stderr := &bench.FirstByteBuffer{}
+	c, err := t.Driver.New(ctx, runtime.Spec{
+		ID:      t.NewID(),
+		Args:    []string{"/bin/sh", "-c", serverScript},
+		Stdout:  stdout,
+		Stderr:  stderr,
+		Network: true,
+		RawDir:  t.RawDir,
+		Mounts: []runtime.Mount{
+			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
+			{Type: "bind", Source: filepath.Join(dir, "ports.conf"), Destination: portsConf, ReadOnly: true},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("preparing the apache2 container: %w", err)
+	}
+	defer func() {
+		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
+		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
+			err = fmt.Errorf("deleting the container: %w", derr)
+		}
+		_ = os.WriteFile(filepath.Join(t.RawDir, "apache2.stderr"), stderr.Bytes(), 0o644)
+	}()
+	failed := func(step string, err error) error {
+		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
+	}
+	netInfo := c.Network()
+	if netInfo.ContainerIP == "" {
+		return fmt.Errorf("runtime %s gave the container no network reachable from the host", t.Runtime)
+	}
+	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
+	// The address exists only now; the bind mount shows the file's new contents because
+	// it is rewritten in place.
+	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), []byte(apacheConf(addr)), 0o644); err != nil {
+		return fmt.Errorf("writing apache2's listener configuration: %w", err)
+	}
+	baseURL := "http://" + addr + "/"
+
+	if err := c.Create(ctx); err != nil {
+		return failed("create", err)
+	}
+	started := time.Now()
+	if err := c.Start(ctx); err != nil {
+		return failed("start", err)
+	}
+	firstOK, err := waitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
+	if err != nil {
+		return failed("waiting for apache2's first 200 response", err)
+	}
+	t.Logf("http %s: apache2 at %s served after %s (stack %s)", t.Runtime, addr, firstOK.Round(time.Millisecond), netInfo.Stack)
+
+	type measured struct {
+		file File
+		m    *vegeta.Metrics
+	}
+	var loads []measured
+	for _, f := range Files {
+		m, err := attack(ctx, baseURL+f.Name, f.Size, cfg)
+		if m != nil {
+			if werr := writeReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		if err != nil {
+			return failed("loading "+f.Name, err)
+		}
+		loads = append(loads, measured{f, m})
+	}
+
+	if t.Warmup || t.Emit == nil {
+		return nil
+	}
+	stack := map[string]string{ParamStack: netInfo.Stack}
+	t.Emit(MetricTimeToFirst200, ms(firstOK), stack)
+	for _, l := range loads {
+		p := map[string]string{ParamFile: l.file.Label, ParamStack: netInfo.Stack}
+		t.Emit(MetricRequestsPerSecond, l.m.Throughput, p)
+		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
+		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)
+		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
+	}
+	return nil
+}
+
+// apacheConf replaces Debian's ports.conf: one listener on the container's address (on
+// the host driver, the host's loopback only) and a virtual host serving the trial's files.
+func apacheConf(addr string) string {
+	return fmt.Sprintf(`# isobench http benchmark: replaces ports.conf (Listen 80)
+Listen %[1]s
+ServerName isobench
+<VirtualHost %[1]s>
+	DocumentRoot %[2]s
+	ErrorLog /dev/stderr
+</VirtualHost>
+`, addr, docRoot)
+}
+
+// makeSite makes a temporary directory with the documents under www/ and an empty
+// ports.conf, which must exist before the container is made (the host driver binds it then).
+func makeSite() (string, error) {
+	dir, err := os.MkdirTemp("", runtime.NamePrefix+"http-")
+	if err != nil {
+		return "", fmt.Errorf("making the site directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	www := filepath.Join(dir, "www")
+	// apache2 reads as www-data: the tree must be world-readable.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", fmt.Errorf("making the site directory: %w", err)
+	}
+	if err := os.Mkdir(www, 0o755); err != nil {
+		return "", fmt.Errorf("making the site directory: %w", err)
+	}
+	for _, f := range Files {
+		if err := os.WriteFile(filepath.Join(www, f.Name), Content(f.Size), 0o644); err != nil {
+			return "", fmt.Errorf("writing %s: %w", f.Name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), nil, 0o644); err != nil {
+		return "", fmt.Errorf("writing ports.conf: %w", err)
+	}
+	ok = true
+	return dir, nil
+}
+
+// Content is size bytes of printable text from a fixed seed, the same in every trial;
+// text keeps the page a plausible page, and the seed keeps results comparable.
+func Content(size int) []byte {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \n"
+	r := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = alphabet[r.IntN(len(alphabet))]
+	}
+	return b
+}
+
+// directTransport talks to the container only: no proxy from the environment, no
+// compression (apache2 would deflate the page and change what is measured).
+func directTransport(conns int) *nethttp.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &nethttp.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		DisableCompression:  true,
+		DisableKeepAlives:   conns == 0,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+	}
+}
+
+// waitFor200 asks for url every pollInterval, each on a new connection, until a 200 comes
+// back, and returns the time from started until that response arrived.
+func waitFor200(ctx context.Context, url string, started time.Time, timeout time.Duration) (time.Duration, error) {
+	client := &nethttp.Client{
+		Transport: directTransport(0),
+		Timeout:   time.Second,
+		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
+			return nethttp.ErrUseLastResponse
+		},
+	}
+	defer client.CloseIdleConnections()
+	pollCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	maxPolls := int(timeout/pollInterval) + 1
+	var lastErr error
+	for i := 0; i < maxPolls; i++ {
+		req, err := nethttp.NewRequestWithContext(pollCtx, nethttp.MethodGet, url, nil)
+		if err != nil {
+			return 0, fmt.Errorf("request for %s: %w", url, err)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			code := resp.StatusCode
+			resp.Body.Close()
+			if code == nethttp.StatusOK {
+				return time.Since(started), nil
+			}
+			lastErr = fmt.Errorf("GET %s: %s", url, resp.Status)
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-pollCtx.Done():
+			return 0, fmt.Errorf("no 200 within %s: %w", timeout, lastErr)
+		case <-time.After(pollInterval):
+		}
+	}
+	return 0, fmt.Errorf("no 200 after %d requests: %w", maxPolls, lastErr)
+}
+
+// attack requests url for the configured duration (at most maxRequests times) with a
+// fixed number of requests in flight: at an unlimited rate vegeta starts exactly
+// concurrency workers, each sending its next request when the last one is answered.
+func attack(ctx context.Context, url string, size int, cfg settings) (*vegeta.Metrics, error) {
+	client := &nethttp.Client{
+		Transport: directTransport(cfg.concurrency),
+		Timeout:   requestTimeout,
+		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
+			return nethttp.ErrUseLastResponse
+		},
+	}
+	defer client.CloseIdleConnections()
+	workers := uint64(cfg.concurrency)
+	attacker := vegeta.NewAttacker(
+		vegeta.Client(client),
+		vegeta.Workers(workers),
+		vegeta.MaxWorkers(workers),
+		// The body is read to the end and dropped; its length is checked from the header.
+		vegeta.MaxBody(0),
+	)
+	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: nethttp.MethodGet, URL: url})
+	unlimited := vegeta.Rate{Freq: 0, Per: time.Second}
+
+	m := &vegeta.Metrics{}
+	wrong := 0
+	stopped := false
+	for res := range attacker.Attack(targeter, unlimited, cfg.duration, "isobench") {
+		m.Add(res)
+		if res.Code != nethttp.StatusOK || res.Headers.Get("Content-Length") != strconv.Itoa(size) {
+			wrong++
+		}
+		if !stopped && (int(m.Requests) >= cfg.maxRequests || ctx.Err() != nil) {
+			stopped = true
+			attacker.Stop()
+		}
+	}
+	m.Close()
+	if err := ctx.Err(); err != nil {
+		return m, err
+	}
+	if m.Requests == 0 {
+		return m, errors.New("no request was made")
+	}
+	if ratio := float64(wrong) / float64(m.Requests); ratio > MaxErrorRatio {
+		return m, fmt.Errorf("%d of %d requests failed or came back short (status codes %v, errors %q)",
+			wrong, m.Requests, m.StatusCodes, firstN(m.Errors, 3))
+	}
+	return m, nil
+}
+
+func writeReport(path string, m *vegeta.Metrics) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer f.Close()
+	if err := vegeta.NewJSONReporter(m).Report(f); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}

@@ -1,0 +1,92 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
+
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+func init() { runtime.RegisterCleaner(DriverName, cleanup) }
+
+// cleanup sweeps the namespace isobench of every containerd a profile points to; a
+// containerd that does not answer is skipped.
+func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
+	var removed []string
+	var errs []error
+	done := map[string]bool{}
+	for _, p := range profiles {
+		if p.Driver != DriverName {
+			continue
+		}
+		sock := p.Option("socket", DefaultSocket)
+		if done[sock] {
+			continue
+		}
+		done[sock] = true
+		c, err := containerd.New(sock, containerd.WithTimeout(3*time.Second), containerd.WithDefaultNamespace(Namespace))
+		if err != nil {
+			continue
+		}
+		r, err := Sweep(ctx, c, sock)
+		c.Close()
+		removed = append(removed, r...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// Sweep removes the namespace isobench's containers (with tasks and snapshots), their
+// network namespaces, its images, and the namespace itself once empty.
+func Sweep(ctx context.Context, c *containerd.Client, sock string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	ctx = (&Driver{}).ctx(ctx)
+	where := "containerd at " + sock
+	var removed []string
+	var errs []error
+	ctrs, err := c.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listing containers: %w", where, err)
+	}
+	for _, ctr := range ctrs {
+		if !strings.HasPrefix(ctr.ID(), runtime.NamePrefix) {
+			continue
+		}
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("%s: deleting task %s: %w", where, ctr.ID(), err))
+			}
+		}
+		if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: deleting container %s: %w", where, ctr.ID(), err))
+			continue
+		}
+		removed = append(removed, fmt.Sprintf("%s container %s", where, ctr.ID()))
+	}
+	imgs, err := c.ImageService().List(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: listing images: %w", where, err))
+	}
+	for _, img := range imgs {
+		if err := c.ImageService().Delete(ctx, img.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("%s: deleting image %s: %w", where, img.Name, err))
+			continue
+		}
+		removed = append(removed, fmt.Sprintf("%s image %s", where, img.Name))
+	}
+	// The namespace goes when nothing is left in it; leftover content keeps it, harmlessly.
+	if err := c.NamespaceService().Delete(ctx, Namespace); err == nil {
+		removed = append(removed, fmt.Sprintf("%s namespace %s", where, Namespace))
+	}
+	return removed, errors.Join(errs...)
+}

@@ -1,0 +1,522 @@
+// Package containerd drives containerd through its Go client: the image is imported into
+// the namespace isobench, and the profile picks the socket, the runtime handler
+// (io.containerd.runc.v2, io.containerd.runsc.v1, io.containerd.kata.v2, aws.firecracker),
+// the OCI binary the runc shim runs (runc, crun, runsc) and the snapshotter.
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	runcopts "github.com/containerd/containerd/api/types/runc/options"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/netsetup"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+const (
+	// DriverName is the driver kind of containerd profiles.
+	DriverName = "containerd"
+	// DefaultSocket is containerd's usual socket.
+	DefaultSocket = "/run/containerd/containerd.sock"
+	// Namespace holds everything isobench makes in containerd.
+	Namespace = "isobench"
+	// Label marks isobench's containers.
+	Label = "isobench"
+
+	handlerRunc        = "io.containerd.runc.v2"
+	handlerKata        = "io.containerd.kata.v2"
+	handlerFirecracker = "aws.firecracker"
+)
+
+func init() {
+	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
+		opts := map[string]string{"handler": handler}
+		if oci != "" {
+			opts["oci_runtime"] = oci
+			opts["binary_name"] = oci
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			opts[extra[i]] = extra[i+1]
+		}
+		return runtime.Profile{Name: name, Driver: DriverName, Options: opts, Description: desc}
+	}
+	runtime.Register(DriverName, New,
+		prof("containerd-runc", handlerRunc, "runc", "containerd with the runc shim and runc"),
+		prof("containerd-crun", handlerRunc, "crun", "containerd with the runc shim running crun"),
+		prof("containerd-runsc", handlerRunc, "runsc", "containerd with the runc shim running gVisor's runsc (platform option; "+
+			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", "platform", "ptrace"),
+		prof("containerd-kata", handlerKata, "", "containerd with Kata Containers' shim (containerd-shim-kata-v2)"),
+		runtime.Profile{Name: "firecracker-containerd", Driver: DriverName, Description: "firecracker-containerd: its own containerd, " +
+			"the aws.firecracker shim and the devmapper snapshotter",
+			Options: map[string]string{"handler": handlerFirecracker, "socket": FirecrackerSocket, "snapshotter": "devmapper"}},
+	)
+}
+
+// Driver runs containers through one containerd and one runtime handler.
+type Driver struct {
+	profile     runtime.Profile
+	env         runtime.Env
+	socket      string
+	handler     string
+	binaryName  string // the OCI binary the runc shim runs; empty for other shims
+	snapshotter string
+
+	client    *containerd.Client
+	image     containerd.Image
+	wrapper   string // runsc with its flags, for the runc shim
+	noNetwork bool
+}
+
+// New makes a containerd driver. Options: socket, handler, binary_name (runc shim only),
+// snapshotter (default overlayfs), platform (runsc).
+func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
+	d := &Driver{profile: p, env: env,
+		socket:      p.Option("socket", DefaultSocket),
+		handler:     p.Option("handler", handlerRunc),
+		snapshotter: p.Option("snapshotter", "overlayfs"),
+	}
+	if d.handler == handlerRunc {
+		d.binaryName = p.Option("binary_name", p.Option("oci_runtime", "runc"))
+	}
+	return d, nil
+}
+
+// Profile implements runtime.Driver.
+func (d *Driver) Profile() runtime.Profile { return d.profile }
+
+func (d *Driver) ctx(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(ctx, Namespace)
+}
+
+// shimBinary is the shim containerd runs for a handler: io.containerd.runc.v2 is
+// containerd-shim-runc-v2, aws.firecracker is containerd-shim-aws-firecracker.
+func shimBinary(handler string) string {
+	parts := strings.Split(handler, ".")
+	if len(parts) >= 2 && parts[0] == "io" && parts[1] == "containerd" {
+		parts = parts[2:]
+	}
+	return "containerd-shim-" + strings.Join(parts, "-")
+}
+
+func (d *Driver) isRunsc() bool {
+	return strings.Contains(d.binaryName, "runsc") || strings.Contains(d.handler, "runsc")
+}
+
+// connect dials containerd; it fails within 5 seconds when nothing answers.
+func (d *Driver) connect(ctx context.Context) (*containerd.Client, error) {
+	if d.client != nil {
+		return d.client, nil
+	}
+	c, err := containerd.New(d.socket, containerd.WithTimeout(5*time.Second), containerd.WithDefaultNamespace(Namespace))
+	if err != nil {
+		return nil, err
+	}
+	d.client = c
+	return c, nil
+}
+
+// Check implements runtime.Driver.
+func (d *Driver) Check(ctx context.Context) runtime.Status {
+	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{
+		"handler": d.handler, "socket": d.socket, "snapshotter": d.snapshotter}}
+	if oci := d.profile.Option("oci_runtime", ""); oci != "" {
+		st.Options["oci_runtime"] = oci
+	}
+	switch {
+	case d.handler == handlerKata:
+		if !CheckKata(&st) {
+			return st
+		}
+	case d.handler == handlerFirecracker:
+		st.Class = runtime.ClassVM
+		st.Options["hypervisor"] = "firecracker"
+		if !checkFirecracker(&st, d.socket, d.snapshotter) {
+			return st
+		}
+	case d.isRunsc():
+		st.Class = runtime.ClassSandbox
+		st.Options["platform"] = d.profile.Option("platform", "ptrace")
+		if oldRunsc() {
+			st.Options["network"] = "none"
+		}
+	}
+	shim := shimBinary(d.handler)
+	if _, err := exec.LookPath(shim); err != nil {
+		st.Problem = shim + " not found in PATH (containerd's shim for " + d.handler + ")"
+		switch d.handler {
+		case handlerRunc:
+			st.Fix = "apt-get install containerd"
+		case "io.containerd.runsc.v1":
+			st.Fix = "install gVisor's containerd-shim-runsc-v1 next to runsc, or use handler " + handlerRunc + " with binary_name: runsc"
+		default:
+			st.Fix = "install " + shim + " in PATH"
+		}
+		return st
+	}
+	if d.binaryName != "" {
+		bin, err := exec.LookPath(d.binaryName)
+		if err != nil {
+			st.Problem = d.binaryName + " not found"
+			st.Fix = "apt-get install " + d.binaryName
+			return st
+		}
+		st.Found, st.Binary = true, bin
+		st.SHA256, _ = FileSHA256(bin)
+	} else {
+		st.Found = true
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := d.connect(cctx)
+	if err == nil {
+		var v containerd.Version
+		if v, err = c.Version(d.ctx(cctx)); err == nil {
+			st.Version = "containerd " + v.Version
+		}
+	}
+	if err != nil {
+		d.closeClient()
+		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
+			st.Problem = "no permission on containerd's socket " + d.socket
+			st.Fix = "run isobench as root (sudo)"
+		} else {
+			st.Problem = "containerd is not running at " + d.socket
+			st.Fix = "start it: containerd (or scripts/start-daemons.sh) or systemctl start containerd"
+			if d.handler == handlerFirecracker {
+				st.Fix = "start it: firecracker-containerd --config /etc/firecracker-containerd/config.toml"
+			}
+		}
+		return st
+	}
+	st.Usable = true
+	return st
+}
+
+func (d *Driver) closeClient() {
+	if d.client != nil {
+		d.client.Close()
+		d.client = nil
+	}
+}
+
+// ImageRef is containerd's name for img in the namespace isobench.
+func ImageRef(img *image.Image) string {
+	return "docker.io/isobench/" + img.Name + ":" + img.ShortDigest()
+}
+
+// Prepare imports the image into the namespace isobench (unless there) and unpacks it
+// with the profile's snapshotter.
+func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
+	c, err := d.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("containerd at %s: %w", d.socket, err)
+	}
+	ctx = d.ctx(ctx)
+	ref := ImageRef(img)
+	cimg, err := c.GetImage(ctx, ref)
+	if errdefs.IsNotFound(err) {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(img.WriteDockerArchive(pw, "isobench/"+img.Name+":"+img.ShortDigest())) }()
+		imgs, ierr := c.Import(ctx, pr, containerd.WithIndexName(ref))
+		pr.CloseWithError(ierr)
+		if ierr != nil {
+			return fmt.Errorf("containerd at %s: importing %s: %w", d.socket, ref, ierr)
+		}
+		if len(imgs) == 0 {
+			return fmt.Errorf("containerd at %s: importing %s: no image in the archive", d.socket, ref)
+		}
+		cimg, err = c.GetImage(ctx, ref)
+	}
+	if err != nil {
+		return fmt.Errorf("containerd at %s: image %s: %w", d.socket, ref, err)
+	}
+	if ok, err := cimg.IsUnpacked(ctx, d.snapshotter); err != nil || !ok {
+		if err := cimg.Unpack(ctx, d.snapshotter); err != nil {
+			return fmt.Errorf("containerd at %s: unpacking %s with %s: %w", d.socket, ref, d.snapshotter, err)
+		}
+	}
+	d.image = cimg
+	if d.isRunsc() && d.handler == handlerRunc {
+		if err := d.writeRunscWrappers(); err != nil {
+			return err
+		}
+	}
+	d.noNetwork = d.isRunsc() && oldRunsc()
+	return nil
+}
+
+// writeRunscWrappers writes the scripts the runc shim runs as its binary: runsc with the
+// profile's platform, and with --network=none for containers without network (as the oci
+// driver runs it). The shim passes no flags of its own for these.
+func (d *Driver) writeRunscWrappers() error {
+	bin, err := exec.LookPath(d.binaryName)
+	if err != nil {
+		return fmt.Errorf("runtime %s: %s not found: %w", d.profile.Name, d.binaryName, err)
+	}
+	dir := filepath.Join(d.env.Home, "bin")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("making %s: %w", dir, err)
+	}
+	platform := d.profile.Option("platform", "ptrace")
+	d.wrapper = filepath.Join(dir, "isobench-runsc-"+platform)
+	for path, extra := range map[string]string{d.wrapper: "", d.wrapper + "-nonet": " --network=none"} {
+		script := fmt.Sprintf("#!/bin/sh\nexec %s --platform=%s%s \"$@\"\n", bin, platform, extra)
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+var oldRunscVersion = regexp.MustCompile(`version (0\.0~|release-)20(1|2[0-3])`)
+
+// oldRunsc: runsc releases before 2024 take every network namespace for the host's on
+// newer kernels ("cannot run with network enabled in root network namespace").
+func oldRunsc() bool {
+	out, _ := exec.Command("runsc", "--version").Output()
+	return oldRunscVersion.Match(out)
+}
+
+// Close implements runtime.Driver.
+func (d *Driver) Close(ctx context.Context) error {
+	d.closeClient()
+	return nil
+}
+
+// New implements runtime.Driver: the container's spec options and its network namespace
+// are made here; the container and its snapshot are made in Create.
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+	if d.image == nil {
+		return nil, errors.New("driver not prepared: call Prepare first")
+	}
+	if !strings.HasPrefix(s.ID, runtime.NamePrefix) {
+		return nil, fmt.Errorf("container id %q must start with %q", s.ID, runtime.NamePrefix)
+	}
+	if s.Network && d.noNetwork {
+		return nil, errors.New("this runsc (before 2024) cannot run networked containers on this kernel: install a newer gVisor")
+	}
+	c := &Container{d: d, spec: s, done: make(chan struct{})}
+	specOpts := []oci.SpecOpts{oci.WithImageConfig(d.image), oci.WithProcessArgs(s.Args...)}
+	if len(s.Env) > 0 {
+		specOpts = append(specOpts, oci.WithEnv(s.Env))
+	}
+	if s.Cwd != "" {
+		specOpts = append(specOpts, oci.WithProcessCwd(s.Cwd))
+	}
+	var mounts []specs.Mount
+	for _, m := range s.Mounts {
+		switch m.Type {
+		case "bind":
+			opts := []string{"rbind"}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			mounts = append(mounts, specs.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: opts})
+		case "tmpfs":
+			opts := []string{"nosuid", "nodev"}
+			if m.SizeBytes > 0 {
+				opts = append(opts, fmt.Sprintf("size=%d", m.SizeBytes))
+			}
+			if m.ReadOnly {
+				opts = append(opts, "ro")
+			}
+			mounts = append(mounts, specs.Mount{Type: "tmpfs", Source: "tmpfs", Destination: m.Destination, Options: opts})
+		default:
+			return nil, fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)
+		}
+	}
+	if len(mounts) > 0 {
+		specOpts = append(specOpts, oci.WithMounts(mounts))
+	}
+	if s.Network {
+		link, err := netsetup.Create(s.ID, d.env.Subnet)
+		if err != nil {
+			return nil, fmt.Errorf("making network for %s: %w", s.ID, err)
+		}
+		c.link = link
+		specOpts = append(specOpts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: link.NetnsPath}))
+	}
+	var rtOpts any
+	if d.binaryName != "" {
+		bin := d.binaryName
+		if d.wrapper != "" {
+			bin = d.wrapper
+			if !s.Network {
+				bin += "-nonet"
+			}
+		}
+		rtOpts = &runcopts.Options{BinaryName: bin}
+	}
+	c.opts = []containerd.NewContainerOpts{
+		containerd.WithContainerLabels(map[string]string{Label: "1"}),
+		containerd.WithImage(d.image),
+		containerd.WithSnapshotter(d.snapshotter),
+		containerd.WithNewSnapshot(s.ID, d.image),
+		containerd.WithRuntime(d.handler, rtOpts),
+		containerd.WithNewSpec(specOpts...),
+	}
+	return c, nil
+}
+
+// Container is one containerd container and its task.
+type Container struct {
+	d    *Driver
+	spec runtime.Spec
+	opts []containerd.NewContainerOpts
+	link *netsetup.Link
+
+	ctr      containerd.Container
+	task     containerd.Task
+	statusC  <-chan containerd.ExitStatus
+	done     chan struct{}
+	deleted  bool
+	netStack string
+}
+
+// ID implements runtime.Container.
+func (c *Container) ID() string { return c.spec.ID }
+
+func (c *Container) errorf(format string, args ...any) error {
+	return fmt.Errorf("containerd at %s: %s: %w", c.d.socket, c.spec.ID, fmt.Errorf(format, args...))
+}
+
+// Create makes the container with its snapshot, then the task (shim start and the
+// runtime's create), and registers for its exit.
+func (c *Container) Create(ctx context.Context) error {
+	ctx = c.d.ctx(ctx)
+	ctr, err := c.d.client.NewContainer(ctx, c.spec.ID, c.opts...)
+	if err != nil {
+		return c.errorf("new container: %w", err)
+	}
+	c.ctr = ctr
+	creator := cio.NewCreator(cio.WithStreams(nil, orDiscard(c.spec.Stdout), orDiscard(c.spec.Stderr)))
+	task, err := ctr.NewTask(ctx, creator)
+	if err != nil {
+		return c.errorf("new task: %w", err)
+	}
+	c.task = task
+	// The exit subscription lives until Delete, not just this call's context.
+	statusC, err := task.Wait(context.WithoutCancel(ctx))
+	if err != nil {
+		return c.errorf("wait: %w", err)
+	}
+	c.statusC = statusC
+	return nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// Start implements runtime.Container.
+func (c *Container) Start(ctx context.Context) error {
+	if c.task == nil {
+		return errors.New("container was not created")
+	}
+	if err := c.task.Start(c.d.ctx(ctx)); err != nil {
+		return c.errorf("start: %w", err)
+	}
+	return nil
+}
+
+// Wait returns the exit code once the task exited and its output is drained.
+func (c *Container) Wait(ctx context.Context) (int, error) {
+	if c.statusC == nil {
+		return -1, errors.New("container was not created")
+	}
+	var st containerd.ExitStatus
+	select {
+	case st = <-c.statusC:
+	case <-ctx.Done():
+		return -1, c.errorf("wait: %w", ctx.Err())
+	}
+	code, _, err := st.Result()
+	if err != nil {
+		return -1, c.errorf("wait: %w", err)
+	}
+	// The copiers end when the shim closes the FIFOs; a child holding them must not hang us.
+	drained := make(chan struct{})
+	go func() {
+		if io := c.task.IO(); io != nil {
+			io.Wait()
+		}
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+	}
+	return int(code), nil
+}
+
+// Delete kills and deletes the task, deletes the container with its snapshot and removes
+// the network. A dead containerd makes it fail within 30 seconds rather than hang.
+func (c *Container) Delete(ctx context.Context) error {
+	if c.deleted {
+		return nil
+	}
+	c.deleted = true
+	dctx, cancel := context.WithTimeout(c.d.ctx(context.WithoutCancel(ctx)), 30*time.Second)
+	defer cancel()
+	var errs []error
+	if c.task != nil {
+		if _, err := c.task.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, c.errorf("delete task: %w", err))
+		}
+	}
+	if c.ctr != nil {
+		if err := c.ctr.Delete(dctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+			errs = append(errs, c.errorf("delete container: %w", err))
+		}
+	}
+	if c.link != nil {
+		if err := c.link.Remove(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Processes lists the shim and everything under it (workload, or gVisor's sandbox and gofer).
+func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
+	if c.task == nil {
+		return nil, errors.New("container not created")
+	}
+	pid := int(c.task.Pid())
+	if pid == 0 || syscall.Kill(pid, 0) != nil {
+		return nil, c.errorf("task process %d is gone", pid)
+	}
+	return ShimTree(pid), nil
+}
+
+// Network implements runtime.Container.
+func (c *Container) Network() runtime.NetworkInfo {
+	if c.link == nil {
+		return runtime.NetworkInfo{}
+	}
+	stack := "linux-veth"
+	if c.d.isRunsc() {
+		stack = "gvisor-netstack"
+	}
+	return runtime.NetworkInfo{ContainerIP: c.link.PeerIP.String(), HostIP: c.link.HostIP.String(), Stack: stack}
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Shows that isobench's host baseline measures what the tools measure when run by hand: it
+# runs sysbench, fio and the syscall probe by hand on the host TRIALS times, then
+# `isobench run --runtimes host` with the same settings and trial count, and compares the
+# medians of every metric. Exit status 1 when any differs by more than LIMIT percent.
+#
+#   sudo scripts/agreement.sh                    # cpu,memory,syscall,disk, 5 trials each
+#   BENCHES=cpu TRIALS=9 ISOBENCH=./isobench sudo -E scripts/agreement.sh
+#
+# Needs: sysbench, fio, python3, root (the host driver chroots), and the default image
+# (`isobench image build`), since the host baseline runs the image's sysbench and fio.
+set -euo pipefail
+ISOBENCH=${ISOBENCH:-./isobench}
+TRIALS=${TRIALS:-5}
+LIMIT=${LIMIT:-3}
+BENCHES=${BENCHES:-cpu,memory,syscall,disk}
+# Per-workload duration in seconds and the fio file size: the same for both sides.
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+FIO_SIZE_MIB=${FIO_SIZE_MIB:-256}
+
+for tool in sysbench fio python3; do
+  command -v "$tool" >/dev/null || { echo "agreement.sh: $tool is missing: apt-get install $tool" >&2; exit 2; }
+done
+[ -x "$ISOBENCH" ] || { echo "agreement.sh: $ISOBENCH not found: build it with CGO_ENABLED=0 go build ./cmd/isobench" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "agreement.sh: run as root (the host baseline chroots into the image)" >&2; exit 2; }
+
+work=$(mktemp -d /tmp/isobench-agreement.XXXXXX)
+cleanup() {
+  umount "$work/tmpfs" 2>/dev/null || true
+  rm -f /var/tmp/isobench-agreement-fio.dat
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+mkdir -p "$work/tmpfs"
+mount -t tmpfs -o "size=$(( (FIO_SIZE_MIB + 64) << 20 ))" tmpfs "$work/tmpfs"
+
+# Settings only for the benchmarks asked for: the config refuses unknown names.
+{
+  echo "benchmarks:"
+  for b in ${BENCHES//,/ }; do
+    case $b in
+      cpu|memory) echo "  $b: {time: ${SECONDS_PER_RUN}s}" ;;
+      disk)       echo "  disk: {runtime: ${SECONDS_PER_RUN}s, size_mib: ${FIO_SIZE_MIB}}" ;;
+      syscall)    echo "  syscall: {min_time: 1s, repetitions: 5}" ;;
+      *) echo "agreement.sh: no by-hand workload for benchmark $b (cpu, memory, syscall, disk)" >&2; exit 2 ;;
+    esac
+  done
+} > "$work/config.yaml"
+
+export ISOBENCH TRIALS LIMIT BENCHES SECONDS_PER_RUN FIO_SIZE_MIB WORK="$work"
+python3 - <<'PY'
+import json, os, re, statistics, subprocess, sys
+
+env = os.environ
+isobench, work = env["ISOBENCH"], env["WORK"]
+trials, limit = int(env["TRIALS"]), float(env["LIMIT"])
+benches = [b for b in env["BENCHES"].split(",") if b]
+secs, size_mib = env["SECONDS_PER_RUN"], int(env["FIO_SIZE_MIB"])
+ncpu = len(os.sched_getaffinity(0))
+
+def out(args):
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+def number(pattern, text):
+    m = re.search(pattern, text, re.M)
+    if not m:
+        sys.exit(f"agreement.sh: no {pattern!r} in output:\n{text}")
+    return float(m.group(1))
+
+# Each by-hand workload returns [(metric, params, value)], params as isobench emits them.
+def cpu():
+    res = []
+    for n in sorted({1, ncpu}):
+        o = out(["sysbench", "cpu", f"--threads={n}", f"--time={secs}", "--cpu-max-prime=10000", "run"])
+        res.append(("events_per_second", {"threads": str(n)}, number(r"events per second:\s+([0-9.]+)", o)))
+    return res
+
+def memory():
+    res = []
+    for op in ("read", "write"):
+        for block, label in (("1K", "1KiB"), ("1M", "1MiB")):
+            o = out(["sysbench", "memory", "--threads=1", f"--time={secs}", f"--memory-oper={op}",
+                     "--memory-access-mode=seq", f"--memory-block-size={block}", "--memory-total-size=0", "run"])
+            res.append(("throughput", {"op": op, "block": label, "access": "seq", "threads": "1"},
+                        number(r"MiB transferred \(([0-9.]+) MiB/sec\)", o)))
+    return res
+
+def syscall():
+    r = json.loads(out([isobench, "probe", "syscall", "--min-time", "1s", "--repetitions", "5"]))
+    return [("getpid", {}, statistics.median(r["getpid_ns"])),
+            ("clock_gettime", {}, statistics.median(r["clock_gettime_ns"])),
+            ("fork_exec_wait", {}, statistics.median(r["fork_exec_wait_ns"]))]
+
+def disk():
+    res = []
+    jobs = [("seq-write", "write", "1M"), ("seq-read", "read", "1M"),
+            ("rand-read", "randread", "4k"), ("rand-write", "randwrite", "4k")]
+    for fs, path, direct in (("rootfs", "/var/tmp/isobench-agreement-fio.dat", 1),
+                             ("tmpfs", f"{work}/tmpfs/isobench-fio.dat", 0)):
+        args = ["fio", "--output-format=json", f"--filename={path}", f"--size={size_mib << 20}",
+                f"--runtime={secs}", "--time_based", "--ioengine=psync", "--iodepth=1",
+                "--numjobs=1", f"--direct={direct}"]
+        for i, (name, rw, bs) in enumerate(jobs):
+            args += [f"--name={name}", f"--rw={rw}", f"--bs={bs}", "--stonewall"]
+        args.append("--unlink=1")
+        o = out(args)
+        report = json.loads(o[o.index("{"):])
+        p = {"fs": fs, "direct": str(direct), "ioengine": "psync", "iodepth": "1"}
+        by = {j["jobname"]: j for j in report["jobs"]}
+        seq = dict(p, bs="1MiB")
+        rnd = dict(p, bs="4KiB")
+        res += [("seq_write", seq, by["seq-write"]["write"]["bw_bytes"] / 2**20),
+                ("seq_read", seq, by["seq-read"]["read"]["bw_bytes"] / 2**20),
+                ("rand_read_iops", rnd, by["rand-read"]["read"]["iops"]),
+                ("rand_read_p99", rnd, by["rand-read"]["read"]["clat_ns"]["percentile"]["99.000000"] / 1e3),
+                ("rand_write_iops", rnd, by["rand-write"]["write"]["iops"]),
+                ("rand_write_p99", rnd, by["rand-write"]["write"]["clat_ns"]["percentile"]["99.000000"] / 1e3)]
+    return res
+
+workloads = {"cpu": cpu, "memory": memory, "syscall": syscall, "disk": disk}
+def key(bench, metric, params):
+    return (bench, metric, tuple(sorted(params.items())))
+
+by_hand = {}
+for b in benches:
+    print(f"== by hand: {b}, 1 warm-up and {trials} trials", flush=True)
+    workloads[b]()  # warm-up, as isobench makes one
+    for _ in range(trials):
+        for metric, params, v in workloads[b]():
+            by_hand.setdefault(key(b, metric, params), []).append(v)
+
+print(f"== isobench run --runtimes host --bench {','.join(benches)} --trials {trials}", flush=True)
+run_dir = f"{work}/run"
+r = subprocess.run([isobench, "--config", f"{work}/config.yaml", "run", "--runtimes", "host",
+                    "--bench", ",".join(benches), "--trials", str(trials), "--out", run_dir],
+                   capture_output=True, text=True)
+if r.returncode != 0:
+    sys.exit(f"agreement.sh: isobench run failed ({r.returncode}):\n{r.stderr}")
+measured = {}
+with open(f"{run_dir}/samples.jsonl") as f:
+    for line in f:
+        s = json.loads(line)
+        if s["runtime"] == "host":
+            measured.setdefault(key(s["benchmark"], s["metric"], s.get("params") or {}), []).append(s["value"])
+
+worst, bad = 0.0, 0
+print(f"\n{'benchmark':9} {'metric':18} {'params':44} {'by hand':>12} {'isobench':>12} {'diff':>7}")
+for k in sorted(by_hand):
+    bench, metric, params = k
+    label = ",".join(f"{a}={b}" for a, b in params)
+    hand = statistics.median(by_hand[k])
+    if k not in measured:
+        print(f"{bench:9} {metric:18} {label:44} {hand:12.4g} {'missing':>12}")
+        bad += 1
+        continue
+    iso = statistics.median(measured[k])
+    diff = 100 * (iso - hand) / hand
+    worst = max(worst, abs(diff))
+    flag = "" if abs(diff) <= limit else "  > limit"
+    bad += flag != ""
+    print(f"{bench:9} {metric:18} {label:44} {hand:12.4g} {iso:12.4g} {diff:+6.1f}%{flag}")
+print(f"\nlargest difference {worst:.1f}% (limit {limit:g}%); {bad} metric(s) outside the limit or missing")
+sys.exit(1 if bad else 0)
+PY
