@@ -3,7 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -82,6 +84,7 @@ is usable.`,
 
 func printDoctor(w interface{ Write([]byte) (int, error) }, rows []doctorRow, f results.HostFacts) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var notes []string
 	fmt.Fprintln(tw, "RUNTIME\tDRIVER\tCLASS\tFOUND\tUSABLE\tVERSION\tBINARY\tSHA256\tOPTIONS")
 	for _, r := range rows {
 		sha := r.Status.SHA256
@@ -89,7 +92,13 @@ func printDoctor(w interface{ Write([]byte) (int, error) }, rows []doctorRow, f 
 			sha = sha[:16]
 		}
 		var opts []string
-		for k, v := range r.Status.Options {
+		for _, k := range slices.Sorted(maps.Keys(r.Status.Options)) {
+			v := r.Status.Options[k]
+			if len(v) > 24 {
+				// Long explanations go below the table.
+				notes = append(notes, fmt.Sprintf("  %s: %s: %s", r.Profile.Name, k, v))
+				v = "(see notes)"
+			}
 			opts = append(opts, k+"="+v)
 		}
 		if r.Status.Emulated {
@@ -99,6 +108,10 @@ func printDoctor(w interface{ Write([]byte) (int, error) }, rows []doctorRow, f 
 			yesNo(r.Status.Found), yesNo(r.Status.Usable), dash(r.Status.Version), dash(r.Status.Binary), dash(sha), dash(strings.Join(opts, ",")))
 	}
 	tw.Flush()
+	if len(notes) > 0 {
+		fmt.Fprintln(w, "\nnotes:")
+		fmt.Fprintln(w, strings.Join(notes, "\n"))
+	}
 	var fixes []string
 	for _, r := range rows {
 		if !r.Status.Usable {

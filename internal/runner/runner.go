@@ -370,7 +370,11 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	}
 	res.Env = env
 	log.finish()
-	summary.print(opts.Log, opts.Baseline)
+	emulated := map[string]bool{}
+	for name, info := range env.Runtimes {
+		emulated[name] = info.Emulated
+	}
+	summary.print(opts.Log, opts.Baseline, emulated)
 	return res, nil
 }
 

@@ -48,13 +48,22 @@ func (s *summary) add(x results.Sample) {
 
 func (s *summary) fail(runtime, bench string) { s.failures[runtime+"/"+bench]++ }
 
-// print writes n, median, p95 and the ratio to the baseline for every series.
-func (s *summary) print(w io.Writer, baseline string) {
+// print writes n, median, p95 and the ratio to the baseline for every series. Emulated
+// runtimes are marked, since their numbers are not comparable.
+func (s *summary) print(w io.Writer, baseline string, emulated map[string]bool) {
 	if w == nil || len(s.order) == 0 && len(s.failures) == 0 {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "\nSummary (ratio = median / median of %s)\n", baseline)
+	hasBaseline := false
+	for _, k := range s.order {
+		hasBaseline = hasBaseline || k.runtime == baseline
+	}
+	if hasBaseline {
+		fmt.Fprintf(w, "\nSummary (ratio = median / median of %s)\n", baseline)
+	} else {
+		fmt.Fprintf(w, "\nSummary (no ratios: the baseline %q is not in this run; choose one with --baseline)\n", baseline)
+	}
 	fmt.Fprintln(tw, "benchmark\tmetric\truntime\tn\tmedian\tp95\tunit\tratio\t")
 	keys := slices.Clone(s.order)
 	slices.SortStableFunc(keys, func(a, b seriesKey) int {
@@ -72,7 +81,11 @@ func (s *summary) print(w io.Writer, baseline string) {
 		if k.params != "" {
 			metric += " " + k.params
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", k.bench, metric, k.runtime, sum.N,
+		rt := k.runtime
+		if emulated[rt] {
+			rt += " (emulated, not comparable)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", k.bench, metric, rt, sum.N,
 			fmtValue(sum.Median), fmtValue(sum.P95), s.units[k], ratio)
 	}
 	tw.Flush()
