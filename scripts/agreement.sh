@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Shows that isobench's host baseline measures what the tools measure when run by hand: it
-# runs sysbench, fio and the syscall probe by hand on the host TRIALS times, then
-# `isobench run --runtimes host` with the same settings and trial count, and compares the
-# medians of every metric. Exit status 1 when any differs by more than LIMIT percent.
+# runs sysbench, fio and the syscall probe by hand on the host TRIALS times and
+# `isobench run --runtimes host` with the same settings TRIALS times (one trial per run,
+# alternating with the hand runs), and compares the medians of every metric (the
+# runs' samples.jsonl records). Exit status 1 when any differs by more than LIMIT percent.
+# Run it on an otherwise idle host: the comparison cannot be better than the host is steady.
 #
 #   sudo scripts/agreement.sh                    # cpu,memory,syscall,disk, 5 trials each
 #   BENCHES=cpu TRIALS=9 ISOBENCH=./isobench sudo -E scripts/agreement.sh
@@ -121,26 +123,34 @@ workloads = {"cpu": cpu, "memory": memory, "syscall": syscall, "disk": disk}
 def key(bench, metric, params):
     return (bench, metric, tuple(sorted(params.items())))
 
-by_hand = {}
-for b in benches:
-    print(f"== by hand: {b}, 1 warm-up and {trials} trials", flush=True)
-    workloads[b]()  # warm-up, as isobench makes one
-    for _ in range(trials):
-        for metric, params, v in workloads[b]():
-            by_hand.setdefault(key(b, metric, params), []).append(v)
+def isobench_round(rnd, warmup):
+    """One `isobench run` of one trial; returns its samples of the host runtime."""
+    run_dir = f"{work}/run-{rnd}"
+    r = subprocess.run([isobench, "--config", f"{work}/config.yaml", "run", "--runtimes", "host",
+                        "--bench", ",".join(benches), "--trials", "1", "--warmup", str(warmup),
+                        "--out", run_dir], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"agreement.sh: isobench run failed ({r.returncode}):\n{r.stderr}")
+    with open(f"{run_dir}/samples.jsonl") as f:
+        return [s for s in map(json.loads, f) if s["runtime"] == "host"]
 
-print(f"== isobench run --runtimes host --bench {','.join(benches)} --trials {trials}", flush=True)
-run_dir = f"{work}/run"
-r = subprocess.run([isobench, "--config", f"{work}/config.yaml", "run", "--runtimes", "host",
-                    "--bench", ",".join(benches), "--trials", str(trials), "--out", run_dir],
-                   capture_output=True, text=True)
-if r.returncode != 0:
-    sys.exit(f"agreement.sh: isobench run failed ({r.returncode}):\n{r.stderr}")
-measured = {}
-with open(f"{run_dir}/samples.jsonl") as f:
-    for line in f:
-        s = json.loads(line)
-        if s["runtime"] == "host":
+load = os.getloadavg()[0]
+if load > 0.5:
+    print(f"agreement.sh: warning: load average {load:.2f}; other work on the host skews both sides", file=sys.stderr)
+
+# Rounds alternate a by-hand trial and a one-trial `isobench run`, so that drift in the
+# host's state (load, frequency, page cache) falls on both sides alike. Round 0 warms up.
+by_hand, measured = {}, {}
+for rnd in range(trials + 1):
+    print(f"== round {rnd}/{trials}{' (warm-up)' if rnd == 0 else ''}: by hand, then "
+          f"isobench run --runtimes host --bench {','.join(benches)} --trials 1", flush=True)
+    for b in benches:
+        for metric, params, v in workloads[b]():
+            if rnd > 0:
+                by_hand.setdefault(key(b, metric, params), []).append(v)
+    samples = isobench_round(rnd, 1 if rnd == 0 else 0)
+    if rnd > 0:
+        for s in samples:
             measured.setdefault(key(s["benchmark"], s["metric"], s.get("params") or {}), []).append(s["value"])
 
 worst, bad = 0.0, 0

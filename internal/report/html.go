@@ -22,6 +22,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"medianWithCI": medianWithCI,
 	"ratioText":    ratioText,
 	"orDash":       orDash,
+	"pct":          func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) },
 	"gib": func(b uint64) string {
 		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
 	},
@@ -51,6 +52,11 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 Medians with 95% bootstrap intervals ({{.Resamples}} resamples, seed {{.Seed}}); ratios are medians divided by the baseline's
 median, with bootstrap intervals; percentiles use the numpy "linear" (R type 7) definition. Noisy: coefficient of variation above {{.NoisePct}}%.</p>
 {{if .Warnings}}<h2 id="warnings">Warnings</h2><div class="warn"><ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
+{{if .Engines}}<h2 id="engines">Engine overhead</h2>
+<p class="note">Start-up through an engine minus the start-up of the same OCI runtime driven directly: what the engine itself adds (medians, 95% bootstrap interval of the difference).</p>
+<table data-section="engine-overhead"><tr><th>host</th><th>engine profile</th><th>OCI runtime</th><th>metric</th><th>through the engine</th><th>runtime directly</th><th>engine overhead [95% CI]</th><th>share of the engine's start-up</th></tr>
+{{range .Engines}}<tr><td>{{.Host}}</td><td>{{.Engine}}</td><td>{{.Runtime}}</td><td>{{.Metric}}</td><td class="n">{{num .EngineMedian}} {{.Unit}}</td><td class="n">{{num .RuntimeMedian}} {{.Unit}}</td><td class="n">{{num .Overhead}} {{.Unit}} [{{num .CI.Lo}}, {{num .CI.Hi}}]</td><td class="n">{{pct .Share}}</td></tr>
+{{end}}</table>{{end}}
 {{range .Overviews}}<h2>Overview{{if $.MultiHost}}: {{.Host}}{{end}}</h2>
 <figure><img src="{{svgURI .SVG}}" alt="{{.Title}}" data-chart="{{.ID}}" data-kind="{{.Kind}}"></figure>{{end}}
 {{range .Hosts}}<h2 id="host-{{.Host}}">Host {{.Host}} <span class="note">(baseline {{.Baseline}})</span></h2>
@@ -116,12 +122,13 @@ type htmlPage struct {
 	MultiHost bool
 	Overviews []Chart
 	Hosts     []htmlHost
+	Engines   []EngineOverhead
 }
 
 // HTML writes the self-contained page; charts are those renderCharts made.
 func HTML(w io.Writer, a *Analysis, charts []Chart) error {
 	page := htmlPage{Title: a.title(), Samples: a.Samples, Rows: a.Rows, Resamples: stats.Resamples, Seed: stats.Seed,
-		NoisePct: 100 * a.Options.noiseCV(), Warnings: a.Warnings, MultiHost: len(a.Hosts) > 1}
+		NoisePct: 100 * a.Options.noiseCV(), Warnings: a.Warnings, MultiHost: len(a.Hosts) > 1, Engines: a.engineOverheads()}
 	for _, c := range charts {
 		if c.Kind == ChartOverview {
 			page.Overviews = append(page.Overviews, c)

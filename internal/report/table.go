@@ -110,6 +110,7 @@ func Table(w io.Writer, a *Analysis) error {
 				num(r.Summary.P5), num(r.Summary.P95), ratioText(r), r.Summary.N, r.Notes())
 		}
 	}
+	writeEngineOverheads(tw, a.engineOverheads(), false)
 	if len(a.Warnings) > 0 {
 		fmt.Fprintln(tw, "\nwarnings:")
 		for _, wn := range a.Warnings {
@@ -163,6 +164,7 @@ func Markdown(w io.Writer, a *Analysis) error {
 		}
 		b.WriteString("\n")
 	}
+	writeEngineOverheads(b, a.engineOverheads(), true)
 	host := "\x00"
 	for _, g := range a.groups() {
 		if g.Host != host {

@@ -186,6 +186,22 @@ func RatioCI(num, den []float64) (float64, Interval) {
 	return Quantile(num, 0.5) / md, percentileInterval(ratios)
 }
 
+// DiffCI is median(a) - median(b) with its 95% bootstrap interval, a and b resampled
+// independently. Both must be sorted ascending.
+func DiffCI(a, b []float64) (float64, Interval) {
+	nan := math.NaN()
+	if len(a) == 0 || len(b) == 0 {
+		return nan, Interval{nan, nan}
+	}
+	rng := newRNG()
+	sa, sb := newMedianSampler(a, rng), newMedianSampler(b, rng)
+	diffs := make([]float64, Resamples)
+	for i := range diffs {
+		diffs[i] = sa.draw() - sb.draw()
+	}
+	return Quantile(a, 0.5) - Quantile(b, 0.5), percentileInterval(diffs)
+}
+
 func percentileInterval(xs []float64) Interval {
 	if len(xs) == 0 {
 		return Interval{math.NaN(), math.NaN()}

@@ -199,3 +199,19 @@ func TestHolmMatchesR(t *testing.T) {
 		t.Errorf("NaN p-value adjusted to %g", got[5])
 	}
 }
+
+func TestDiffCI(t *testing.T) {
+	a := []float64{10, 11, 12, 13, 14, 15, 16, 17, 18}
+	b := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9}
+	d, ci := DiffCI(a, b)
+	if d != 9 {
+		t.Errorf("difference of medians = %v, want 9", d)
+	}
+	// Each median's bootstrap stays within its sample's middle order statistics.
+	if !(ci.Lo <= 9 && 9 <= ci.Hi) || ci.Lo < 3 || ci.Hi > 15 {
+		t.Errorf("interval %+v does not hold 9 or is implausibly wide", ci)
+	}
+	if d2, ci2 := DiffCI(a, b); d2 != d || ci2 != ci {
+		t.Error("not reproducible")
+	}
+}

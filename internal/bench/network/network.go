@@ -212,14 +212,15 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return failed("start", err)
 	}
 	t.Logf("network %s: container %s, host %s, stack %s", t.Runtime, netInfo.ContainerIP, netInfo.HostIP, netInfo.Stack)
-	// Both iperf3 runs, plus the container's start.
-	clientsCtx, cancel := context.WithTimeout(ctx, 2*cfg.duration+2*iperf3Slack+cfg.readyTimeout)
+	// Every iperf3 run of both directions, plus the container's start.
+	runs := time.Duration(2 * iperf3Attempts)
+	clientsCtx, cancel := context.WithTimeout(ctx, runs*(cfg.duration+iperf3Slack)+cfg.readyTimeout)
 	err = stdout.WaitFor(clientsCtx, markDone)
 	cancel()
 	if err != nil {
 		return failed("waiting for the iperf3 clients in the container", err)
 	}
-	reports, err := splitReports(stdout.Bytes())
+	reports, attempts, err := splitReports(stdout.Bytes())
 	if err != nil {
 		return failed("reading the iperf3 clients' reports", err)
 	}
@@ -232,7 +233,10 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		_ = os.WriteFile(filepath.Join(t.RawDir, "iperf3-"+direction+".json"), reports[i], 0o644)
 		res, err := ParseIperf3(reports[i])
 		if err != nil {
-			return failed("iperf3 "+direction, err)
+			return failed(fmt.Sprintf("iperf3 %s (%d attempts)", direction, attempts[i]), err)
+		}
+		if attempts[i] > 1 {
+			t.Logf("network %s: iperf3 %s took %d attempts; the reports of all are in container.stdout", t.Runtime, direction, attempts[i])
 		}
 		throughputs = append(throughputs, measured{direction, res})
 	}
@@ -273,40 +277,82 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 const (
 	markNext = "isobench-iperf3-next"
 	markDone = "isobench-iperf3-done"
+	// markAttempt starts each iperf3 run, so that only the last run's report is read.
+	markAttempt = "isobench-iperf3-attempt"
 )
 
 // iperf3Slack is what one iperf3 run may take beyond its duration (connecting, results exchange).
 const iperf3Slack = 30 * time.Second
 
+// iperf3Attempts bounds the runs per direction. iperf3 3.12 takes a short read on its
+// control connection for a broken test, and old runsc releases deliver short reads
+// there now and then, so a run whose results exchange broke is repeated.
+const iperf3Attempts = 3
+
 // containerScript is the container's workload. The iperf3 clients run in the container
 // and the server on the host: iperf3's server reads its control connection without
-// blocking, which old runsc releases break on sockets they accept, while its client reads
-// on blocking sockets everywhere. The first run sends from the container, the second
-// (--reverse) from the host. The echo server then stays up for the latency test until
-// the container is deleted; it reports to stderr so stdout holds only the reports.
+// blocking, which old runsc releases break on every socket they accept. The first
+// direction sends from the container, the second (--reverse) from the host. The echo
+// server then stays up for the latency test until the container is deleted; it reports
+// to stderr so that stdout holds only the reports and the marker lines.
 func containerScript(cfg settings, iperfPort, echoPort int) string {
-	client := fmt.Sprintf(`iperf3 --client "$host" --port %d --time %d --json --connect-timeout 5000`,
-		iperfPort, int(cfg.duration/time.Second))
 	return fmt.Sprintf(`ip=$(cat %[1]s/ip) && host=$(cat %[1]s/host-ip) || exit 1
 %[2]s %[3]s tcp-server --listen "$ip:%[4]d" >&2 &
-%[5]s
+measure() {
+	for attempt in %[8]s; do
+		echo %[9]s
+		iperf3 --client "$host" --port %[5]d --time %[10]d --json --connect-timeout 5000 "$@" && return 0
+	done
+}
+measure
 echo %[6]s
-%[5]s --reverse
+measure --reverse
 echo %[7]s
-wait`, addrDir, bench.ProbePath, probe.Command, echoPort, client, markNext, markDone)
+wait`, addrDir, bench.ProbePath, probe.Command, echoPort, iperfPort, markNext, markDone,
+		attemptList(), markAttempt, int(cfg.duration/time.Second))
 }
 
-// splitReports cuts the container's stdout into the two iperf3 JSON reports.
-func splitReports(out []byte) ([][]byte, error) {
+// attemptList is "1 2 3" for the shell's loop over attempts.
+func attemptList() string {
+	var n []string
+	for i := 1; i <= iperf3Attempts; i++ {
+		n = append(n, strconv.Itoa(i))
+	}
+	return strings.Join(n, " ")
+}
+
+// splitReports cuts the container's stdout into the last iperf3 report of each direction
+// and tells how many attempts each took.
+func splitReports(out []byte) (reports [][]byte, attempts []int, err error) {
 	first, rest, ok := bytes.Cut(out, []byte(markNext+"\n"))
 	if !ok {
-		return nil, fmt.Errorf("no %q line between the reports", markNext)
+		return nil, nil, fmt.Errorf("no %q line between the reports", markNext)
 	}
 	second, _, ok := bytes.Cut(rest, []byte(markDone+"\n"))
 	if !ok {
-		return nil, fmt.Errorf("no %q line after the reports", markDone)
+		return nil, nil, fmt.Errorf("no %q line after the reports", markDone)
 	}
-	return [][]byte{first, second}, nil
+	for _, part := range [][]byte{first, second} {
+		n := bytes.Count(part, []byte(markAttempt+"\n"))
+		if i := bytes.LastIndex(part, []byte(markAttempt+"\n")); i >= 0 {
+			part = part[i+len(markAttempt)+1:]
+		}
+		reports = append(reports, jsonOnly(part))
+		attempts = append(attempts, n)
+	}
+	return reports, attempts, nil
+}
+
+// jsonOnly drops what iperf3 prints before its JSON report (a "WARNING:" line about a
+// short read, for one).
+func jsonOnly(report []byte) []byte {
+	if bytes.HasPrefix(report, []byte("{")) {
+		return report
+	}
+	if i := bytes.Index(report, []byte("\n{")); i >= 0 {
+		return report[i+1:]
+	}
+	return report
 }
 
 // iperf3Server is the host's iperf3 server, bound to the host end of the container's link.

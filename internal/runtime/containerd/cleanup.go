@@ -64,6 +64,10 @@ func Sweep(ctx context.Context, c *containerd.Client, sock string) ([]string, er
 		}
 		if task, err := ctr.Task(ctx, nil); err == nil {
 			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+				// An exited runsc task cannot be killed, only deleted.
+				_, err = task.Delete(ctx)
+			}
+			if err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("%s: deleting task %s: %w", where, ctr.ID(), err))
 			}
 		}

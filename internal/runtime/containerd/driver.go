@@ -19,6 +19,7 @@ import (
 
 	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
@@ -313,7 +314,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		return nil, errors.New("this runsc (before 2024) cannot run networked containers on this kernel: install a newer gVisor")
 	}
 	c := &Container{d: d, spec: s, done: make(chan struct{})}
-	specOpts := []oci.SpecOpts{oci.WithImageConfig(d.image), oci.WithProcessArgs(s.Args...)}
+	specOpts := []oci.SpecOpts{oci.WithImageConfig(d.image), oci.WithProcessArgs(s.Args...), withOCIVersion}
 	if len(s.Env) > 0 {
 		specOpts = append(specOpts, oci.WithEnv(s.Env))
 	}
@@ -375,6 +376,13 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	return c, nil
 }
 
+// withOCIVersion declares the spec version dockerd also writes: crun 1.8 refuses the
+// client library's newer one ("unknown version specified").
+func withOCIVersion(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Version = "1.0.2-dev"
+	return nil
+}
+
 // Container is one containerd container and its task.
 type Container struct {
 	d    *Driver
@@ -386,6 +394,7 @@ type Container struct {
 	task     containerd.Task
 	statusC  <-chan containerd.ExitStatus
 	done     chan struct{}
+	exited   bool
 	deleted  bool
 	netStack string
 }
@@ -454,6 +463,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	if err != nil {
 		return -1, c.errorf("wait: %w", err)
 	}
+	c.exited = true
 	// The copiers end when the shim closes the FIFOs; a child holding them must not hang us.
 	drained := make(chan struct{})
 	go func() {
@@ -480,7 +490,12 @@ func (c *Container) Delete(ctx context.Context) error {
 	defer cancel()
 	var errs []error
 	if c.task != nil {
-		if _, err := c.task.Delete(dctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		// Killing an exited task fails with runsc ("sandbox is not running").
+		var opts []containerd.ProcessDeleteOpts
+		if !c.exited {
+			opts = append(opts, containerd.WithProcessKill)
+		}
+		if _, err := c.task.Delete(dctx, opts...); err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, c.errorf("delete task: %w", err))
 		}
 	}

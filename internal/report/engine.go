@@ -1,0 +1,93 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/isobench/isobench/internal/stats"
+)
+
+// OCIRuntimeOption is the runtime option an engine profile uses to name the OCI runtime it
+// drives, so that its start-up can be set against that runtime's own.
+const OCIRuntimeOption = "oci_runtime"
+
+// engineMetrics are the start-up metrics whose meaning is the same through an engine and
+// directly: the whole lifecycle. (An engine's "create" does not call the runtime's create.)
+var engineMetrics = []string{"total"}
+
+// EngineOverhead is what an engine adds to the start-up of the OCI runtime it drives:
+// the engine's median minus the bare runtime's, with a bootstrap interval.
+type EngineOverhead struct {
+	Host, Engine, Runtime, Metric, Unit string
+	EngineMedian, RuntimeMedian         float64
+	Overhead                            float64
+	CI                                  stats.Interval
+	// Share is the part of the engine's start-up that the engine itself adds.
+	Share float64
+}
+
+// engineOverheads pairs every engine profile of a host with its bare runtime.
+func (a *Analysis) engineOverheads() []EngineOverhead {
+	index := map[string]*Row{}
+	for i := range a.Rows {
+		r := &a.Rows[i]
+		index[r.Host+"\x00"+r.Runtime+"\x00"+r.Benchmark+"\x00"+r.Metric+"\x00"+r.Params] = r
+	}
+	var out []EngineOverhead
+	for _, h := range a.Hosts {
+		if h.Env == nil {
+			continue
+		}
+		for engine, info := range h.Env.Runtimes {
+			bare := info.Options[OCIRuntimeOption]
+			if bare == "" || bare == engine {
+				continue
+			}
+			for _, m := range engineMetrics {
+				er := index[h.Host+"\x00"+engine+"\x00startup\x00"+m+"\x00"]
+				br := index[h.Host+"\x00"+bare+"\x00startup\x00"+m+"\x00"]
+				if er == nil || br == nil {
+					continue
+				}
+				d, ci := stats.DiffCI(er.Values, br.Values)
+				o := EngineOverhead{Host: h.Host, Engine: engine, Runtime: bare, Metric: m, Unit: er.Unit,
+					EngineMedian: er.Summary.Median, RuntimeMedian: br.Summary.Median, Overhead: d, CI: ci}
+				if er.Summary.Median != 0 {
+					o.Share = d / er.Summary.Median
+				}
+				out = append(out, o)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return a.Host+a.Engine+a.Metric < b.Host+b.Engine+b.Metric
+	})
+	return out
+}
+
+// writeEngineOverheads writes the table in text (markdown=false) or Markdown.
+func writeEngineOverheads(w io.Writer, rows []EngineOverhead, markdown bool) {
+	if len(rows) == 0 {
+		return
+	}
+	if markdown {
+		fmt.Fprintf(w, "## Engine overhead\n\nStart-up through an engine minus the start-up of the same OCI runtime driven directly (medians, 95%% bootstrap interval).\n\n")
+		fmt.Fprintf(w, "| host | engine | runtime | metric | engine | runtime | overhead [95%% CI] | share |\n|---|---|---|---|---:|---:|---|---:|\n")
+	} else {
+		fmt.Fprintf(w, "\nengine overhead (start-up through the engine minus the same runtime driven directly):\n")
+	}
+	for _, o := range rows {
+		ov := fmt.Sprintf("%s %s [%s, %s]", num(o.Overhead), o.Unit, num(o.CI.Lo), num(o.CI.Hi))
+		if markdown {
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", mdEscape(o.Host), o.Engine, o.Runtime, o.Metric,
+				num(o.EngineMedian), num(o.RuntimeMedian), ov, 100*o.Share)
+		} else {
+			fmt.Fprintf(w, "  %s: %s %s %s vs %s %s: +%s (%.0f%% of the engine's start-up)\n", o.Host, o.Engine, o.Metric,
+				num(o.EngineMedian), o.Runtime, num(o.RuntimeMedian), strings.TrimSpace(ov), 100*o.Share)
+		}
+	}
+	fmt.Fprintln(w)
+}

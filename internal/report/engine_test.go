@@ -1,0 +1,52 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/isobench/isobench/internal/report/fixture"
+)
+
+func TestEngineOverheadPairsEngineWithItsRuntime(t *testing.T) {
+	spec := fixture.Default("h1", 7)
+	spec.Failures = 0
+	spec.Runtimes = append(spec.Runtimes, fixture.Runtime{Name: "docker-runc", Class: "container", Factor: 2.0,
+		Options: map[string]string{OCIRuntimeOption: "runc"}})
+	dir := filepath.Join(t.TempDir(), "run")
+	if _, err := fixture.Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Load(context.Background(), []string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := a.engineOverheads()
+	if len(rows) != 1 {
+		t.Fatalf("got %d engine rows, want 1: %+v", len(rows), rows)
+	}
+	o := rows[0]
+	// total's base is 5 ms: the engine at factor 2.0 against runc at 1.3 adds about 3.5 ms.
+	if o.Engine != "docker-runc" || o.Runtime != "runc" || math.Abs(o.Overhead-3.5) > 0.5 {
+		t.Errorf("overhead row %+v, want docker-runc over runc by about 3.5 ms", o)
+	}
+	if !(o.CI.Lo <= o.Overhead && o.Overhead <= o.CI.Hi) {
+		t.Errorf("interval %+v does not hold %v", o.CI, o.Overhead)
+	}
+	var md, html bytes.Buffer
+	if err := Markdown(&md, a); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "## Engine overhead") || !strings.Contains(md.String(), "docker-runc") {
+		t.Errorf("markdown lacks the engine overhead table")
+	}
+	if err := HTML(&html, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), `data-section="engine-overhead"`) {
+		t.Errorf("html lacks the engine overhead table")
+	}
+}

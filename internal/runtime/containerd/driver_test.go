@@ -1,0 +1,128 @@
+package containerd_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+
+	"github.com/isobench/isobench/internal/enginetest"
+	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/runtime"
+	ctrd "github.com/isobench/isobench/internal/runtime/containerd"
+)
+
+func newDriver(t *testing.T, p runtime.Profile) runtime.Driver {
+	t.Helper()
+	d, err := runtime.New(p, runtime.Env{Home: t.TempDir(), Subnet: enginetest.Subnet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// containers lists the namespace isobench's containers.
+func containers(t *testing.T, sock string) []string {
+	t.Helper()
+	c, err := containerd.New(sock, containerd.WithDefaultNamespace(ctrd.Namespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctrs, err := c.Containers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ctr := range ctrs {
+		ids = append(ids, ctr.ID())
+	}
+	return ids
+}
+
+func TestContainerdRuntimes(t *testing.T) {
+	sock := enginetest.ContainerdSocket(t)
+	img := imagetest.Busybox(t)
+	for _, oci := range []string{"runc", "crun", "runsc"} {
+		t.Run(oci, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			d := newDriver(t, runtime.Profile{Name: "containerd-" + oci, Driver: ctrd.DriverName,
+				Options: map[string]string{"socket": sock, "handler": "io.containerd.runc.v2", "oci_runtime": oci}})
+			st := d.Check(ctx)
+			if !st.Usable {
+				t.Skipf("containerd-%s not usable: %s (fix: %s)", oci, st.Problem, st.Fix)
+			}
+			if err := d.Prepare(ctx, img); err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close(ctx)
+			enginetest.Lifecycle(t, ctx, d)
+		})
+	}
+	if left := containers(t, sock); len(left) != 0 {
+		t.Errorf("containers left in namespace %s: %v", ctrd.Namespace, left)
+	}
+}
+
+// TestContainerdVMProfiles runs the built-in Kata and firecracker-containerd profiles where
+// they are installed, and otherwise checks that doctor gets a reason and a fix.
+func TestContainerdVMProfiles(t *testing.T) {
+	for _, p := range runtime.Builtins() {
+		if p.Driver != ctrd.DriverName || (p.Name != "containerd-kata" && p.Name != "firecracker-containerd") {
+			continue
+		}
+		t.Run(p.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			d := newDriver(t, p)
+			st := d.Check(ctx)
+			if st.Class != runtime.ClassVM {
+				t.Errorf("class %q, want vm", st.Class)
+			}
+			if !st.Usable {
+				if st.Problem == "" || st.Fix == "" {
+					t.Errorf("not usable without problem and fix: %+v", st)
+				}
+				t.Skipf("%s not usable here: %s (fix: %s)", p.Name, st.Problem, st.Fix)
+			}
+			if p.Name == "containerd-kata" && st.Options["hypervisor"] == "" {
+				t.Errorf("Kata status names no hypervisor: %v", st.Options)
+			}
+			if err := d.Prepare(ctx, imagetest.Busybox(t)); err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close(ctx)
+			enginetest.Lifecycle(t, ctx, d)
+		})
+	}
+}
+
+func TestContainerdNotRunning(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	st := newDriver(t, runtime.Profile{Name: "containerd-runc", Driver: ctrd.DriverName,
+		Options: map[string]string{"socket": sock}}).Check(context.Background())
+	if st.Usable || st.Problem != "containerd is not running at "+sock || !strings.Contains(st.Fix, "containerd") {
+		t.Errorf("Check = usable %v, problem %q, fix %q", st.Usable, st.Problem, st.Fix)
+	}
+}
+
+func TestKataHypervisor(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "configuration.toml")
+	writeFile(t, cfg, "# Kata\n[hypervisor.clh]\npath = \"/opt/kata/bin/cloud-hypervisor\"\n[agent.kata]\n")
+	hv, err := ctrd.KataHypervisor(cfg)
+	if err != nil || hv != "clh" {
+		t.Errorf("KataHypervisor = %q, %v; want clh", hv, err)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
