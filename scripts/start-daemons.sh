@@ -76,10 +76,12 @@ else
 	# Runtimes with arguments can only be given in daemon.json, so all of them are there.
 	# runsc releases before 2024 take every network namespace for the host's on newer
 	# kernels ("cannot run with network enabled in root network namespace"): such a runsc
-	# runs with --network=none, and docker-runsc gets no network benchmarks.
+	# runs with --network=host, the host kernel's stack inside the container's namespace,
+	# as isobench's oci driver does (recorded as stack host-kernel-via-runsc).
 	runsc_args='"--platform=ptrace"'
-	if runsc --version 2>/dev/null | grep -Eq 'version (0\.0~|release-)20(1|2[0-3])'; then
-		runsc_args='"--platform=ptrace", "--network=none"'
+	runsc_version=$(runsc --version 2>/dev/null || true)
+	if grep -Eq 'version (0\.0~|release-)20(1|2[0-3])' <<<"$runsc_version"; then
+		runsc_args='"--platform=ptrace", "--network=host"'
 	fi
 	cat >"$dir/daemon.json" <<EOF
 {

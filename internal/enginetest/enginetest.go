@@ -12,13 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
 const (
@@ -128,9 +127,9 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 	sock := filepath.Join(dir, "docker.sock")
 	host := "unix://" + sock
 	// Its own containerd namespaces keep it apart from any other dockerd on that containerd;
-	// its own bridge and no iptables rules keep it apart from the host's networking
-	// (--bridge=none would delete docker0 of the host's dockerd).
-	bridge := ownBridge(t)
+	// no iptables rules keep it apart from the host's networking. It shares docker0 with the
+	// same address as scripts/start-daemons.sh: dockerd deletes docker0 when started with
+	// --bridge=none or another bridge, which would cut off a dockerd already running.
 	args := []string{
 		"--config-file", cfgPath,
 		"--data-root", filepath.Join(dir, "data"),
@@ -140,7 +139,7 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 		"--containerd", ctrdSock,
 		"--containerd-namespace", "isobench-test-moby",
 		"--containerd-plugins-namespace", "isobench-test-moby-plugins",
-		"--bridge", bridge,
+		"--bip", "198.18.255.1/24",
 		"--iptables=false",
 		"--default-address-pool", "base=198.19.0.0/16,size=24",
 	}
@@ -150,35 +149,16 @@ func StartDockerd(t testing.TB, ctrdSock string) *Daemon {
 	return d
 }
 
-// ownBridge makes a bridge for a test dockerd and removes it when the test ends.
-func ownBridge(t testing.TB) string {
-	t.Helper()
-	name := fmt.Sprintf("isbdkr%05d", os.Getpid()%100000)
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, Alias: "isobench-test-dockerd"}}
-	if err := netlink.LinkAdd(br); err != nil {
-		t.Fatalf("making bridge %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = netlink.LinkDel(br) })
-	// dockerd picks the bridge's address from its default address pool.
-	if err := netlink.LinkSetUp(br); err != nil {
-		t.Fatalf("bringing up %s: %v", name, err)
-	}
-	return name
-}
-
 // RunscArgs are the arguments runsc gets as an engine's runtime: the ptrace platform, and
-// --network=none for releases before 2024, which take every network namespace for the
-// host's on newer kernels ("cannot run with network enabled in root network namespace").
+// the network mode isobench uses for this runsc on this host (the host kernel's stack for
+// releases that take every namespace for the root one), as scripts/start-daemons.sh does.
 func RunscArgs() []string {
 	args := []string{"--platform=ptrace"}
-	out, _ := exec.Command("runsc", "--version").Output()
-	if oldRunsc.Match(out) {
-		args = append(args, "--network=none")
+	if mode, _ := gvisor.NetworkMode("", gvisor.Version("runsc")); mode == gvisor.NetHost {
+		args = append(args, "--network=host")
 	}
 	return args
 }
-
-var oldRunsc = regexp.MustCompile(`version (0\.0~|release-)20(1|2[0-3])`)
 
 // shortTempDir makes a temporary directory under /tmp: daemons put unix sockets in their
 // state, and t.TempDir's long paths overflow the 108-byte socket path limit.

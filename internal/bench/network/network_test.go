@@ -225,7 +225,7 @@ func assertNothingLeft(t *testing.T, idPrefix string, before map[int]bool) {
 
 // ourServers are the command lines of the servers this benchmark starts, so that
 // processes of other programs on the machine do not count.
-var ourServers = []string{"iperf3 --server --forceflush", "iperf3 --client", "tcp-server --listen", "apache2 -DFOREGROUND"}
+var ourServers = []string{"iperf3 --server --forceflush", "iperf3 --client", "tcp-server --listen"}
 
 // serverProcesses lists running processes that look like this benchmark's servers.
 func serverProcesses(t *testing.T) map[int]bool {

@@ -63,7 +63,8 @@ func Sweep(ctx context.Context, c *containerd.Client, sock string) ([]string, er
 			continue
 		}
 		if task, err := ctr.Task(ctx, nil); err == nil {
-			if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			_, err := task.Delete(ctx, containerd.WithProcessKill)
+			if err != nil && !errdefs.IsNotFound(err) {
 				// An exited runsc task cannot be killed, only deleted.
 				_, err = task.Delete(ctx)
 			}

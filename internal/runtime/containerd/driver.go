@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +28,7 @@ import (
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
 const (
@@ -79,10 +79,11 @@ type Driver struct {
 	binaryName  string // the OCI binary the runc shim runs; empty for other shims
 	snapshotter string
 
-	client    *containerd.Client
-	image     containerd.Image
-	wrapper   string // runsc with its flags, for the runc shim
-	noNetwork bool
+	client  *containerd.Client
+	image   containerd.Image
+	wrapper string // runsc with its flags, for the runc shim
+	// runscNetMode is gVisor's network mode for networked containers.
+	runscNetMode string
 }
 
 // New makes a containerd driver. Options: socket, handler, binary_name (runc shim only),
@@ -154,8 +155,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	case d.isRunsc():
 		st.Class = runtime.ClassSandbox
 		st.Options["platform"] = d.profile.Option("platform", "ptrace")
-		if oldRunsc() {
-			st.Options["network"] = "none"
+		if bin, err := exec.LookPath(d.binaryName); err == nil {
+			mode, why := gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
+			st.Options["network"] = gvisor.Stack(mode) + ": " + why
 		}
 	}
 	shim := shimBinary(d.handler)
@@ -259,40 +261,32 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 			return err
 		}
 	}
-	d.noNetwork = d.isRunsc() && oldRunsc()
 	return nil
 }
 
 // writeRunscWrappers writes the scripts the runc shim runs as its binary: runsc with the
-// profile's platform, and with --network=none for containers without network (as the oci
-// driver runs it). The shim passes no flags of its own for these.
+// profile's platform, with --network=none for containers without network (as the oci
+// driver runs it), and for networked ones gVisor's network mode on this host. The shim
+// passes no flags of its own for these.
 func (d *Driver) writeRunscWrappers() error {
 	bin, err := exec.LookPath(d.binaryName)
 	if err != nil {
 		return fmt.Errorf("runtime %s: %s not found: %w", d.profile.Name, d.binaryName, err)
 	}
+	d.runscNetMode, _ = gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
 	dir := filepath.Join(d.env.Home, "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("making %s: %w", dir, err)
 	}
 	platform := d.profile.Option("platform", "ptrace")
-	d.wrapper = filepath.Join(dir, "isobench-runsc-"+platform)
-	for path, extra := range map[string]string{d.wrapper: "", d.wrapper + "-nonet": " --network=none"} {
+	d.wrapper = filepath.Join(dir, "isobench-runsc-"+platform+"-"+d.runscNetMode)
+	for path, extra := range map[string]string{d.wrapper: " --network=" + d.runscNetMode, d.wrapper + "-nonet": " --network=none"} {
 		script := fmt.Sprintf("#!/bin/sh\nexec %s --platform=%s%s \"$@\"\n", bin, platform, extra)
 		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 	}
 	return nil
-}
-
-var oldRunscVersion = regexp.MustCompile(`version (0\.0~|release-)20(1|2[0-3])`)
-
-// oldRunsc: runsc releases before 2024 take every network namespace for the host's on
-// newer kernels ("cannot run with network enabled in root network namespace").
-func oldRunsc() bool {
-	out, _ := exec.Command("runsc", "--version").Output()
-	return oldRunscVersion.Match(out)
 }
 
 // Close implements runtime.Driver.
@@ -309,9 +303,6 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	}
 	if !strings.HasPrefix(s.ID, runtime.NamePrefix) {
 		return nil, fmt.Errorf("container id %q must start with %q", s.ID, runtime.NamePrefix)
-	}
-	if s.Network && d.noNetwork {
-		return nil, errors.New("this runsc (before 2024) cannot run networked containers on this kernel: install a newer gVisor")
 	}
 	c := &Container{d: d, spec: s, done: make(chan struct{})}
 	specOpts := []oci.SpecOpts{oci.WithImageConfig(d.image), oci.WithProcessArgs(s.Args...), withOCIVersion}
@@ -495,7 +486,12 @@ func (c *Container) Delete(ctx context.Context) error {
 		if !c.exited {
 			opts = append(opts, containerd.WithProcessKill)
 		}
-		if _, err := c.task.Delete(dctx, opts...); err != nil && !errdefs.IsNotFound(err) {
+		_, err := c.task.Delete(dctx, opts...)
+		if err != nil && len(opts) > 0 && strings.Contains(err.Error(), "not running") {
+			// The workload ended without anyone waiting for it; nothing is left to kill.
+			_, err = c.task.Delete(dctx)
+		}
+		if err != nil && !errdefs.IsNotFound(err) {
 			errs = append(errs, c.errorf("delete task: %w", err))
 		}
 	}
@@ -531,7 +527,7 @@ func (c *Container) Network() runtime.NetworkInfo {
 	}
 	stack := "linux-veth"
 	if c.d.isRunsc() {
-		stack = "gvisor-netstack"
+		stack = gvisor.Stack(c.d.runscNetMode)
 	}
 	return runtime.NetworkInfo{ContainerIP: c.link.PeerIP.String(), HostIP: c.link.HostIP.String(), Stack: stack}
 }

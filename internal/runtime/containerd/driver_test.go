@@ -2,6 +2,7 @@ package containerd_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,7 @@ func containers(t *testing.T, sock string) []string {
 func TestContainerdRuntimes(t *testing.T) {
 	sock := enginetest.ContainerdSocket(t)
 	img := imagetest.Busybox(t)
+	before := containers(t, sock)
 	for _, oci := range []string{"runc", "crun", "runsc"} {
 		t.Run(oci, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -64,8 +66,49 @@ func TestContainerdRuntimes(t *testing.T) {
 			enginetest.Lifecycle(t, ctx, d)
 		})
 	}
+	if after := containers(t, sock); len(after) != len(before) {
+		t.Errorf("containers left in namespace %s: before %v, after %v", ctrd.Namespace, before, after)
+	}
+}
+
+// TestContainerdSweep abandons a running container, as a killed run would, and checks
+// that the sweep removes it and everything else in the namespace.
+func TestContainerdSweep(t *testing.T) {
+	sock := enginetest.ContainerdSocket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := newDriver(t, runtime.Profile{Name: "containerd-runc", Driver: ctrd.DriverName, Options: map[string]string{"socket": sock}})
+	if st := d.Check(ctx); !st.Usable {
+		t.Skipf("containerd-runc not usable: %s", st.Problem)
+	}
+	if err := d.Prepare(ctx, imagetest.Busybox(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	c, err := d.New(ctx, runtime.Spec{ID: fmt.Sprintf("%sabandoned-%d", runtime.NamePrefix, time.Now().UnixNano()), Args: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	client, err := containerd.New(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	removed, err := ctrd.Sweep(ctx, client, sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(removed, "\n"), c.ID()) {
+		t.Errorf("sweep removed %v, not %s", removed, c.ID())
+	}
 	if left := containers(t, sock); len(left) != 0 {
-		t.Errorf("containers left in namespace %s: %v", ctrd.Namespace, left)
+		t.Errorf("left after sweep: %v", left)
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/containerd"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
 // DriverName is the driver kind of Docker profiles.
@@ -95,9 +96,11 @@ type Driver struct {
 	imageRef string
 	// noNetwork: the runtime runs with --network=none, so containers get no network.
 	noNetwork bool
-	netName   string
-	netID     string
-	gateway   string
+	// runscNetMode is gVisor's network mode as the daemon runs runsc.
+	runscNetMode string
+	netName      string
+	netID        string
+	gateway      string
 }
 
 // New makes a Docker driver for a profile. Options: host (the API endpoint, default
@@ -225,8 +228,11 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			if p, ok := strings.CutPrefix(a, "--platform="); ok {
 				st.Options["platform"] = p
 			}
-			if a == "--network=none" {
+			switch a {
+			case "--network=none":
 				st.Options["network"] = "none"
+			case "--network=host":
+				st.Options["network"] = gvisor.Stack(gvisor.NetHost)
 			}
 		}
 	}
@@ -255,9 +261,13 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 	if err != nil {
 		return fmt.Errorf("%s at %s: info: %w", d.engine.Daemon, d.host, err)
 	}
+	d.runscNetMode = gvisor.NetSandbox
 	for _, a := range info.Runtimes[d.runtimeName].Args {
-		if a == "--network=none" {
+		switch a {
+		case "--network=none":
 			d.noNetwork = true
+		case "--network=host":
+			d.runscNetMode = gvisor.NetHost
 		}
 	}
 	ref := ImageRef(img)
@@ -613,7 +623,7 @@ func (c *Container) Network() runtime.NetworkInfo {
 	}
 	stack := c.d.engine.Stack
 	if c.d.ociRuntime == "runsc" {
-		stack = "gvisor-netstack"
+		stack = gvisor.Stack(c.d.runscNetMode)
 	}
 	host := ep.Gateway
 	if host == "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
 
@@ -102,7 +103,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		st.Class = runtime.ClassSandbox
 		st.Options["platform"] = d.platform()
 		mode, why := d.runscNet()
-		st.Options["network"] = runscStack(mode) + ": " + why
+		st.Options["network"] = gvisor.Stack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -163,7 +164,12 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 }
 
 // Close implements runtime.Driver.
-func (d *Driver) Close(ctx context.Context) error { return nil }
+func (d *Driver) Close(ctx context.Context) error {
+	if d.flavor == flavorRunsc {
+		reapRunscHelpers()
+	}
+	return nil
+}
 
 // globalArgs go before every subcommand.
 func (d *Driver) globalArgs(network bool) []string {
@@ -175,7 +181,7 @@ func (d *Driver) globalArgs(network bool) []string {
 		if !hasFlag(args, "--network") {
 			if !network {
 				args = append(args, "--network=none")
-			} else if mode, _ := d.runscNet(); mode == runscNetHost {
+			} else if mode, _ := d.runscNet(); mode == gvisor.NetHost {
 				args = append(args, "--network=host")
 			}
 		}
@@ -449,7 +455,11 @@ func (c *container) Delete(ctx context.Context) error {
 
 // Release deletes the container if needed and removes its bundle, overlay and network.
 func (c *container) Release(ctx context.Context) error {
-	return errors.Join(c.Delete(ctx), c.cleanup())
+	err := errors.Join(c.Delete(ctx), c.cleanup())
+	if c.d.flavor == flavorRunsc {
+		reapRunscHelpers()
+	}
+	return err
 }
 
 func (c *container) cleanup() error {
@@ -484,7 +494,7 @@ func (c *container) Network() runtime.NetworkInfo {
 	stack := "linux-veth"
 	if c.d.flavor == flavorRunsc {
 		mode, _ := c.d.runscNet()
-		stack = runscStack(mode)
+		stack = gvisor.Stack(mode)
 	}
 	return runtime.NetworkInfo{ContainerIP: c.link.PeerIP.String(), HostIP: c.link.HostIP.String(), Stack: stack}
 }

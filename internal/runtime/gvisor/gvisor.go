@@ -1,0 +1,83 @@
+// Package gvisor holds what every driver that runs runsc (directly or through an engine)
+// needs to know about gVisor's network modes on this host.
+package gvisor
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// gVisor's network modes: its own user-space stack ("sandbox"), or the host kernel's
+// stack inside the container's network namespace ("host").
+const (
+	NetSandbox = "sandbox"
+	NetHost    = "host"
+)
+
+// fixedRootNSCheck is the first runsc release whose root-namespace check works on kernels
+// that expose net.core.rmem_default in every namespace.
+const fixedRootNSCheck = 20240801
+
+var releaseDate = regexp.MustCompile(`(\d{8})`)
+
+// Version returns the first line of `runsc --version` ("" when it cannot run).
+func Version(binary string) string {
+	out, err := exec.Command(binary, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+// NetworkMode picks the network mode for runsc. An explicit option wins; otherwise
+// gVisor's own stack, unless this runsc is one that refuses every namespace as "root" on
+// this kernel; then the host stack, with the reason.
+func NetworkMode(option, version string) (mode, why string) {
+	if option != "" {
+		return option, "set by the profile"
+	}
+	if m := releaseDate.FindString(version); m != "" {
+		if date, _ := strconv.Atoi(m); date < fixedRootNSCheck && rmemDefaultInNewNetns() {
+			return NetHost, "runsc " + m + " takes every network namespace for the root one on this kernel, so gVisor's own stack cannot start; the host kernel's stack in the container's namespace serves instead (install runsc release-20240801 or later for gVisor's stack)"
+		}
+	}
+	return NetSandbox, "gVisor's user-space network stack"
+}
+
+// Stack names the network stack that serves a runsc container in a mode.
+func Stack(mode string) string {
+	if mode == NetHost {
+		return "host-kernel-via-runsc"
+	}
+	return "gvisor-netstack"
+}
+
+// rmemDefaultInNewNetns tells whether a fresh network namespace shows
+// /proc/sys/net/core/rmem_default, which old runsc reads as "this is the root namespace".
+func rmemDefaultInNewNetns() bool {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return false
+	}
+	defer orig.Close()
+	ns, err := netns.New()
+	if err != nil {
+		return false
+	}
+	defer ns.Close()
+	// /proc/sys/net shows the namespace of the thread that looks.
+	_, statErr := os.Stat("/proc/sys/net/core/rmem_default")
+	if err := netns.Set(orig); err != nil {
+		goruntime.Goexit() // the thread is stuck in the new namespace; do not hand it back
+	}
+	return statErr == nil
+}
