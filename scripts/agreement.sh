@@ -27,14 +27,17 @@ done
 [ "$(id -u)" = 0 ] || { echo "agreement.sh: run as root (the host baseline chroots into the image)" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/isobench-agreement.XXXXXX)
+# The host baseline's root filesystem is an overlay whose upper layer lives in isobench's
+# home, so fio by hand runs on such an overlay on the same filesystem, not on bare /var/tmp.
+ovl="${ISOBENCH_HOME:-/var/lib/isobench}/isobench-agreement-$$"
 cleanup() {
-  umount "$work/tmpfs" 2>/dev/null || true
-  rm -f /var/tmp/isobench-agreement-fio.dat
-  rm -rf "$work"
+  umount "$work/tmpfs" "$ovl/merged" 2>/dev/null || true
+  rm -rf "$work" "$ovl"
 }
 trap cleanup EXIT INT TERM
-mkdir -p "$work/tmpfs"
+mkdir -p "$work/tmpfs" "$ovl/lower" "$ovl/upper" "$ovl/work" "$ovl/merged"
 mount -t tmpfs -o "size=$(( (FIO_SIZE_MIB + 64) << 20 ))" tmpfs "$work/tmpfs"
+mount -t overlay overlay -o "lowerdir=$ovl/lower,upperdir=$ovl/upper,workdir=$ovl/work" "$ovl/merged"
 
 # Settings only for the benchmarks asked for: the config refuses unknown names.
 {
@@ -49,7 +52,7 @@ mount -t tmpfs -o "size=$(( (FIO_SIZE_MIB + 64) << 20 ))" tmpfs "$work/tmpfs"
   done
 } > "$work/config.yaml"
 
-export ISOBENCH TRIALS LIMIT BENCHES SECONDS_PER_RUN FIO_SIZE_MIB WORK="$work"
+export ISOBENCH TRIALS LIMIT BENCHES SECONDS_PER_RUN FIO_SIZE_MIB WORK="$work" OVERLAY="$ovl/merged"
 python3 - <<'PY'
 import json, os, re, statistics, subprocess, sys
 
@@ -97,7 +100,7 @@ def disk():
     res = []
     jobs = [("seq-write", "write", "1M"), ("seq-read", "read", "1M"),
             ("rand-read", "randread", "4k"), ("rand-write", "randwrite", "4k")]
-    for fs, path, direct in (("rootfs", "/var/tmp/isobench-agreement-fio.dat", 1),
+    for fs, path, direct in (("rootfs", f"{env['OVERLAY']}/isobench-fio.dat", 1),
                              ("tmpfs", f"{work}/tmpfs/isobench-fio.dat", 0)):
         args = ["fio", "--output-format=json", f"--filename={path}", f"--size={size_mib << 20}",
                 f"--runtime={secs}", "--time_based", "--ioengine=psync", "--iodepth=1",

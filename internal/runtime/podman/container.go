@@ -1,0 +1,224 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/containerd"
+	"github.com/isobench/isobench/internal/runtime/docker"
+)
+
+// Container is one container in the podman service. It speaks the compat API like the
+// docker driver's, but waits through libpod's endpoint: the compat wait learns of the exit
+// from podman's events file, which podman polls every 250ms, so every run would seem to
+// last at least a quarter second.
+type Container struct {
+	d       *Driver
+	cli     *client.Client
+	spec    runtime.Spec
+	netMode string
+	stack   string
+
+	id        string // podman's container ID
+	closeConn func()
+	attached  chan struct{} // closed when the attach stream ended
+	deleted   bool
+	netInfo   *runtime.NetworkInfo
+}
+
+// ID implements runtime.Container.
+func (c *Container) ID() string { return c.spec.ID }
+
+func (c *Container) errorf(format string, args ...any) error {
+	return fmt.Errorf("podman service at %s: %s: %w", c.d.engine.Host(), c.spec.ID, fmt.Errorf(format, args...))
+}
+
+// Create creates the container and attaches to its output before it starts, so that no
+// output is missed. Attaching makes podman call the runtime's create.
+func (c *Container) Create(ctx context.Context) error {
+	cfg := &container.Config{
+		Image:        c.d.imageRef,
+		Cmd:          c.spec.Args,
+		Env:          c.spec.Env,
+		WorkingDir:   c.spec.Cwd,
+		Labels:       map[string]string{docker.Label: "1"},
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode)}
+	for _, m := range c.spec.Mounts {
+		switch m.Type {
+		case "bind":
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
+		case "tmpfs":
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: m.Destination, ReadOnly: m.ReadOnly,
+				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeBytes}})
+		default:
+			return fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)
+		}
+	}
+	resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nil, nil, c.spec.ID)
+	if err != nil {
+		return c.errorf("create: %w", err)
+	}
+	c.id = resp.ID
+	att, err := c.cli.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return c.errorf("attach: %w", err)
+	}
+	c.closeConn = att.Close
+	stdout, stderr := orDiscard(c.spec.Stdout), orDiscard(c.spec.Stderr)
+	go func() {
+		defer close(c.attached)
+		_, _ = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	}()
+	return nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// Start implements runtime.Container.
+func (c *Container) Start(ctx context.Context) error {
+	if c.id == "" {
+		return errors.New("container was not created")
+	}
+	if err := c.cli.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
+		return c.errorf("start: %w", err)
+	}
+	return nil
+}
+
+// Wait returns the exit code once the container exited and its output is drained. libpod
+// checks conmon's exit file every waitInterval.
+func (c *Container) Wait(ctx context.Context) (int, error) {
+	if c.id == "" {
+		return -1, errors.New("container was not created")
+	}
+	q := url.Values{"condition": {"exited", "stopped"}, "interval": {c.d.waitInterval.String()}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		"http://podman/v4.0.0/libpod/containers/"+c.id+"/wait?"+q.Encode(), nil)
+	if err != nil {
+		return -1, c.errorf("wait: %w", err)
+	}
+	resp, err := c.d.libpod.Do(req)
+	if err != nil {
+		return -1, c.errorf("wait: %w", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return -1, c.errorf("wait: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return -1, c.errorf("wait: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(body)))
+	if err != nil {
+		return -1, c.errorf("wait: exit code %q: %w", body, err)
+	}
+	// The attach stream ends right after the exit; a child that kept it open must not hang us.
+	select {
+	case <-c.attached:
+	case <-time.After(2 * time.Second):
+	}
+	return code, nil
+}
+
+// Delete force-removes the container with its anonymous volumes. A dead service makes it
+// fail within 30 seconds rather than hang.
+func (c *Container) Delete(ctx context.Context) error {
+	if c.deleted {
+		return nil
+	}
+	c.deleted = true
+	if c.closeConn != nil {
+		c.closeConn()
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	// A create that failed half-way may have left the container under its name.
+	target := c.id
+	if target == "" {
+		target = c.spec.ID
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = c.cli.ContainerRemove(dctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		// podman 4.3 fails a forced remove whose SIGKILL meets the workload's own exit
+		// ("container state improper"); the next try finds it stopped.
+		if err == nil || client.IsErrNotFound(err) || !strings.Contains(err.Error(), "container state improper") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil && !client.IsErrNotFound(err) {
+		return c.errorf("remove: %w", err)
+	}
+	return nil
+}
+
+// Processes lists conmon, podman's per-container monitor, as the shim and everything
+// under it: the workload, or gVisor's sandbox and gofer.
+func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
+	if c.id == "" {
+		return nil, errors.New("container not created")
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := c.cli.ContainerInspect(ictx, c.id)
+	if err != nil {
+		return nil, c.errorf("inspect: %w", err)
+	}
+	if info.State == nil || info.State.Pid == 0 {
+		return nil, c.errorf("not running")
+	}
+	return containerd.ShimTree(info.State.Pid), nil
+}
+
+// Network tells the container's address on the driver's network and the bridge's.
+func (c *Container) Network() runtime.NetworkInfo {
+	if c.netMode == "none" || c.id == "" {
+		return runtime.NetworkInfo{}
+	}
+	if c.netInfo != nil {
+		return *c.netInfo
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := c.cli.ContainerInspect(ctx, c.id)
+	if err != nil || info.NetworkSettings == nil {
+		return runtime.NetworkInfo{}
+	}
+	ep := info.NetworkSettings.Networks[c.netMode]
+	if ep == nil || ep.IPAddress == "" || ep.Gateway == "" {
+		return runtime.NetworkInfo{}
+	}
+	c.netInfo = &runtime.NetworkInfo{ContainerIP: ep.IPAddress, HostIP: ep.Gateway, Stack: c.stack}
+	return *c.netInfo
+}
+
+// unixHTTPClient talks HTTP to a unix socket, for libpod endpoints the Docker client lacks.
+func unixHTTPClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+}
