@@ -58,6 +58,9 @@ type Trial struct {
 	// MemoryBudget is the most host memory (bytes) a benchmark may take out of
 	// MemAvailable; 0 leaves it to the benchmark's default.
 	MemoryBudget uint64
+	// Info is attached to every sample the trial emits after it is set: facts about how
+	// the values were measured that do not tell series apart (the network stack).
+	Info map[string]string
 	// Emit records one sample of a metric named in Metrics.
 	Emit func(metric string, value float64, params map[string]string)
 	// Logf writes a progress line (never called inside a timed section).

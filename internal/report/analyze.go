@@ -61,6 +61,8 @@ type Row struct {
 	Noisy    bool           `json:"noisy"`
 	// Values are the sorted samples, for charts.
 	Values []float64 `json:"-"`
+	// Info lists the facts the samples carried ("stack=linux-veth"), comma-separated.
+	Info string `json:"info,omitempty"`
 }
 
 // IsBaseline tells whether the row is its own baseline.
@@ -69,6 +71,9 @@ func (r Row) IsBaseline() bool { return r.Runtime == r.Baseline }
 // Notes are the row's warnings in words.
 func (r Row) Notes() string {
 	var notes []string
+	if r.Info != "" {
+		notes = append(notes, r.Info)
+	}
 	if r.Emulated {
 		notes = append(notes, EmulatedNote)
 	}
@@ -142,7 +147,8 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 	for _, s := range d.Series {
 		hi := hosts[s.Key.Host]
 		row := Row{Host: s.Key.Host, Runtime: s.Key.Runtime, Benchmark: s.Key.Benchmark, Metric: s.Key.Metric,
-			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Values: s.Values}
+			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Values: s.Values,
+			Info: strings.Join(sortedKeys(s.Info), ", ")}
 		if hi.Env != nil {
 			if ri, ok := hi.Env.Runtimes[s.Key.Runtime]; ok {
 				row.Class, row.Emulated = ri.Class, ri.Emulated

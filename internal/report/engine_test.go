@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/isobench/isobench/internal/report/fixture"
+	"github.com/isobench/isobench/internal/results"
 )
 
 func TestEngineOverheadPairsEngineWithItsRuntime(t *testing.T) {
@@ -48,5 +49,38 @@ func TestEngineOverheadPairsEngineWithItsRuntime(t *testing.T) {
 	}
 	if !strings.Contains(html.String(), `data-section="engine-overhead"`) {
 		t.Errorf("html lacks the engine overhead table")
+	}
+}
+
+func TestInfoIsShownButDoesNotSplitSeries(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	w, err := results.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, stack := range []string{"linux-veth", "linux-veth", "gvisor-netstack"} {
+		rt := "runc"
+		if i == 2 {
+			rt = "runsc"
+		}
+		w.AddSample(results.Sample{Host: "h", Runtime: rt, Benchmark: "network", Metric: "latency_p50", Unit: "us",
+			Better: results.Lower, Value: float64(10 + i), Trial: i + 1, Params: map[string]string{"direction": "round-trip"},
+			Info: map[string]string{"stack": stack}})
+	}
+	w.Close()
+	a, err := Load(context.Background(), []string{dir}, Options{Baseline: "runc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Rows) != 2 {
+		t.Fatalf("got %d rows, want one per runtime", len(a.Rows))
+	}
+	for _, r := range a.Rows {
+		if !strings.Contains(r.Notes(), "stack=") {
+			t.Errorf("%s: notes %q do not name the stack", r.Runtime, r.Notes())
+		}
+		if r.Runtime == "runsc" && math.IsNaN(r.Ratio) {
+			t.Errorf("runsc has no ratio to runc: the stack split the series")
+		}
 	}
 }

@@ -32,6 +32,9 @@ type Series struct {
 	Unit   string
 	Better results.Better
 	Values []float64
+	// Info holds every "key=value" fact the samples carried (the network stack that
+	// served them), each once.
+	Info map[string]bool
 }
 
 // Run is one run directory that was read.
@@ -101,6 +104,12 @@ func LoadDataset(ctx context.Context, dirs []string) (*Dataset, error) {
 				}
 			}
 			last.Values = append(last.Values, s.Value)
+			for k, v := range s.Info {
+				if last.Info == nil {
+					last.Info = map[string]bool{}
+				}
+				last.Info[k+"="+v] = true
+			}
 			return nil
 		})
 		if err != nil {

@@ -37,6 +37,9 @@ type Sample struct {
 	Trial         int               `json:"trial"`
 	Time          time.Time         `json:"time"`
 	Params        map[string]string `json:"params,omitempty"`
+	// Info are facts about how the value was measured that do not tell series apart,
+	// such as the network stack that served it; reports show them, but do not group by them.
+	Info map[string]string `json:"info,omitempty"`
 }
 
 // Failure records a trial that did not produce its samples.

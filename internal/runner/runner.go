@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -304,12 +305,14 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 					return res, fmt.Errorf("making raw directory: %w", err)
 				}
 				var emitErr error
-				trial := &bench.Trial{
+				var trial *bench.Trial
+				trial = &bench.Trial{
 					Driver: r.driver, Image: p.img, RootFS: p.rootfs, Runtime: name,
 					Index: max(round, 0), Warmup: warm, Quick: opts.Quick,
 					Settings: opts.Config.BenchSettings(b.Name()),
 					RawDir:   raw, RunDir: dir, NewID: newID(name), Probe: p.probe, MemoryBudget: opts.MemoryBudget,
 					Logf: log.linef,
+					Info: map[string]string{},
 					Emit: func(metric string, value float64, params map[string]string) {
 						if warm || emitErr != nil {
 							return
@@ -321,7 +324,10 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 						}
 						s := results.Sample{RunID: p.runID, Host: host, Runtime: name, Benchmark: b.Name(),
 							Metric: metric, Unit: m.Unit, Better: m.Better, Value: value, Trial: round,
-							Time: time.Now().UTC(), Params: params}
+							Time: time.Now().UTC(), Params: params, Info: maps.Clone(trial.Info)}
+						if len(s.Info) == 0 {
+							s.Info = nil
+						}
 						if err := w.AddSample(s); err != nil {
 							emitErr = err
 							return

@@ -38,8 +38,9 @@ const (
 
 // Parameters of the samples.
 const (
-	ParamFile  = "file"
-	ParamStack = "stack"
+	ParamFile = "file"
+	// InfoStack names, in Trial.Info, the network stack that served the samples.
+	InfoStack = "stack"
 )
 
 // Settings keys (config file: benchmarks: http: {...}) and their defaults.
@@ -244,10 +245,12 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if t.Warmup || t.Emit == nil {
 		return nil
 	}
-	stack := map[string]string{ParamStack: netInfo.Stack}
-	t.Emit(MetricTimeToFirst200, ms(firstOK), stack)
+	if t.Info != nil {
+		t.Info[InfoStack] = netInfo.Stack
+	}
+	t.Emit(MetricTimeToFirst200, ms(firstOK), nil)
 	for _, l := range loads {
-		p := map[string]string{ParamFile: l.file.Label, ParamStack: netInfo.Stack}
+		p := map[string]string{ParamFile: l.file.Label}
 		t.Emit(MetricRequestsPerSecond, l.m.Throughput, p)
 		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
 		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)

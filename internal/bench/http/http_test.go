@@ -55,6 +55,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 			}
 			defer d.Close(context.Background())
 			var samples []sample
+			info := map[string]string{}
 			var n atomic.Int64
 			trial := &bench.Trial{
 				Driver: d, Image: img, Runtime: name, Index: 1, Quick: true,
@@ -64,6 +65,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 					samples = append(samples, sample{metric, value, params})
 				},
 				Logf: t.Logf,
+				Info: info,
 			}
 			start := time.Now()
 			if err := (http.Benchmark{}).Run(ctx, trial); err != nil {
@@ -79,7 +81,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 					t.Errorf("unknown metric %q", s.metric)
 					continue
 				}
-				if s.params[http.ParamStack] == "" {
+				if info[http.InfoStack] == "" {
 					t.Errorf("%s: no stack recorded", s.metric)
 				}
 				file := s.params[http.ParamFile]

@@ -42,7 +42,8 @@ const (
 // Parameters every sample carries.
 const (
 	ParamDirection = "direction"
-	ParamStack     = "stack"
+	// InfoStack names, in Trial.Info, the network stack that served the samples.
+	InfoStack = "stack"
 
 	DirectionHostToContainer = "host-to-container"
 	DirectionContainerToHost = "container-to-host"
@@ -258,8 +259,11 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if t.Warmup || t.Emit == nil {
 		return nil
 	}
+	if t.Info != nil {
+		t.Info[InfoStack] = netInfo.Stack
+	}
 	params := func(direction string) map[string]string {
-		return map[string]string{ParamDirection: direction, ParamStack: netInfo.Stack}
+		return map[string]string{ParamDirection: direction}
 	}
 	for _, m := range throughputs {
 		t.Emit(MetricThroughput, m.res.BitsPerSecond/1e9, params(m.direction))

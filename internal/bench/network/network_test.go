@@ -67,6 +67,7 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 			}
 			defer d.Close(context.Background())
 			var samples []sample
+			info := map[string]string{}
 			var n atomic.Int64
 			trial := &bench.Trial{
 				Driver: d, Image: img, Runtime: name, Index: 1, Quick: true,
@@ -76,6 +77,7 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 					samples = append(samples, sample{metric, value, params})
 				},
 				Logf: t.Logf,
+				Info: info,
 			}
 			start := time.Now()
 			if err := (network.Benchmark{}).Run(ctx, trial); err != nil {
@@ -91,8 +93,8 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 					t.Errorf("unknown metric %q", s.metric)
 					continue
 				}
-				if !slices.Contains(wantStacks[name], s.params[network.ParamStack]) {
-					t.Errorf("%s: stack %q, want one of %q", s.metric, s.params[network.ParamStack], wantStacks[name])
+				if !slices.Contains(wantStacks[name], info[network.InfoStack]) {
+					t.Errorf("%s: stack %q, want one of %q", s.metric, info[network.InfoStack], wantStacks[name])
 				}
 				dir := s.params[network.ParamDirection]
 				got[s.metric+"/"+dir]++
