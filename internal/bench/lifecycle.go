@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -150,4 +152,22 @@ func (b *FirstByteBuffer) First() (time.Time, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.first, !b.first.IsZero()
+}
+
+// RunToExitSaved is RunToExit with the workload's stdout and stderr written to
+// name.stdout and name.stderr in the trial's raw directory, so they are kept when the
+// trial fails too.
+func RunToExitSaved(ctx context.Context, t *Trial, name string, spec runtime.Spec) (*Outcome, error) {
+	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer stderr.Close()
+	spec.Stdout, spec.Stderr = stdout, stderr
+	return RunToExit(ctx, t.Driver, spec)
 }

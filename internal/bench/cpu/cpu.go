@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"time"
@@ -81,7 +79,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 			"--time=" + strconv.Itoa(wholeSeconds(dur)),
 			"--cpu-max-prime=" + strconv.Itoa(maxPrime),
 			"run"}
-		out, err := runSaved(ctx, t, fmt.Sprintf("sysbench-cpu-threads%d", n), runtime.Spec{ID: t.NewID(), Args: args})
+		out, err := bench.RunToExitSaved(ctx, t, fmt.Sprintf("sysbench-cpu-threads%d", n), runtime.Spec{ID: t.NewID(), Args: args})
 		if err != nil {
 			return fmt.Errorf("sysbench cpu with %d threads: %w", n, err)
 		}
@@ -132,21 +130,4 @@ func emit(t *bench.Trial, metric string, v float64, params map[string]string) {
 		return
 	}
 	t.Emit(metric, v, params)
-}
-
-// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
-// name.stderr under the trial's raw directory, so they are kept when the run fails too.
-func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
-	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stderr.Close()
-	spec.Stdout, spec.Stderr = stdout, stderr
-	return bench.RunToExit(ctx, t.Driver, spec)
 }

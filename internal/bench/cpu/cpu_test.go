@@ -3,9 +3,9 @@ package cpu_test
 import (
 	"testing"
 
+	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/cpu"
 	"github.com/isobench/isobench/internal/image/imagetest"
-	"github.com/isobench/isobench/internal/probe/probetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 )
@@ -17,5 +17,5 @@ func TestOnEveryRuntime(t *testing.T) {
 		t.Skip("-short: runs containers")
 	}
 	img := imagetest.Default(t)
-	probetest.RunOnRuntimes(t, cpu.Benchmark{}, img, map[string]any{cpu.SettingTime: "1s"}, "")
+	benchtest.RunOnRuntimes(t, cpu.Benchmark{}, img, map[string]any{cpu.SettingTime: "1s"}, "")
 }

@@ -1,21 +1,13 @@
 package cpu
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isobench/isobench/internal/bench/benchtest"
 )
 
 // The testdata files are real outputs of sysbench 1.0.20 on Debian 12.
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func TestParse(t *testing.T) {
 	for _, tc := range []struct {
@@ -27,7 +19,7 @@ func TestParse(t *testing.T) {
 		{"sysbench-cpu-1thread.txt", 1, 5173.15, 10352},
 		{"sysbench-cpu-2threads.txt", 2, 0, 0},
 	} {
-		r, err := Parse(readTestdata(t, tc.file))
+		r, err := Parse(benchtest.Testdata(t, tc.file))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)
 		}
@@ -45,7 +37,7 @@ func TestParseFailures(t *testing.T) {
 		"sysbench-cpu-bad-option.txt": "invalid option: --bogus-opt=1",
 		"sysbench-cpu-killed.txt":     `last line: "Threads started!"`,
 	} {
-		_, err := Parse(readTestdata(t, file))
+		_, err := Parse(benchtest.Testdata(t, file))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", file, err, want)
 		}
@@ -54,7 +46,7 @@ func TestParseFailures(t *testing.T) {
 		t.Errorf("empty output: error %v, want \"no output\"", err)
 	}
 	// A report cut inside the number is caught rather than read as a smaller rate.
-	cut := readTestdata(t, "sysbench-cpu-1thread.txt")
+	cut := benchtest.Testdata(t, "sysbench-cpu-1thread.txt")
 	cut = cut[:strings.Index(string(cut), "5173.15")+3]
 	if _, err := Parse(cut); err == nil {
 		t.Error("output cut after \"events per second:  517\" parsed without error")

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/density"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/netsetup"
@@ -38,24 +38,7 @@ func trial(t *testing.T, name string, settings bench.Settings) (*bench.Trial, *[
 		t.Skip("needs root to run containers")
 	}
 	img := imagetest.Busybox(t)
-	var prof runtime.Profile
-	for _, p := range runtime.Builtins() {
-		if p.Name == name {
-			prof = p
-		}
-	}
-	d, err := runtime.New(prof, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if st := d.Check(ctx); !st.Usable {
-		t.Skipf("%s not usable: %s (fix: %s)", name, st.Problem, st.Fix)
-	}
-	if err := d.Prepare(ctx, img); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close(context.Background()) })
+	d := benchtest.PreparedDriver(t, name, img)
 	var got []sample
 	raw := t.TempDir()
 	return &bench.Trial{

@@ -7,9 +7,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -138,7 +136,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	}
 	for _, tg := range targets {
 		args := fioArgs(path.Join(tg.dir, testFile), size, runFor, tg.direct)
-		out, err := runSaved(ctx, t, "fio-"+tg.fs, runtime.Spec{ID: t.NewID(), Args: args, Mounts: tg.mounts})
+		out, err := bench.RunToExitSaved(ctx, t, "fio-"+tg.fs, runtime.Spec{ID: t.NewID(), Args: args, Mounts: tg.mounts})
 		if err != nil {
 			return fmt.Errorf("fio on %s (%s): %w", tg.fs, tg.dir, err)
 		}
@@ -219,21 +217,4 @@ func emitResults(t *bench.Trial, res *FioResult, tg target) error {
 		})
 	}
 	return nil
-}
-
-// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
-// name.stderr under the trial's raw directory, so they are kept when the run fails too.
-func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
-	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stderr.Close()
-	spec.Stdout, spec.Stderr = stdout, stderr
-	return bench.RunToExit(ctx, t.Driver, spec)
 }

@@ -3,9 +3,9 @@ package disk_test
 import (
 	"testing"
 
+	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/disk"
 	"github.com/isobench/isobench/internal/image/imagetest"
-	"github.com/isobench/isobench/internal/probe/probetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 )
@@ -17,5 +17,5 @@ func TestOnEveryRuntime(t *testing.T) {
 		t.Skip("-short: runs containers")
 	}
 	img := imagetest.Default(t)
-	probetest.RunOnRuntimes(t, disk.Benchmark{}, img, map[string]any{disk.SettingRuntime: "1s", disk.SettingSizeMiB: 32}, "")
+	benchtest.RunOnRuntimes(t, disk.Benchmark{}, img, map[string]any{disk.SettingRuntime: "1s", disk.SettingSizeMiB: 32}, "")
 }

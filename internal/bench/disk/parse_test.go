@@ -8,22 +8,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isobench/isobench/internal/bench/benchtest"
 )
 
 // The testdata files are real outputs of fio 3.33 on Debian 12, made with fioArgs' command
 // line (rootfs: ext4 with --direct=1; tmpfs with --direct=0), and of failed and killed runs.
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func TestParseFio(t *testing.T) {
 	for _, file := range []string{"fio-rootfs-direct1.json", "fio-tmpfs-direct0.json"} {
-		res, err := ParseFio(readTestdata(t, file))
+		res, err := ParseFio(benchtest.Testdata(t, file))
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
@@ -43,7 +37,7 @@ func TestParseFio(t *testing.T) {
 			}
 		}
 	}
-	res, _ := ParseFio(readTestdata(t, "fio-rootfs-direct1.json"))
+	res, _ := ParseFio(benchtest.Testdata(t, "fio-rootfs-direct1.json"))
 	j, _ := res.Job("rand-read")
 	p99, err := j.Read.ClatP99Micros()
 	if err != nil || p99 != 350.208 {
@@ -62,7 +56,7 @@ func TestParseFioFailures(t *testing.T) {
 		"fio-killed.json":    "no report",
 		"fio-truncated.json": "cut short",
 	} {
-		_, err := ParseFio(readTestdata(t, file))
+		_, err := ParseFio(benchtest.Testdata(t, file))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", file, err, want)
 		}
@@ -70,7 +64,7 @@ func TestParseFioFailures(t *testing.T) {
 	if _, err := ParseFio([]byte("fio: something odd\n")); err == nil || !strings.Contains(err.Error(), "fio: something odd") {
 		t.Errorf("text without a report: error %v", err)
 	}
-	res, err := ParseFio(readTestdata(t, "fio-tmpfs-direct0.json"))
+	res, err := ParseFio(benchtest.Testdata(t, "fio-tmpfs-direct0.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

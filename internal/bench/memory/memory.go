@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -97,7 +95,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 			"--memory-total-size=0",
 			"run"}
 		name := fmt.Sprintf("sysbench-memory-%s-%s", w.op, w.label)
-		out, err := runSaved(ctx, t, name, runtime.Spec{ID: t.NewID(), Args: args})
+		out, err := bench.RunToExitSaved(ctx, t, name, runtime.Spec{ID: t.NewID(), Args: args})
 		if err != nil {
 			return fmt.Errorf("sysbench memory %s %s: %w", w.op, w.label, err)
 		}
@@ -115,21 +113,4 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 		}
 	}
 	return nil
-}
-
-// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
-// name.stderr under the trial's raw directory, so they are kept when the run fails too.
-func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
-	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stderr.Close()
-	spec.Stdout, spec.Stderr = stdout, stderr
-	return bench.RunToExit(ctx, t.Driver, spec)
 }

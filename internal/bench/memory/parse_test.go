@@ -1,21 +1,13 @@
 package memory
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isobench/isobench/internal/bench/benchtest"
 )
 
 // The testdata files are real outputs of sysbench 1.0.20 on Debian 12.
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func TestParse(t *testing.T) {
 	for _, tc := range []struct {
@@ -26,7 +18,7 @@ func TestParse(t *testing.T) {
 		{"sysbench-memory-write-1K.txt", "write", "1KiB"},
 		{"sysbench-memory-write-1M.txt", "write", "1024KiB"},
 	} {
-		r, err := Parse(readTestdata(t, tc.file))
+		r, err := Parse(benchtest.Testdata(t, tc.file))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.file, err)
 		}
@@ -34,7 +26,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("%s: got %+v", tc.file, r)
 		}
 	}
-	r, _ := Parse(readTestdata(t, "sysbench-memory-read-1K.txt"))
+	r, _ := Parse(benchtest.Testdata(t, "sysbench-memory-read-1K.txt"))
 	if r.MiBPerSecond != 9016.34 || r.OpsPerSecond != 9232736.32 {
 		t.Errorf("read 1K: got %v MiB/s and %v ops/s, want 9016.34 and 9232736.32", r.MiBPerSecond, r.OpsPerSecond)
 	}
@@ -45,12 +37,12 @@ func TestParseFailures(t *testing.T) {
 		"sysbench-memory-bad-block-size.txt": "FATAL: Invalid value for memory-block-size: abc",
 		"sysbench-memory-killed.txt":         `last line: "Threads started!"`,
 	} {
-		_, err := Parse(readTestdata(t, file))
+		_, err := Parse(benchtest.Testdata(t, file))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", file, err, want)
 		}
 	}
-	full := string(readTestdata(t, "sysbench-memory-write-1M.txt"))
+	full := string(benchtest.Testdata(t, "sysbench-memory-write-1M.txt"))
 	cut := full[:strings.Index(full, "General statistics")]
 	if _, err := Parse([]byte(cut)); err == nil || !strings.Contains(err.Error(), "cut short") {
 		t.Errorf("report cut before its statistics: error %v, want \"cut short\"", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/network"
 	"github.com/isobench/isobench/internal/image/imagetest"
-	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
@@ -50,7 +47,7 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 	}
 	img := imagetest.Default(t)
 	probe := testbin.Build(t)
-	before := serverProcesses(t)
+	before := ourServers.Running(t)
 	idPrefix := fmt.Sprintf("%snettest-%d-", runtime.NamePrefix, os.Getpid())
 	metrics := map[string]bench.Metric{}
 	for _, m := range (network.Benchmark{}).Metrics() {
@@ -59,7 +56,7 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 
 	for _, name := range []string{"host", "runc", "crun", "runsc"} {
 		t.Run(name, func(t *testing.T) {
-			d := usableDriver(t, name)
+			d := benchtest.UsableDriver(t, name)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			if err := d.Prepare(ctx, img); err != nil {
@@ -81,7 +78,7 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 			}
 			start := time.Now()
 			if err := (network.Benchmark{}).Run(ctx, trial); err != nil {
-				logRaw(t, trial.RawDir)
+				benchtest.LogRaw(t, trial.RawDir)
 				t.Fatalf("run: %v\nstderr: %s", err, bench.StderrOf(err))
 			}
 			t.Logf("trial took %s", time.Since(start).Round(time.Millisecond))
@@ -129,7 +126,7 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 					t.Errorf("raw output %s not kept: %v", f, err)
 				}
 			}
-			assertNothingLeft(t, idPrefix, before)
+			benchtest.AssertNothingLeft(t, idPrefix, ourServers, before)
 		})
 	}
 }
@@ -158,128 +155,6 @@ func TestFreeLoopbackPorts(t *testing.T) {
 	}
 }
 
-// logRaw shows the raw outputs of a failed trial, which t.TempDir would remove.
-func logRaw(t *testing.T, dir string) {
-	t.Helper()
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if data, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
-			t.Logf("raw %s:\n%s", e.Name(), tailString(string(data), 2000))
-		}
-	}
-}
-
-func tailString(s string, n int) string {
-	if len(s) > n {
-		return "..." + s[len(s)-n:]
-	}
-	return s
-}
-
-func usableDriver(t *testing.T, name string) runtime.Driver {
-	t.Helper()
-	for _, p := range runtime.Builtins() {
-		if p.Name != name {
-			continue
-		}
-		d, err := runtime.New(p, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if st := d.Check(context.Background()); !st.Usable {
-			t.Skipf("%s not usable here: %s (fix: %s)", name, st.Problem, st.Fix)
-		}
-		return d
-	}
-	t.Skipf("no built-in profile %s", name)
-	return nil
-}
-
-// assertNothingLeft checks that the trial removed its namespace, its veth and its servers.
-func assertNothingLeft(t *testing.T, idPrefix string, before map[int]bool) {
-	t.Helper()
-	namespaces, _ := netsetup.Leftovers(idPrefix)
-	if len(namespaces) > 0 {
-		t.Errorf("network namespaces left behind: %v", namespaces)
-	}
-	links, err := netlink.LinkList()
-	if err != nil {
-		t.Fatalf("listing links: %v", err)
-	}
-	for _, l := range links {
-		if strings.HasPrefix(l.Attrs().Alias, idPrefix) {
-			t.Errorf("link %s (for %s) left behind", l.Attrs().Name, l.Attrs().Alias)
-		}
-	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		t.Fatalf("listing mounts: %v", err)
-	}
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, "/"+idPrefix) {
-			t.Errorf("mount left behind: %s", line)
-		}
-	}
-	for pid, name := range newServerProcesses(t, before) {
-		t.Errorf("server process %d (%s) left running", pid, name)
-	}
-}
-
 // ourServers are the command lines of the servers this benchmark starts, so that
 // processes of other programs on the machine do not count.
-var ourServers = []string{"iperf3 --server --forceflush", "iperf3 --client", "tcp-server --listen"}
-
-// serverProcesses lists running processes that look like this benchmark's servers.
-func serverProcesses(t *testing.T) map[int]bool {
-	t.Helper()
-	pids := map[int]bool{}
-	for pid := range newServerProcesses(t, nil) {
-		pids[pid] = true
-	}
-	return pids
-}
-
-// newServerProcesses finds servers that were not running before, and anything still
-// running below the test process (the OCI driver makes it the subreaper of containers).
-func newServerProcesses(t *testing.T, before map[int]bool) map[int]string {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatalf("listing processes: %v", err)
-	}
-	found := map[int]string{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || before[pid] || pid == os.Getpid() {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		cmdline := strings.Join(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), " ")
-		for _, s := range ourServers {
-			if strings.Contains(cmdline, s) {
-				found[pid] = cmdline
-			}
-		}
-	}
-	if before != nil {
-		for _, pid := range runtime.Descendants(os.Getpid()) {
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				continue
-			}
-			// "pid (comm) state ...": an exited child nobody reaped yet is the driver's
-			// bookkeeping, not a server left running.
-			if _, after, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(after, "Z") {
-				t.Logf("unreaped exited process: %s", strings.Fields(string(stat))[:3])
-				continue
-			}
-			if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
-				found[pid] = strings.ReplaceAll(string(raw), "\x00", " ")
-			}
-		}
-	}
-	return found
-}
+var ourServers = benchtest.Servers{"iperf3 --server --forceflush", "iperf3 --client", "tcp-server --listen"}

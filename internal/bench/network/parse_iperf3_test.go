@@ -1,25 +1,17 @@
 package network
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isobench/isobench/internal/bench/benchtest"
 )
 
 // The testdata files are real outputs of iperf3 3.12 (-J, client against `iperf3 -s -1` on
 // 127.0.0.1) on Debian 12; the truncated one is the start of iperf3-tcp.json.
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func TestParseIperf3(t *testing.T) {
-	tcp, err := ParseIperf3(readTestdata(t, "iperf3-tcp.json"))
+	tcp, err := ParseIperf3(benchtest.Testdata(t, "iperf3-tcp.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +22,7 @@ func TestParseIperf3(t *testing.T) {
 		t.Errorf("tcp:\n got %+v\nwant %+v", tcp, want)
 	}
 
-	rev, err := ParseIperf3(readTestdata(t, "iperf3-tcp-reverse.json"))
+	rev, err := ParseIperf3(benchtest.Testdata(t, "iperf3-tcp-reverse.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +30,7 @@ func TestParseIperf3(t *testing.T) {
 		t.Errorf("reverse: got %+v", rev)
 	}
 
-	udp, err := ParseIperf3(readTestdata(t, "iperf3-udp.json"))
+	udp, err := ParseIperf3(benchtest.Testdata(t, "iperf3-udp.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +46,7 @@ func TestParseIperf3Failures(t *testing.T) {
 		"iperf3-server-killed.json": "iperf3: the server has terminated",
 		"iperf3-truncated.json":     "cut short",
 	} {
-		_, err := ParseIperf3(readTestdata(t, file))
+		_, err := ParseIperf3(benchtest.Testdata(t, file))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", file, err, want)
 		}
@@ -63,7 +55,7 @@ func TestParseIperf3Failures(t *testing.T) {
 		t.Errorf("empty output: error %v", err)
 	}
 	// The server-killed report without its error field: its summary says nothing was received.
-	killed := strings.Replace(string(readTestdata(t, "iperf3-server-killed.json")), `"error":`, `"ignored":`, 1)
+	killed := strings.Replace(string(benchtest.Testdata(t, "iperf3-server-killed.json")), `"error":`, `"ignored":`, 1)
 	if _, err := ParseIperf3([]byte(killed)); err == nil || !strings.Contains(err.Error(), "no data") {
 		t.Errorf("summary with zero bytes received: error %v, want \"no data\"", err)
 	}

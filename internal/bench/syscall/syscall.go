@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -106,7 +104,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 			"--repetitions", strconv.Itoa(reps)},
 		Mounts: []runtime.Mount{{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true}},
 	}
-	out, err := runSaved(ctx, t, "probe-syscall", spec)
+	out, err := bench.RunToExitSaved(ctx, t, "probe-syscall", spec)
 	if err != nil {
 		return fmt.Errorf("probe syscall: %w", err)
 	}
@@ -164,21 +162,4 @@ func median(vals []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// runSaved runs one container to exit with its stdout and stderr written to name.stdout and
-// name.stderr under the trial's raw directory, so they are kept when the run fails too.
-func runSaved(ctx context.Context, t *bench.Trial, name string, spec runtime.Spec) (*bench.Outcome, error) {
-	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
-	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer stderr.Close()
-	spec.Stdout, spec.Stderr = stdout, stderr
-	return bench.RunToExit(ctx, t.Driver, spec)
 }

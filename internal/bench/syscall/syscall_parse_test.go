@@ -1,29 +1,21 @@
 package syscall
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/isobench/isobench/internal/bench/benchtest"
 )
 
 // The testdata files are real outputs of `isobench probe syscall`: on the host and inside
 // gVisor (runsc 20221219, ptrace platform), and a bad command line.
-func readTestdata(t *testing.T, name string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 func TestParse(t *testing.T) {
-	host, err := Parse(readTestdata(t, "probe-syscall-host.json"))
+	host, err := Parse(benchtest.Testdata(t, "probe-syscall-host.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gvisor, err := Parse(readTestdata(t, "probe-syscall-runsc-ptrace.json"))
+	gvisor, err := Parse(benchtest.Testdata(t, "probe-syscall-runsc-ptrace.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +36,7 @@ func TestParseFailures(t *testing.T) {
 		"probe-syscall-truncated.json":   "cut short",
 		"probe-syscall-bad-usage.stdout": "printed nothing",
 	} {
-		_, err := Parse(readTestdata(t, file))
+		_, err := Parse(benchtest.Testdata(t, file))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", file, err, want)
 		}

@@ -3,9 +3,9 @@ package syscall_test
 import (
 	"testing"
 
+	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/syscall"
 	"github.com/isobench/isobench/internal/image/imagetest"
-	"github.com/isobench/isobench/internal/probe/probetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 )
@@ -16,10 +16,10 @@ func TestOnEveryRuntime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs containers")
 	}
-	bin := probetest.Binary(t)
+	bin := benchtest.Binary(t)
 	img := imagetest.Busybox(t)
 	settings := map[string]any{syscall.SettingMinTime: "50ms", syscall.SettingSpawns: 5}
-	got := probetest.RunOnRuntimes(t, syscall.Benchmark{}, img, settings, bin)
+	got := benchtest.RunOnRuntimes(t, syscall.Benchmark{}, img, settings, bin)
 	host, runsc := got["host"], got["runsc"]
 	if len(host) == 3 && len(runsc) == 3 && runsc[0].Value < 2*host[0].Value {
 		t.Errorf("getpid under gVisor (%v ns) not clearly dearer than on the host (%v ns)", runsc[0].Value, host[0].Value)

@@ -4,10 +4,8 @@
 package cloudhypervisor
 
 import (
-	"context"
 	"errors"
 
-	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/vm"
 )
@@ -25,36 +23,12 @@ func init() {
 	})
 }
 
-// Driver is the Cloud Hypervisor driver.
-type Driver struct{ profile runtime.Profile }
-
 // New makes the driver.
-func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) { return &Driver{profile: p}, nil }
-
-// Profile implements runtime.Driver.
-func (d *Driver) Profile() runtime.Profile { return d.profile }
-
-// Check implements runtime.Driver.
-func (d *Driver) Check(ctx context.Context) runtime.Status {
-	bin := d.profile.Binary
-	if bin == "" {
-		bin = "cloud-hypervisor"
-	}
-	st := vm.CheckKVMOnlyVMM(ctx, bin, "install cloud-hypervisor from its GitHub releases into PATH")
-	if st.Problem == "" {
-		st.Problem = errNotImplemented.Error()
-		st.Fix = "use the qemu-microvm profile"
-	}
-	return st
+func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
+	return &vm.UnimplementedVMM{
+		Prof: p, DefaultBinary: "cloud-hypervisor",
+		Install: "install cloud-hypervisor from its GitHub releases into PATH",
+		Err:     errNotImplemented,
+		Problem: errNotImplemented.Error(),
+	}, nil
 }
-
-// Prepare implements runtime.Driver.
-func (d *Driver) Prepare(ctx context.Context, img *image.Image) error { return errNotImplemented }
-
-// New implements runtime.Driver.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
-	return nil, errNotImplemented
-}
-
-// Close implements runtime.Driver.
-func (d *Driver) Close(ctx context.Context) error { return nil }

@@ -482,37 +482,59 @@ func (c *Container) Create(ctx context.Context) error {
 		NetworkMode: container.NetworkMode(c.netMode),
 		Resources:   container.Resources{Ulimits: c.d.engine.Ulimits},
 	}
-	for _, m := range c.spec.Mounts {
-		switch m.Type {
-		case "bind":
-			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
-		case "tmpfs":
-			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: m.Destination, ReadOnly: m.ReadOnly,
-				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeBytes}})
-		default:
-			return fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)
-		}
-	}
-	resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nil, nil, c.spec.ID)
+	mounts, err := EngineMounts(c.spec.Mounts)
 	if err != nil {
-		return c.errorf("create: %w", err)
+		return err
 	}
-	c.id = resp.ID
-	att, err := c.cli.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	hc.Mounts = mounts
+	c.id, c.closeConn, err = CreateAttached(ctx, c.cli, cfg, hc, c.spec, c.attached)
 	if err != nil {
-		return c.errorf("attach: %w", err)
+		return c.errorf("%w", err)
 	}
-	c.closeConn = att.Close
-	stdout, stderr := orDiscard(c.spec.Stdout), orDiscard(c.spec.Stderr)
-	go func() {
-		defer close(c.attached)
-		_, _ = stdcopy.StdCopy(stdout, stderr, att.Reader)
-	}()
 	// The wait lives until Delete, not just this call's context.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.waitCancel = cancel
 	c.waitCh, c.waitErrCh = c.cli.ContainerWait(wctx, c.id, container.WaitConditionNextExit)
 	return nil
+}
+
+// EngineMounts turns a spec's mounts into the engine's.
+func EngineMounts(ms []runtime.Mount) ([]mount.Mount, error) {
+	var out []mount.Mount
+	for _, m := range ms {
+		switch m.Type {
+		case "bind":
+			out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
+		case "tmpfs":
+			out = append(out, mount.Mount{Type: mount.TypeTmpfs, Target: m.Destination, ReadOnly: m.ReadOnly,
+				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeBytes}})
+		default:
+			return nil, fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)
+		}
+	}
+	return out, nil
+}
+
+// CreateAttached creates the container named s.ID and attaches to its output before it
+// starts, so that no output is missed. The output goes to s.Stdout and s.Stderr until the
+// stream ends, then attached is closed. After a failed attach, id is still the created
+// container's, for Delete.
+func CreateAttached(ctx context.Context, cli *client.Client, cfg *container.Config, hc *container.HostConfig,
+	s runtime.Spec, attached chan struct{}) (id string, closeConn func(), err error) {
+	resp, err := cli.ContainerCreate(ctx, cfg, hc, nil, nil, s.ID)
+	if err != nil {
+		return "", nil, fmt.Errorf("create: %w", err)
+	}
+	att, err := cli.ContainerAttach(ctx, resp.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return resp.ID, nil, fmt.Errorf("attach: %w", err)
+	}
+	stdout, stderr := orDiscard(s.Stdout), orDiscard(s.Stderr)
+	go func() {
+		defer close(attached)
+		_, _ = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	}()
+	return resp.ID, att.Close, nil
 }
 
 func orDiscard(w io.Writer) io.Writer {

@@ -4,10 +4,8 @@
 package firecracker
 
 import (
-	"context"
 	"errors"
 
-	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/vm"
 )
@@ -25,38 +23,14 @@ func init() {
 	})
 }
 
-// Driver is the Firecracker driver.
-type Driver struct{ profile runtime.Profile }
-
 // New makes the driver.
-func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) { return &Driver{profile: p}, nil }
-
-// Profile implements runtime.Driver.
-func (d *Driver) Profile() runtime.Profile { return d.profile }
-
-// Check implements runtime.Driver.
-func (d *Driver) Check(ctx context.Context) runtime.Status {
-	bin := d.profile.Binary
-	if bin == "" {
-		bin = "firecracker"
-	}
-	st := vm.CheckKVMOnlyVMM(ctx, bin, "install firecracker from its GitHub releases into PATH")
-	if st.Problem == "" {
+func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
+	return &vm.UnimplementedVMM{
+		Prof: p, DefaultBinary: "firecracker",
+		Install: "install firecracker from its GitHub releases into PATH",
+		Err:     errNotImplemented,
 		// Firecracker announces virtio-mmio devices on the kernel command line, which
 		// Debian's cloud kernel cannot read (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES is off).
-		st.Problem = errNotImplemented.Error() + " (it also needs a kernel with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y)"
-		st.Fix = "use the qemu-microvm profile"
-	}
-	return st
+		Problem: errNotImplemented.Error() + " (it also needs a kernel with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y)",
+	}, nil
 }
-
-// Prepare implements runtime.Driver.
-func (d *Driver) Prepare(ctx context.Context, img *image.Image) error { return errNotImplemented }
-
-// New implements runtime.Driver.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
-	return nil, errNotImplemented
-}
-
-// Close implements runtime.Driver.
-func (d *Driver) Close(ctx context.Context) error { return nil }

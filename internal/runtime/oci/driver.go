@@ -232,6 +232,9 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	if err := os.WriteFile(filepath.Join(c.dir, "config.json"), data, 0o600); err != nil {
 		return nil, fmt.Errorf("writing config.json: %w", err)
 	}
+	if c.log, err = os.OpenFile(filepath.Join(c.dir, "runtime.log"), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600); err != nil {
+		return nil, fmt.Errorf("making the runtime's log: %w", err)
+	}
 	ok = true
 	return c, nil
 }
@@ -243,6 +246,7 @@ type container struct {
 	network bool
 	link    *netsetup.Link
 
+	log      *os.File // the runtime's own output for start and delete
 	pid      int
 	procs    []runtime.Process // runsc: sandbox and gofer
 	created  bool
@@ -398,11 +402,30 @@ func (c *container) reap() {
 
 // Start runs `<runtime> start`.
 func (c *container) Start(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, c.d.binary, append(c.d.globalArgs(c.network), "start", c.spec.ID)...).CombinedOutput()
+	out, err := c.runtimeCmd(ctx, "start", c.spec.ID)
 	if err != nil {
 		return fmt.Errorf("%s start: %v: %s", c.d.profile.Name, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// runtimeCmd runs one runtime subcommand and returns what it wrote to stderr. Its output
+// goes to a file rather than a pipe: a pipe would need a goroutine to drain it, and that
+// work would land inside the timed step.
+func (c *container) runtimeCmd(ctx context.Context, args ...string) (string, error) {
+	start, err := c.log.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "", fmt.Errorf("runtime log: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, c.d.binary, append(c.d.globalArgs(c.network), args...)...)
+	cmd.Stdout, cmd.Stderr = c.log, c.log
+	runErr := cmd.Run()
+	if runErr == nil {
+		return "", nil
+	}
+	out := make([]byte, 8192)
+	n, _ := c.log.ReadAt(out, start)
+	return string(out[:n]), runErr
 }
 
 // Wait blocks until the container's first process exited and its output is drained.
@@ -440,7 +463,7 @@ func (c *container) Delete(ctx context.Context) error {
 	var errs []error
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(dctx, c.d.binary, append(c.d.globalArgs(c.network), "delete", "--force", c.spec.ID)...).CombinedOutput()
+	out, err := c.runtimeCmd(dctx, "delete", "--force", c.spec.ID)
 	if err != nil && !strings.Contains(string(out), "not exist") {
 		errs = append(errs, fmt.Errorf("%s delete: %v: %s", c.d.profile.Name, err, strings.TrimSpace(string(out))))
 	}
@@ -464,6 +487,9 @@ func (c *container) Release(ctx context.Context) error {
 
 func (c *container) cleanup() error {
 	var errs []error
+	if c.log != nil {
+		c.log.Close()
+	}
 	if c.link != nil {
 		if err := c.link.Remove(); err != nil {
 			errs = append(errs, err)

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/oci"
+	// Registers the runc, crun and runsc profiles driver() looks up.
+	_ "github.com/isobench/isobench/internal/runtime/oci"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
 
@@ -23,26 +25,7 @@ func driver(t *testing.T, name string, img *image.Image) runtime.Driver {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run containers")
 	}
-	var prof runtime.Profile
-	for _, p := range runtime.Builtins() {
-		if p.Name == name {
-			prof = p
-		}
-	}
-	env := runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")}
-	d, err := oci.New(prof, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if st := d.Check(ctx); !st.Usable {
-		t.Skipf("%s not usable here: %s (fix: %s)", name, st.Problem, st.Fix)
-	}
-	if err := d.Prepare(ctx, img); err != nil {
-		t.Fatalf("prepare: %v", err)
-	}
-	t.Cleanup(func() { _ = d.Close(context.Background()) })
-	return d
+	return benchtest.PreparedDriver(t, name, img)
 }
 
 var ociRuntimes = []string{"runc", "crun", "runsc"}

@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/containerd"
@@ -60,40 +58,16 @@ func (c *Container) Create(ctx context.Context) error {
 		AttachStderr: true,
 	}
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode)}
-	for _, m := range c.spec.Mounts {
-		switch m.Type {
-		case "bind":
-			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
-		case "tmpfs":
-			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeTmpfs, Target: m.Destination, ReadOnly: m.ReadOnly,
-				TmpfsOptions: &mount.TmpfsOptions{SizeBytes: m.SizeBytes}})
-		default:
-			return fmt.Errorf("mount %s: unknown type %q", m.Destination, m.Type)
-		}
-	}
-	resp, err := c.cli.ContainerCreate(ctx, cfg, hc, nil, nil, c.spec.ID)
+	mounts, err := docker.EngineMounts(c.spec.Mounts)
 	if err != nil {
-		return c.errorf("create: %w", err)
+		return err
 	}
-	c.id = resp.ID
-	att, err := c.cli.ContainerAttach(ctx, c.id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	hc.Mounts = mounts
+	c.id, c.closeConn, err = docker.CreateAttached(ctx, c.cli, cfg, hc, c.spec, c.attached)
 	if err != nil {
-		return c.errorf("attach: %w", err)
+		return c.errorf("%w", err)
 	}
-	c.closeConn = att.Close
-	stdout, stderr := orDiscard(c.spec.Stdout), orDiscard(c.spec.Stderr)
-	go func() {
-		defer close(c.attached)
-		_, _ = stdcopy.StdCopy(stdout, stderr, att.Reader)
-	}()
 	return nil
-}
-
-func orDiscard(w io.Writer) io.Writer {
-	if w == nil {
-		return io.Discard
-	}
-	return w
 }
 
 // Start implements runtime.Container.

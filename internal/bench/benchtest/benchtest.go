@@ -1,6 +1,8 @@
-// Package probetest gives benchmark tests the static isobench binary (for Trial.Probe) and
-// runs one quick trial of a benchmark on every built-in runtime usable here.
-package probetest
+// Package benchtest gives benchmark tests the static isobench binary (for Trial.Probe),
+// prepared drivers for built-in profiles, recorded outputs under testdata/, one quick
+// trial of a benchmark on every built-in runtime usable here, and checks that a trial
+// left nothing behind.
+package benchtest
 
 import (
 	"bytes"
@@ -21,25 +23,20 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/probe"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/testbin"
 )
 
 // Runtimes are the built-in profiles RunOnRuntimes tries, each skipped when not usable.
 var Runtimes = []string{"host", "runc", "crun", "runsc"}
 
-// Binary builds cmd/isobench with CGO_ENABLED=0 into a temporary directory and returns its
-// path. It skips the test when the go tool is missing or the binary has no probe mode yet.
+// Binary returns the static isobench binary (built once per test process by testbin). It
+// skips the test when the go tool is missing or the binary has no probe mode yet.
 func Binary(t testing.TB) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
+	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go tool not in PATH: cannot build the static isobench binary")
 	}
-	bin := filepath.Join(t.TempDir(), "isobench")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/isobench/isobench/cmd/isobench")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building static isobench: %v\n%s", err, out)
-	}
+	bin := testbin.Build(t)
 	if err := probe.CheckStatic(bin); err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +45,48 @@ func Binary(t testing.TB) string {
 		t.Skipf("cmd/isobench does not dispatch `isobench probe` to probe.Main yet (probe marker: %v, %q)", err, out)
 	}
 	return bin
+}
+
+// Testdata returns the recorded output testdata/name of the package under test.
+func Testdata(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// UsableDriver returns a driver for the built-in profile name, or skips the test when
+// there is no such profile or the driver is not usable here.
+func UsableDriver(t testing.TB, name string) runtime.Driver {
+	t.Helper()
+	for _, p := range runtime.Builtins() {
+		if p.Name != name {
+			continue
+		}
+		d, err := runtime.New(p, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.Check(context.Background()); !st.Usable {
+			t.Skipf("%s not usable here: %s (fix: %s)", name, st.Problem, st.Fix)
+		}
+		return d
+	}
+	t.Skipf("no built-in profile %q (is its driver package imported?)", name)
+	return nil
+}
+
+// PreparedDriver is UsableDriver with img prepared; the driver is closed when the test ends.
+func PreparedDriver(t testing.TB, name string, img *image.Image) runtime.Driver {
+	t.Helper()
+	d := UsableDriver(t, name)
+	if err := d.Prepare(context.Background(), img); err != nil {
+		t.Fatalf("preparing %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = d.Close(context.Background()) })
+	return d
 }
 
 // Sample is one value a trial emitted.
@@ -71,7 +110,7 @@ func RunOnRuntimes(t *testing.T, b bench.Benchmark, img *image.Image, settings b
 	all := map[string][]Sample{}
 	for _, name := range Runtimes {
 		t.Run(name, func(t *testing.T) {
-			d := prepared(t, name, img)
+			d := PreparedDriver(t, name, img)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			rootfs, err := img.RootFS(ctx)
@@ -140,33 +179,6 @@ func CheckSamples(t testing.TB, b bench.Benchmark, got []Sample) {
 	}
 }
 
-func prepared(t *testing.T, name string, img *image.Image) runtime.Driver {
-	t.Helper()
-	var prof *runtime.Profile
-	for _, p := range runtime.Builtins() {
-		if p.Name == name {
-			prof = &p
-		}
-	}
-	if prof == nil {
-		t.Skipf("no built-in profile %q (is its driver package imported?)", name)
-	}
-	env := runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")}
-	d, err := runtime.New(*prof, env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if st := d.Check(ctx); !st.Usable {
-		t.Skipf("%s not usable here: %s (fix: %s)", name, st.Problem, st.Fix)
-	}
-	if err := d.Prepare(ctx, img); err != nil {
-		t.Fatalf("preparing %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = d.Close(context.Background()) })
-	return d
-}
-
 // listRaw names the raw files with the tail of each, for failure messages.
 func listRaw(dir string) string {
 	entries, _ := os.ReadDir(dir)
@@ -179,4 +191,22 @@ func listRaw(dir string) string {
 		fmt.Fprintf(&b, "\n--- %s\n%s", e.Name(), data)
 	}
 	return b.String()
+}
+
+// LogRaw shows the raw outputs of a failed trial, which t.TempDir would remove.
+func LogRaw(t testing.TB, dir string) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if data, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil {
+			t.Logf("raw %s:\n%s", e.Name(), tailString(string(data), 2000))
+		}
+	}
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }
