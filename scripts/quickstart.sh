@@ -10,4 +10,5 @@ CGO_ENABLED=0 go build -o isobench ./cmd/isobench
 scripts/start-daemons.sh
 ./isobench image build
 ./isobench doctor || true
-./isobench run --quick "$@"
+# The thesis's comparison and more: every kind of isolation that runs here, quick settings.
+./isobench run --quick --runtimes host,runc,crun,runsc,docker-runc,docker-runsc,containerd-runc,podman-runc,qemu-microvm "$@"

@@ -94,7 +94,7 @@ samples.jsonl as it is measured; failures go to failures.jsonl; raw outputs to r
 	}
 	f := cmd.Flags()
 	f.StringVar(&runtimes, "runtimes", "", "comma-separated runtime profiles (default: every usable one; see `isobench doctor`)")
-	f.StringVar(&benches, "bench", "startup", "comma-separated benchmarks (see `isobench list`)")
+	f.StringVar(&benches, "bench", "startup,cpu,memory,network,http", "comma-separated benchmarks (see `isobench list`); the default is the thesis's set")
 	f.IntVar(&trials, "trials", 0, "measured trials per runtime and benchmark (default 10, or 3 with --quick)")
 	f.IntVar(&warmup, "warmup", -1, "unrecorded warm-up trials per runtime and benchmark (default 1)")
 	f.StringVar(&out, "out", "", "run directory (default runs/<time>-<id>)")
