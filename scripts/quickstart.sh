@@ -11,4 +11,4 @@ scripts/start-daemons.sh
 ./isobench image build
 ./isobench doctor || true
 # The thesis's comparison and more: every kind of isolation that runs here, quick settings.
-./isobench run --quick --runtimes host,runc,crun,runsc,docker-runc,docker-runsc,containerd-runc,podman-runc,qemu-microvm "$@"
+./isobench run --quick --skip-unusable --runtimes host,runc,crun,runsc,docker-runc,docker-runsc,containerd-runc,podman-runc,qemu-microvm "$@"

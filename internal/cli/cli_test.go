@@ -282,3 +282,33 @@ func assertHostClean(t *testing.T) {
 		t.Errorf("state directories left: %v", states)
 	}
 }
+
+// TestSkipUnusable: a named runtime that cannot run stops the run, unless
+// --skip-unusable, which records it with the reason and goes on with the others.
+func TestSkipUnusable(t *testing.T) {
+	needRoot(t)
+	imagetest.Busybox(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("runtimes:\n  - name: runc-dev\n    driver: oci\n    binary: /nonexistent/runc\n"), 0o644)
+	out := filepath.Join(dir, "run")
+	_, stderr, code := isobench(t, "run", "--config", cfg, "--image", imagetest.BusyboxName, "--runtimes", "runc,runc-dev",
+		"--bench", "startup", "--trials", "1", "--warmup", "0", "--skip-unusable", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "skipping runc-dev") {
+		t.Errorf("the skip was not said: %s", stderr)
+	}
+	var env results.Environment
+	data, _ := os.ReadFile(filepath.Join(out, results.EnvironmentFile))
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(env.Skipped["runc-dev"], "not found") {
+		t.Errorf("environment.json does not record why runc-dev was skipped: %v", env.Skipped)
+	}
+	if len(readSamples(t, out)) == 0 {
+		t.Error("runc was not measured")
+	}
+}

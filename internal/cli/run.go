@@ -27,6 +27,7 @@ func newRunCmd() *cobra.Command {
 		quick                                       bool
 		timeout                                     time.Duration
 		memoryBudget                                string
+		skipUnusable                                bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -57,7 +58,7 @@ samples.jsonl as it is measured; failures go to failures.jsonl; raw outputs to r
 				return badInput("--memory-budget: %v", err)
 			}
 			opts := runner.Options{
-				Runtimes: splitList(runtimes), Benches: splitList(benches),
+				Runtimes: splitList(runtimes), SkipUnusable: skipUnusable, Benches: splitList(benches),
 				Trials: trials, Warmup: warmup, OutDir: out, Baseline: baseline,
 				Quick: quick, Timeout: timeout, MemoryBudget: budget, Image: imageName, Config: cfg, Home: home(),
 				Log: cmd.ErrOrStderr(), Progress: term.IsTerminal(int(os.Stderr.Fd())),
@@ -94,6 +95,7 @@ samples.jsonl as it is measured; failures go to failures.jsonl; raw outputs to r
 	}
 	f := cmd.Flags()
 	f.StringVar(&runtimes, "runtimes", "", "comma-separated runtime profiles (default: every usable one; see `isobench doctor`)")
+	f.BoolVar(&skipUnusable, "skip-unusable", false, "skip named runtimes that cannot run here (recorded with the reason) instead of stopping")
 	f.StringVar(&benches, "bench", "startup,cpu,memory,network,http", "comma-separated benchmarks (see `isobench list`); the default is the thesis's set")
 	f.IntVar(&trials, "trials", 0, "measured trials per runtime and benchmark (default 10, or 3 with --quick)")
 	f.IntVar(&warmup, "warmup", -1, "unrecorded warm-up trials per runtime and benchmark (default 1)")

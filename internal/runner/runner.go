@@ -32,9 +32,11 @@ import (
 type Options struct {
 	// Runtimes are profile names; empty means every usable profile.
 	Runtimes []string
-	Benches  []string
-	Trials   int
-	Warmup   int
+	// SkipUnusable skips named runtimes that cannot run here instead of refusing the run.
+	SkipUnusable bool
+	Benches      []string
+	Trials       int
+	Warmup       int
 	// OutDir is the run directory; empty makes runs/<time>-<id>.
 	OutDir   string
 	Baseline string
@@ -155,6 +157,9 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 		}
 		st := d.Check(ctx)
 		if !st.Usable {
+			if explicit && !opts.SkipUnusable {
+				return nil, inputErr("runtime %s cannot run here: %s; fix: %s (or pass --skip-unusable)", name, st.Problem, st.Fix)
+			}
 			p.skipped[name] = fmt.Sprintf("%s; fix: %s", st.Problem, st.Fix)
 			continue
 		}

@@ -37,6 +37,7 @@ func (Density) Metrics() []bench.Metric {
 		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)"},
 		{Name: "pss_per_container", Unit: "MiB", Better: results.Lower, Description: "proportional set size of each container's processes (workload, shim, sandbox, gofer, VMM), mean per container (param n)"},
 		{Name: "startup_under_load", Unit: "ms", Better: results.Lower, Description: "create to first output of one more container while n run (param n)"},
+		{Name: "vmm_overhead", Unit: "MiB", Better: results.Lower, Description: "VMs only: the VMM's memory beyond the guest memory it holds, mean per VM (param n)"},
 		{Name: "start_failures", Unit: "count", Better: results.Lower, Description: "containers of a step that failed to start (param n)"},
 		{Name: "burst_rate", Unit: "containers/s", Better: results.Higher, Description: "containers started per second when n start at once with parallelism p"},
 		{Name: "burst_startup", Unit: "ms", Better: results.Lower, Description: "create to first output of each container of the burst"},
@@ -190,12 +191,18 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	rec.AvailAfter, _ = hostinfo.MemInfo("MemAvailable")
 	total := uint64(0)
 	counted := 0
+	var overhead int64
+	overheads := 0
 	for _, c := range running {
 		cm := measure(ctx, c)
 		rec.Containers = append(rec.Containers, cm)
 		if cm.Error == "" {
 			total += cm.PSSBytes
 			counted++
+		}
+		if v, err := strconv.ParseInt(cm.Extra["vmm_overhead_bytes"], 10, 64); err == nil {
+			overhead += v
+			overheads++
 		}
 	}
 
@@ -222,6 +229,9 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 		return fmt.Errorf("no process of any container could be measured: %s", rec.Containers[0].Error)
 	}
 	t.Emit("pss_per_container", float64(total)/float64(counted)/(1<<20), p)
+	if overheads > 0 {
+		t.Emit("vmm_overhead", float64(overhead)/float64(overheads)/(1<<20), p)
+	}
 	if err != nil {
 		return fmt.Errorf("start-up under load: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 			continue
 		}
 		done[sock] = true
+		// No socket, no daemon, and nothing of isobench's in it to remove.
+		if _, err := os.Stat(strings.TrimPrefix(sock, "unix://")); err != nil {
+			continue
+		}
 		c, err := containerd.New(sock, containerd.WithTimeout(3*time.Second), containerd.WithDefaultNamespace(Namespace))
 		if err != nil {
 			continue
