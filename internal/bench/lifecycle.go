@@ -171,3 +171,23 @@ func RunToExitSaved(ctx context.Context, t *Trial, name string, spec runtime.Spe
 	spec.Stdout, spec.Stderr = stdout, stderr
 	return RunToExit(ctx, t.Driver, spec)
 }
+
+// ContainerAddress waits, up to limit, until a started container's driver knows its
+// address (engines assign it at start), and returns its network.
+func ContainerAddress(ctx context.Context, c runtime.Container, limit time.Duration) (runtime.NetworkInfo, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		n := c.Network()
+		if n.ContainerIP != "" && n.HostIP != "" {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("the runtime gave container %s no address within %s", c.ID(), limit)
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}

@@ -63,6 +63,8 @@ type Container interface {
 	// sandbox, gofer, VMM), for memory attribution.
 	Processes(ctx context.Context) ([]Process, error)
 	// Network tells how the host reaches the container; zero when Spec.Network was false.
+	// HostIP and Stack are known once New returned; some drivers (engines) learn
+	// ContainerIP only when the container starts, and return it empty until then.
 	Network() NetworkInfo
 }
 

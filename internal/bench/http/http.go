@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -94,7 +95,8 @@ const (
 )
 
 // serverScript starts apache2 in the foreground the way Debian's init script prepares it.
-const serverScript = `. /etc/apache2/envvars && mkdir -p "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND`
+// /var/lock links to /run/lock, which a fresh tmpfs on /run (as engines mount it) lacks.
+const serverScript = `. /etc/apache2/envvars && mkdir -p /run/lock "$APACHE_RUN_DIR" "$APACHE_LOCK_DIR" "$APACHE_LOG_DIR" && exec /usr/sbin/apache2 -DFOREGROUND`
 
 func init() { bench.Register(Benchmark{}) }
 
@@ -199,17 +201,16 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	failed := func(step string, err error) error {
 		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
 	}
-	netInfo := c.Network()
-	if netInfo.ContainerIP == "" {
-		return fmt.Errorf("runtime %s gave the container no network reachable from the host", t.Runtime)
+	// apache2 listens on the container's address when it is known now; otherwise (engines
+	// assign it at start) on every address of the container's own namespace.
+	listen := strconv.Itoa(port)
+	if ip := c.Network().ContainerIP; ip != "" {
+		listen = net.JoinHostPort(ip, listen)
 	}
-	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
-	// The address exists only now; the bind mount shows the file's new contents because
-	// it is rewritten in place.
-	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), []byte(apacheConf(addr)), 0o644); err != nil {
+	// The bind mount shows the file's new contents because it is rewritten in place.
+	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), []byte(apacheConf(listen)), 0o644); err != nil {
 		return fmt.Errorf("writing apache2's listener configuration: %w", err)
 	}
-	baseURL := "http://" + addr + "/"
 
 	if err := c.Create(ctx); err != nil {
 		return failed("create", err)
@@ -218,6 +219,13 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err := c.Start(ctx); err != nil {
 		return failed("start", err)
 	}
+	// Asking an engine for the address is part of what a client of it waits for.
+	netInfo, err := bench.ContainerAddress(ctx, c, cfg.startupTimeout)
+	if err != nil {
+		return failed("start", err)
+	}
+	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
+	baseURL := "http://" + addr + "/"
 	firstOK, err := waitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
 	if err != nil {
 		return failed("waiting for apache2's first 200 response", err)
@@ -262,14 +270,18 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 // apacheConf replaces Debian's ports.conf: one listener on the container's address (on
 // the host driver, the host's loopback only) and a virtual host serving the trial's files.
 func apacheConf(addr string) string {
+	vhost := addr
+	if !strings.Contains(addr, ":") {
+		vhost = "*:" + addr // a port alone: every address
+	}
 	return fmt.Sprintf(`# isobench http benchmark: replaces ports.conf (Listen 80)
 Listen %[1]s
 ServerName isobench
-<VirtualHost %[1]s>
+<VirtualHost %[3]s>
 	DocumentRoot %[2]s
 	ErrorLog /dev/stderr
 </VirtualHost>
-`, addr, docRoot)
+`, addr, docRoot, vhost)
 }
 
 // makeSite makes a temporary directory with the documents under www/ and an empty

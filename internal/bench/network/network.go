@@ -191,20 +191,20 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
 	}
 	netInfo := c.Network()
-	if netInfo.ContainerIP == "" || netInfo.HostIP == "" {
+	if netInfo.HostIP == "" {
 		return fmt.Errorf("runtime %s gave the container no network shared with the host", t.Runtime)
 	}
-	for name, ip := range map[string]string{"ip": netInfo.ContainerIP, "host-ip": netInfo.HostIP} {
+	// Where the echo server listens: the container's address when known now; otherwise
+	// (engines assign it at start) every address of the container's own namespace.
+	listen := netInfo.ContainerIP
+	if listen == "" {
+		listen = "0.0.0.0"
+	}
+	for name, ip := range map[string]string{"ip": listen, "host-ip": netInfo.HostIP} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(ip+"\n"), 0o644); err != nil {
 			return fmt.Errorf("writing the container's addresses: %w", err)
 		}
 	}
-
-	server, err := startIperf3Server(ctx, t, hostIperf, netInfo.HostIP, iperfPort, cfg)
-	if err != nil {
-		return err
-	}
-	defer server.stop()
 
 	if err := c.Create(ctx); err != nil {
 		return failed("create", err)
@@ -212,6 +212,16 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err := c.Start(ctx); err != nil {
 		return failed("start", err)
 	}
+	if netInfo, err = bench.ContainerAddress(ctx, c, cfg.readyTimeout); err != nil {
+		return failed("start", err)
+	}
+	// The server starts only now: some engines put the host's address on their bridge
+	// when the first container starts. The clients in the container wait for it.
+	server, err := startIperf3Server(ctx, t, hostIperf, netInfo.HostIP, iperfPort, cfg)
+	if err != nil {
+		return err
+	}
+	defer server.stop()
 	t.Logf("network %s: container %s, host %s, stack %s", t.Runtime, netInfo.ContainerIP, netInfo.HostIP, netInfo.Stack)
 	// Every iperf3 run of both directions, plus the container's start.
 	runs := time.Duration(2 * iperf3Attempts)
@@ -305,7 +315,15 @@ func containerScript(cfg settings, iperfPort, echoPort int) string {
 measure() {
 	for attempt in %[8]s; do
 		echo %[9]s
-		report=$(iperf3 --client "$host" --port %[5]d --time %[10]d --json --connect-timeout 5000 "$@")
+		# The host's server may not listen yet: wait for it (bounded), not counting attempts.
+		waits=0
+		while :; do
+			report=$(iperf3 --client "$host" --port %[5]d --time %[10]d --json --connect-timeout 5000 "$@")
+			case "$report" in *'Connection refused'*) ;; *) break ;; esac
+			waits=$((waits + 1))
+			[ "$waits" -lt 600 ] || break
+			sleep 0.1
+		done
 		printf '%%s\n' "$report"
 		# iperf3 3.12 may exit 0 with an error in its report.
 		case "$report" in *'"error":'*) ;; *) return 0 ;; esac

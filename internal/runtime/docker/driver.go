@@ -627,25 +627,31 @@ func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
 
 // Network tells the container's address on the driver's network and the bridge's.
 func (c *Container) Network() runtime.NetworkInfo {
-	if c.netMode == "none" || c.id == "" {
+	if c.netMode == "none" {
 		return runtime.NetworkInfo{}
 	}
 	if c.netInfo != nil {
 		return *c.netInfo
 	}
+	stack := c.d.engine.Stack
+	if c.d.ociRuntime == "runsc" {
+		stack = gvisor.Stack(c.d.runscNetMode)
+	}
+	// The engine gives the container its address when it starts; until then only the
+	// host's side of the network is known.
+	early := runtime.NetworkInfo{HostIP: c.d.gateway, Stack: stack}
+	if c.id == "" {
+		return early
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	info, err := c.cli.ContainerInspect(ctx, c.id)
 	if err != nil || info.NetworkSettings == nil {
-		return runtime.NetworkInfo{}
+		return early
 	}
 	ep := info.NetworkSettings.Networks[c.netMode]
 	if ep == nil || ep.IPAddress == "" {
-		return runtime.NetworkInfo{}
-	}
-	stack := c.d.engine.Stack
-	if c.d.ociRuntime == "runsc" {
-		stack = gvisor.Stack(c.d.runscNetMode)
+		return early
 	}
 	host := ep.Gateway
 	if host == "" {
@@ -654,6 +660,10 @@ func (c *Container) Network() runtime.NetworkInfo {
 	c.netInfo = &runtime.NetworkInfo{ContainerIP: ep.IPAddress, HostIP: host, Stack: stack}
 	return *c.netInfo
 }
+
+// Gateway is the host's address on the driver's network ("" before a networked
+// container was made).
+func (d *Driver) Gateway() string { return d.gateway }
 
 // ListFilter selects what isobench labelled.
 func ListFilter() filters.Args { return filters.NewArgs(filters.Arg("label", Label+"=1")) }

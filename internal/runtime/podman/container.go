@@ -170,21 +170,27 @@ func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
 
 // Network tells the container's address on the driver's network and the bridge's.
 func (c *Container) Network() runtime.NetworkInfo {
-	if c.netMode == "none" || c.id == "" {
+	if c.netMode == "none" {
 		return runtime.NetworkInfo{}
 	}
 	if c.netInfo != nil {
 		return *c.netInfo
 	}
+	// Podman gives the container its address when it starts; until then only the host's
+	// side of the network is known.
+	early := runtime.NetworkInfo{HostIP: c.d.engine.Gateway(), Stack: c.stack}
+	if c.id == "" {
+		return early
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	info, err := c.cli.ContainerInspect(ctx, c.id)
 	if err != nil || info.NetworkSettings == nil {
-		return runtime.NetworkInfo{}
+		return early
 	}
 	ep := info.NetworkSettings.Networks[c.netMode]
 	if ep == nil || ep.IPAddress == "" || ep.Gateway == "" {
-		return runtime.NetworkInfo{}
+		return early
 	}
 	c.netInfo = &runtime.NetworkInfo{ContainerIP: ep.IPAddress, HostIP: ep.Gateway, Stack: c.stack}
 	return *c.netInfo
