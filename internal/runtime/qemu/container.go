@@ -51,6 +51,14 @@ type container struct {
 	tail      []byte // last console text that is not protocol, for error messages
 	guestInit int64  // guest CLOCK_BOOTTIME at init, ns
 	deleted   bool
+	initrd    *pendingInitramfs // the per-VM initramfs Create builds, if any
+}
+
+// pendingInitramfs is the base initramfs plus the bind sources and the spec file.
+type pendingInitramfs struct {
+	path  string
+	files map[string]string
+	extra map[string][]byte
 }
 
 // New implements runtime.Driver: the per-VM initramfs (when bind mounts need files the
@@ -120,10 +128,10 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	}
 	initrd := d.assets.Initramfs
 	if len(files) > 0 || len(extra) > 0 {
+		// Built in Create, so that bind sources written after New (a benchmark's address
+		// files) reach the guest, as they reach a container's bind mounts.
 		initrd = filepath.Join(c.dir, "initramfs.cpio")
-		if err := vm.AppendInitramfs(initrd, d.assets.Initramfs, files, extra); err != nil {
-			return nil, err
-		}
+		c.initrd = &pendingInitramfs{path: initrd, files: files, extra: extra}
 	}
 	accel, cpu := "tcg", "max"
 	if d.accel == "kvm" {
@@ -189,6 +197,11 @@ func (c *container) ID() string { return c.spec.ID }
 // Create implements runtime.Container: qemu starts with the VM paused (-S) and returns
 // once its QMP socket answers, so the device model is built but no guest code ran.
 func (c *container) Create(ctx context.Context) error {
+	if c.initrd != nil {
+		if err := vm.AppendInitramfs(c.initrd.path, c.d.assets.Initramfs, c.initrd.files, c.initrd.extra); err != nil {
+			return err
+		}
+	}
 	cmd := exec.Command(c.d.qemu, c.args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+c.tmpEnv)
 	// Own process group: a Ctrl-C goes to isobench, which deletes the VM in order.
