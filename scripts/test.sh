@@ -8,4 +8,6 @@ export PATH=$PATH:/usr/local/go/bin
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 [ -z "$unformatted" ] || { echo "gofmt would change: $unformatted" >&2; exit 1; }
 go vet ./...
-go test -p 1 -timeout 80m -count=1 "$@" ./...
+# -json through testreport: plain go test hides why a test was skipped.
+go build -o /tmp/isobench-testreport ./scripts/testreport
+go test -p 1 -timeout 80m -count=1 -json "$@" ./... | /tmp/isobench-testreport
