@@ -181,3 +181,28 @@ func containsSub(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestDefaultImage runs the start-up workload from the default benchmark image (Debian)
+// under each OCI runtime, as `isobench run` does.
+func TestDefaultImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the default image")
+	}
+	img := imagetest.Default(t)
+	for _, name := range ociRuntimes {
+		t.Run(name, func(t *testing.T) {
+			d := driver(t, name, img)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id := runtime.NamePrefix + "default-" + name
+			out, err := bench.RunToExit(ctx, d, runtime.Spec{ID: id, Args: []string{"sh", "-c", "echo isobench-ready; sysbench --version"}})
+			if err != nil {
+				t.Fatalf("run: %v (stderr %q)", err, bench.StderrOf(err))
+			}
+			if !strings.Contains(string(out.Stdout), "isobench-ready") || !strings.Contains(string(out.Stdout), "sysbench 1.") {
+				t.Errorf("stdout = %q", out.Stdout)
+			}
+			assertGone(t, name, id)
+		})
+	}
+}
