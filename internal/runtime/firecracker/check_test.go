@@ -2,6 +2,7 @@ package firecracker
 
 import (
 	"context"
+	"os/exec"
 	"testing"
 
 	"github.com/isobench/isobench/internal/runtime"
@@ -13,7 +14,10 @@ func TestCheckSaysWhyItIsUnusable(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := drv.Check(context.Background())
-	if st.Usable || st.Problem == "" || st.Fix == "" {
+	if _, err := exec.LookPath("firecracker"); err == nil {
+		t.Skip("firecracker is installed")
+	}
+	if st.Usable || st.Problem == "" || st.Fix == "" || st.Problem != "firecracker not found" || st.Fix != Install {
 		t.Fatalf("Check = %+v; want unusable with a problem and a fix", st)
 	}
 	if st.Class != runtime.ClassVM {

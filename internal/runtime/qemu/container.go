@@ -1,14 +1,12 @@
 package qemu
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,11 +19,11 @@ import (
 
 // Phase names a container reports (runtime.PhaseReporter), measured from the start call.
 const (
-	PhaseVMMStarted      = "vmm_started"      // qemu answered QMP cont (the guest may have printed already)
-	PhaseKernelStart     = "kernel_start"     // first console byte: the kernel's setup code
-	PhaseInitReached     = "init_reached"     // the agent runs as PID 1
-	PhaseWorkloadStarted = "workload_started" // the agent started the workload
-	PhaseWorkloadExit    = "workload_exit"    // the agent reported the workload's exit
+	PhaseVMMStarted      = vm.PhaseVMMStarted // qemu answered QMP cont (the guest may have printed already)
+	PhaseKernelStart     = vm.PhaseKernelStart
+	PhaseInitReached     = vm.PhaseInitReached
+	PhaseWorkloadStarted = vm.PhaseWorkloadStarted
+	PhaseWorkloadExit    = vm.PhaseWorkloadExit
 )
 
 type container struct {
@@ -35,23 +33,15 @@ type container struct {
 	tap     *vm.Tap
 	args    []string
 	tmpEnv  string
-	console *os.File // console.log, the raw serial output
+	console *os.File    // console.log, the raw serial output
+	con     *vm.Console // demultiplexes the console; made by Create
 
-	mu        sync.Mutex
-	cmd       *exec.Cmd
-	qmp       *qmp
-	exited    chan struct{}
-	readDone  chan struct{}
-	initSeen  chan struct{}
-	startT    time.Time
-	phases    []runtime.Phase
-	exitCode  int
-	gotExit   bool
-	failMsg   string
-	tail      []byte // last console text that is not protocol, for error messages
-	guestInit int64  // guest CLOCK_BOOTTIME at init, ns
-	deleted   bool
-	initrd    *pendingInitramfs // the per-VM initramfs Create builds, if any
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	qmp     *qmp
+	exited  chan struct{}
+	deleted bool
+	initrd  *pendingInitramfs // the per-VM initramfs Create builds, if any
 }
 
 // pendingInitramfs is the base initramfs plus the bind sources and the spec file.
@@ -221,7 +211,8 @@ func (c *container) Create(ctx context.Context) error {
 	}
 	cmd.Stderr = stderr
 	c.mu.Lock()
-	c.exited, c.readDone, c.initSeen = make(chan struct{}), make(chan struct{}), make(chan struct{})
+	c.exited = make(chan struct{})
+	c.con = vm.NewConsole(c.console, c.spec.Stdout, c.spec.Stderr)
 	c.mu.Unlock()
 	err = cmd.Start()
 	pw.Close()
@@ -237,7 +228,10 @@ func (c *container) Create(ctx context.Context) error {
 		_ = cmd.Wait()
 		close(c.exited)
 	}()
-	go c.readConsole(pr)
+	go func() {
+		defer pr.Close()
+		c.con.Read(pr)
+	}()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	q, err := dialQMP(qctx, c.qmpPath(), c.exited)
@@ -256,101 +250,29 @@ func (c *container) Start(ctx context.Context) error {
 	if c.qmp == nil {
 		return errors.New("qemu-microvm: Start before Create")
 	}
-	c.mu.Lock()
-	c.startT = time.Now()
-	c.mu.Unlock()
+	c.con.MarkStart(time.Now())
 	if err := c.qmp.execute(ctx, "cont"); err != nil {
 		return err
 	}
-	c.addPhase(PhaseVMMStarted, time.Now())
+	c.con.AddPhase(PhaseVMMStarted, time.Now())
 	return nil
-}
-
-func (c *container) addPhase(name string, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.phases = append(c.phases, runtime.Phase{Name: name, Since: at.Sub(c.startT)})
 }
 
 // Phases implements runtime.PhaseReporter, in time order.
 func (c *container) Phases() []runtime.Phase {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := append([]runtime.Phase(nil), c.phases...)
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Since < out[j].Since })
-	return out
+	if c.con == nil {
+		return nil
+	}
+	return c.con.Phases()
 }
 
 // GuestInitBoottime is the guest's own clock (CLOCK_BOOTTIME) when the agent started: the
 // kernel's view of how long its boot took, independent of the host's timestamps.
 func (c *container) GuestInitBoottime() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Duration(c.guestInit)
-}
-
-// readConsole keeps the raw console in console.log, demultiplexes the agent's lines into
-// the workload's stdout and stderr, and records the boot phases.
-func (c *container) readConsole(r *os.File) {
-	defer close(c.readDone)
-	defer r.Close()
-	br := bufio.NewReaderSize(r, 64<<10)
-	first := true
-	for {
-		line, err := br.ReadString('\n')
-		if len(line) > 0 {
-			now := time.Now()
-			if first {
-				c.addPhase(PhaseKernelStart, now)
-				first = false
-			}
-			_, _ = c.console.WriteString(line)
-			c.handleLine(strings.TrimRight(line, "\r\n"), now)
-		}
-		if err != nil {
-			return
-		}
+	if c.con == nil {
+		return 0
 	}
-}
-
-func (c *container) handleLine(line string, now time.Time) {
-	e, ok := vm.ParseEvent(line)
-	if !ok {
-		c.mu.Lock()
-		c.tail = append(c.tail, line+"\n"...)
-		if len(c.tail) > 4096 {
-			c.tail = c.tail[len(c.tail)-4096:]
-		}
-		c.mu.Unlock()
-		return
-	}
-	switch e.Kind {
-	case vm.EventInit:
-		c.addPhase(PhaseInitReached, now)
-		c.mu.Lock()
-		c.guestInit = e.Value
-		c.mu.Unlock()
-		close(c.initSeen)
-	case vm.EventStarted:
-		c.addPhase(PhaseWorkloadStarted, now)
-	case vm.EventStdout:
-		if c.spec.Stdout != nil {
-			_, _ = c.spec.Stdout.Write(e.Data)
-		}
-	case vm.EventStderr:
-		if c.spec.Stderr != nil {
-			_, _ = c.spec.Stderr.Write(e.Data)
-		}
-	case vm.EventExit:
-		c.addPhase(PhaseWorkloadExit, now)
-		c.mu.Lock()
-		c.exitCode, c.gotExit = int(e.Value), true
-		c.mu.Unlock()
-	case vm.EventFail:
-		c.mu.Lock()
-		c.failMsg = string(e.Data)
-		c.mu.Unlock()
-	}
+	return c.con.GuestInitBoottime()
 }
 
 // bootTimeout bounds the wait for the agent's init line: a guest that never gets there
@@ -372,52 +294,12 @@ func (c *container) Wait(ctx context.Context) (int, error) {
 	if c.cmd == nil {
 		return -1, errors.New("qemu-microvm: Wait before Create")
 	}
-	boot := time.NewTimer(c.bootTimeout())
-	defer boot.Stop()
-	initSeen := c.initSeen
-	for {
-		select {
-		case <-c.exited:
-			<-c.readDone
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			switch {
-			case c.failMsg != "":
-				return -1, fmt.Errorf("guest agent: %s", c.failMsg)
-			case !c.gotExit:
-				return -1, fmt.Errorf("VM stopped before the workload finished (kernel panic or agent crash); console: %s", lastLines(c.tail, 5))
-			}
-			return c.exitCode, nil
-		case <-initSeen:
-			initSeen = nil // seen: stop selecting on it, the boot timer no longer matters
-			boot.Stop()
-		case <-boot.C:
-			c.kill()
-			return -1, fmt.Errorf("guest did not reach init within %s; console: %s", c.bootTimeout(), c.consoleTail())
-		case <-ctx.Done():
-			c.kill()
-			return -1, fmt.Errorf("waiting for VM: %w; console: %s", ctx.Err(), c.consoleTail())
-		}
-	}
-}
-
-func (c *container) consoleTail() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return lastLines(c.tail, 5)
-}
-
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
+	return c.con.Wait(ctx, c.exited, c.bootTimeout(), c.kill)
 }
 
 func tailOfFile(path string) string {
 	data, _ := os.ReadFile(path)
-	return lastLines(data, 3)
+	return vm.LastLines(data, 3)
 }
 
 // kill stops qemu at once and waits for it to be gone.
@@ -447,8 +329,12 @@ func (c *container) Delete(ctx context.Context) error {
 		return nil
 	}
 	c.deleted = true
-	q, readDone := c.qmp, c.readDone
+	q, con := c.qmp, c.con
 	c.mu.Unlock()
+	var readDone chan struct{}
+	if con != nil {
+		readDone = con.Done
+	}
 	var errs []error
 	if q != nil {
 		_ = q.close()

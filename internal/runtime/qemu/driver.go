@@ -66,7 +66,7 @@ type Driver struct {
 // default: this executable), machine (overrides the -M value).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	d := &Driver{profile: p, env: env, bindSums: map[string]string{}}
-	mem, err := parseSize(p.Option("memory", "512M"))
+	mem, err := vm.ParseSize(p.Option("memory", "512M"))
 	if err != nil {
 		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
 	}
@@ -80,24 +80,6 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 		return nil, fmt.Errorf("profile %s: accel %q is not auto, kvm or tcg", p.Name, a)
 	}
 	return d, nil
-}
-
-// parseSize reads 512M, 1G, 65536K or a number of bytes.
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "K"):
-		mult = 1 << 10
-	case strings.HasSuffix(s, "M"):
-		mult = 1 << 20
-	case strings.HasSuffix(s, "G"):
-		mult = 1 << 30
-	}
-	n, err := strconv.ParseInt(strings.TrimRight(s, "KMG"), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size like 512M", s)
-	}
-	return n * mult, nil
 }
 
 // Profile implements runtime.Driver.
@@ -255,19 +237,8 @@ func (d *Driver) home() string {
 	return image.Home("")
 }
 
-// tapSubnet is the upper half of the run's subnet, so VM links and the veth pairs that
-// netsetup hands out from the bottom of the subnet do not race for the same /30.
-func (d *Driver) tapSubnet() netip.Prefix {
-	s := d.env.Subnet
-	if !s.IsValid() || !s.Addr().Is4() || s.Bits() > 28 {
-		return vm.DefaultTapSubnet
-	}
-	s = s.Masked()
-	b := s.Addr().As4()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v += uint32(1) << (32 - s.Bits() - 1)
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), s.Bits()+1)
-}
+// tapSubnet is where this driver's VM links come from (see vm.TapSubnetFor).
+func (d *Driver) tapSubnet() netip.Prefix { return vm.TapSubnetFor(d.env.Subnet) }
 
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }
@@ -293,8 +264,5 @@ func (d *Driver) isAgent(path string) (bool, error) {
 	return sum == d.assets.AgentSHA, nil
 }
 
-// macFor derives a locally administered MAC address from the guest address.
-func macFor(ip netip.Addr) string {
-	b := ip.As4()
-	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
-}
+// macFor derives the guest's MAC address from its address (see vm.GuestMAC).
+func macFor(ip netip.Addr) string { return vm.GuestMAC(ip) }

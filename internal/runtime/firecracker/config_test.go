@@ -1,0 +1,82 @@
+package firecracker
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/vm"
+)
+
+func TestMachineConfigJSON(t *testing.T) {
+	tap := &vm.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
+	c := buildConfig(vmParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+		Cmdline: "console=ttyS0", Disk: "/run/x/rootfs.ext4", Tap: tap})
+	got, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"boot-source":{"kernel_image_path":"/a/vmlinux","initrd_path":"/a/init.cpio","boot_args":"console=ttyS0"},` +
+		`"machine-config":{"vcpu_count":2,"mem_size_mib":512,"smt":false},` +
+		`"drives":[{"drive_id":"rootfs","path_on_host":"/run/x/rootfs.ext4","is_root_device":false,"is_read_only":false,"cache_type":"Unsafe"}],` +
+		`"network-interfaces":[{"iface_id":"eth0","host_dev_name":"isbvm0000abcd","guest_mac":"52:54:c6:13:80:02"}]}`
+	if string(got) != want {
+		t.Errorf("config\n got %s\nwant %s", got, want)
+	}
+	c = buildConfig(vmParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
+	got, _ = json.Marshal(c)
+	if !strings.Contains(string(got), `"network-interfaces":[]`) || strings.Contains(string(got), "initrd_path") {
+		t.Errorf("config without network or initrd: %s", got)
+	}
+}
+
+func TestKernelCmdlineCarriesTheSpec(t *testing.T) {
+	enc, err := vm.EncodeSpec(vm.GuestSpec{Args: []string{"true"}, RootDevice: "/dev/vda", RootFSType: "ext4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, inline := kernelCmdline(enc)
+	if !inline || !strings.HasPrefix(cl, "console=ttyS0 reboot=k panic=-1 pci=off ") {
+		t.Fatalf("cmdline %q inline=%v", cl, inline)
+	}
+	if got, ok := vm.SpecFromCmdline(cl); !ok || got != enc {
+		t.Errorf("spec not recovered from %q", cl)
+	}
+	if strings.Contains(cl, "acpi=off") || strings.Contains(cl, "root=") {
+		t.Errorf("cmdline %q must keep ACPI and leave the root to the agent", cl)
+	}
+	cl, inline = kernelCmdline(strings.Repeat("A", vm.MaxCmdlineSpec+1))
+	if inline || cl != baseCmdline {
+		t.Errorf("a long spec stayed on the command line: %q", cl)
+	}
+}
+
+func TestProfileOptions(t *testing.T) {
+	for _, opts := range []map[string]string{{"jailer": "true"}, {"cpus": "0"}, {"memory": "lots"}} {
+		if _, err := New(runtime.Profile{Name: "x", Driver: DriverName, Options: opts}, runtime.Env{}); err == nil {
+			t.Errorf("options %v accepted", opts)
+		}
+	}
+}
+
+func TestLeftoverVMIsFoundByItsSocket(t *testing.T) {
+	argv := func(s ...string) [][]byte {
+		var out [][]byte
+		for _, a := range s {
+			out = append(out, []byte(a))
+		}
+		return out
+	}
+	run := "/var/lib/isobench/run/"
+	if id, ok := leftoverVM(argv("/usr/bin/firecracker", "--api-sock", run+"isobench-a1/firecracker.sock", "--id", "isobench-a1"), run); !ok || id != "isobench-a1" {
+		t.Errorf("leftover not found: %q %v", id, ok)
+	}
+	if _, ok := leftoverVM(argv("firecracker", "--api-sock=/tmp/other.sock"), run); ok {
+		t.Error("a firecracker outside isobench's run directory was taken")
+	}
+	if _, ok := leftoverVM(argv("qemu-system-x86_64", "--api-sock", run+"isobench-a1/x"), run); ok {
+		t.Error("a process that is not firecracker was taken")
+	}
+}
