@@ -27,6 +27,9 @@ type Timings struct {
 	Total time.Duration
 	// Phases are finer phases a driver reports (VM boot), measured from the start call.
 	Phases []runtime.Phase
+	// NoCreate and NoDelete say the runtime has no such step (a plain process), so
+	// Create or Delete timed nothing.
+	NoCreate, NoDelete bool
 }
 
 // Outcome is what one container run left.
@@ -88,6 +91,10 @@ func RunToExit(ctx context.Context, d runtime.Driver, spec runtime.Spec) (*Outco
 	}
 	if pr, ok := c.(runtime.PhaseReporter); ok {
 		out.Timings.Phases = pr.Phases()
+	}
+	if sr, ok := c.(runtime.StepReporter); ok {
+		create, del := sr.RuntimeSteps()
+		out.Timings.NoCreate, out.Timings.NoDelete = !create, !del
 	}
 	err = c.Delete(ctx)
 	t3 := time.Now()

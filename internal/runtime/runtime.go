@@ -74,6 +74,13 @@ type PhaseReporter interface {
 	Phases() []Phase
 }
 
+// StepReporter is implemented by containers that lack a runtime create or delete step (a
+// plain process): those durations are then not reported, since they time nothing and a
+// ratio to them would mean nothing.
+type StepReporter interface {
+	RuntimeSteps() (create, delete bool)
+}
+
 // Phase is a named point in a container's start-up, measured from the start of Start.
 type Phase struct {
 	Name  string

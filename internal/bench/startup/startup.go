@@ -33,11 +33,11 @@ var vmPhases = []string{"vmm_started", "kernel_start", "init_reached", "workload
 
 func (Startup) Metrics() []bench.Metric {
 	m := []bench.Metric{
-		{Name: "create", Unit: "ms", Better: results.Lower, Description: "until the runtime's create returned"},
+		{Name: "create", Unit: "ms", Better: results.Lower, Description: "until the runtime's create returned (not for host, which has no create step)"},
 		{Name: "start", Unit: "ms", Better: results.Lower, Description: "until the runtime's start returned"},
 		{Name: "start_to_output", Unit: "ms", Better: results.Lower, Description: "from start until the workload's first output"},
 		{Name: "start_to_exit", Unit: "ms", Better: results.Lower, Description: "from start until the workload exited"},
-		{Name: "delete", Unit: "ms", Better: results.Lower, Description: "until the runtime's delete returned"},
+		{Name: "delete", Unit: "ms", Better: results.Lower, Description: "until the runtime's delete returned (not for host)"},
 		{Name: "total", Unit: "ms", Better: results.Lower, Description: "from create until delete returned"},
 	}
 	for _, p := range vmPhases {
@@ -68,11 +68,15 @@ func (Startup) Run(ctx context.Context, t *bench.Trial) error {
 		return fmt.Errorf("the workload did not print %q (got %q)", Marker, out.Stdout)
 	}
 	tm := out.Timings
-	t.Emit("create", ms(tm.Create), nil)
+	if !tm.NoCreate {
+		t.Emit("create", ms(tm.Create), nil)
+	}
 	t.Emit("start", ms(tm.Start), nil)
 	t.Emit("start_to_output", ms(tm.StartToOutput), nil)
 	t.Emit("start_to_exit", ms(tm.StartToExit), nil)
-	t.Emit("delete", ms(tm.Delete), nil)
+	if !tm.NoDelete {
+		t.Emit("delete", ms(tm.Delete), nil)
+	}
 	t.Emit("total", ms(tm.Total), nil)
 	for _, p := range tm.Phases {
 		t.Emit("phase_"+p.Name, ms(p.Since), nil)

@@ -170,6 +170,10 @@ type process struct {
 
 func (p *process) ID() string { return p.spec.ID }
 
+// RuntimeSteps implements runtime.StepReporter: without a runtime there is no create or
+// delete step.
+func (p *process) RuntimeSteps() (create, delete bool) { return false, false }
+
 // Create has nothing to do on the host: there is no runtime.
 func (p *process) Create(ctx context.Context) error { return nil }
 
