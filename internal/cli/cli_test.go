@@ -275,6 +275,11 @@ func assertHostClean(t *testing.T) {
 			t.Errorf("mount left: %s", m)
 		}
 	}
+	for _, root := range []string{"/run/runc", "/run/crun", "/var/run/runsc"} {
+		if stale, _ := filepath.Glob(filepath.Join(root, runtime.NamePrefix+"*")); len(stale) > 0 {
+			t.Errorf("runtime state left in %s: %v", root, stale)
+		}
+	}
 	if ns, links := netsetup.Leftovers(runtime.NamePrefix); len(ns)+len(links) > 0 {
 		t.Errorf("network left: %v %v", ns, links)
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,7 +46,9 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 			errs = append(errs, err)
 			continue
 		}
+		listed := map[string]bool{}
 		for _, id := range ids {
+			listed[id] = true
 			if !strings.HasPrefix(id, runtime.NamePrefix) {
 				continue
 			}
@@ -57,6 +61,51 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 			}
 			removed = append(removed, fmt.Sprintf("%s container %s", p.Name, id))
 		}
+		r, err := drv.removeStaleState(global, func(id string) bool { return !listed[id] })
+		removed = append(removed, r...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// stateRoots are where the runtimes keep container state unless --root says otherwise.
+var stateRoots = map[flavor]string{flavorRunc: "/run/runc", flavorCrun: "/run/crun", flavorRunsc: "/var/run/runsc"}
+
+// removeStaleState removes isobench's entries from the runtime's state directory that
+// the runtime itself no longer lists: a create killed half-way leaves a directory (runc:
+// only its exec.fifo) or a lock file (runsc) that no delete can reach.
+func (d *Driver) removeStaleState(global []string, stale func(id string) bool) ([]string, error) {
+	root := stateRoots[d.flavor]
+	for i, a := range global {
+		if v, ok := strings.CutPrefix(a, "--root="); ok {
+			root = v
+		} else if a == "--root" && i+1 < len(global) {
+			root = global[i+1]
+		}
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, nil // no state directory: nothing was left
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, runtime.NamePrefix) {
+			continue
+		}
+		// runsc names its files "<id>_sandbox:<id>.lock" and the like.
+		id, _, _ := strings.Cut(name, "_sandbox:")
+		if !stale(id) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
+			errs = append(errs, fmt.Errorf("removing stale state %s: %w", name, err))
+			continue
+		}
+		removed = append(removed, fmt.Sprintf("%s stale state %s", d.profile.Name, filepath.Join(root, name)))
 	}
 	return removed, errors.Join(errs...)
 }

@@ -246,16 +246,19 @@ type container struct {
 	network bool
 	link    *netsetup.Link
 
-	log      *os.File // the runtime's own output for start and delete
-	pid      int
-	procs    []runtime.Process // runsc: sandbox and gofer
-	created  bool
-	stderr   bytes.Buffer // the runtime's own stderr
-	copiers  sync.WaitGroup
-	done     chan struct{}
-	exitCode int
-	waitErr  error
-	deleted  bool
+	log     *os.File // the runtime's own output for start and delete
+	pid     int
+	procs   []runtime.Process // runsc: sandbox and gofer
+	created bool
+	// createTried: Create ran, perhaps without finishing; gone: the runtime's delete
+	// succeeded or found nothing, so any state left under its root is stale.
+	createTried, gone bool
+	stderr            bytes.Buffer // the runtime's own stderr
+	copiers           sync.WaitGroup
+	done              chan struct{}
+	exitCode          int
+	waitErr           error
+	deleted           bool
 }
 
 func (c *container) ID() string { return c.spec.ID }
@@ -263,6 +266,7 @@ func (c *container) ID() string { return c.spec.ID }
 // Create runs `<runtime> create`; the workload's stdio are pipes that outlive the runtime
 // process and are copied to the spec's writers.
 func (c *container) Create(ctx context.Context) error {
+	c.createTried = true
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("making stdout pipe: %w", err)
@@ -457,21 +461,27 @@ func (c *container) Delete(ctx context.Context) error {
 		return nil
 	}
 	c.deleted = true
-	if !c.created {
+	if !c.createTried {
 		return nil
 	}
 	var errs []error
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	// Also after a failed or interrupted create: the runtime may have got far enough to
+	// keep state for the container.
 	out, err := c.runtimeCmd(dctx, "delete", "--force", c.spec.ID)
 	if err != nil && !strings.Contains(string(out), "not exist") {
 		errs = append(errs, fmt.Errorf("%s delete: %v: %s", c.d.profile.Name, err, strings.TrimSpace(string(out))))
+	} else {
+		c.gone = true
 	}
-	// The process is gone now; make sure it is reaped.
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-		errs = append(errs, fmt.Errorf("container %s: process %d still running after delete", c.spec.ID, c.pid))
+	if c.created {
+		// The process is gone now; make sure it is reaped.
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			errs = append(errs, fmt.Errorf("container %s: process %d still running after delete", c.spec.ID, c.pid))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -479,6 +489,11 @@ func (c *container) Delete(ctx context.Context) error {
 // Release deletes the container if needed and removes its bundle, overlay and network.
 func (c *container) Release(ctx context.Context) error {
 	err := errors.Join(c.Delete(ctx), c.cleanup())
+	if c.gone {
+		// A create killed half-way (Ctrl-C) leaves state the runtime no longer lists.
+		_, serr := c.d.removeStaleState(c.d.globalArgs(c.network), func(id string) bool { return id == c.spec.ID })
+		err = errors.Join(err, serr)
+	}
 	if c.d.flavor == flavorRunsc {
 		reapRunscHelpers()
 	}
