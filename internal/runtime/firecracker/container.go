@@ -124,24 +124,11 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		return nil, fmt.Errorf("creating VM state directory: %w", err)
 	}
 	gs := vm.GuestSpec{Args: s.Args, Env: s.Env, Cwd: s.Cwd, RootDevice: "/dev/vda", RootFSType: "ext4"}
-	files := map[string]string{}
-	for i, m := range s.Mounts {
-		gm := vm.GuestMount{Type: m.Type, Destination: m.Destination, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes}
-		if m.Type == "bind" {
-			agent, err := d.isAgent(m.Source)
-			if err != nil {
-				return nil, err
-			}
-			if agent {
-				gm.Source = vm.AgentPath
-			} else {
-				// No shared filesystem in a microVM: the source travels in the initramfs.
-				gm.Source = fmt.Sprintf("%s/%d", vm.BindsDir, i)
-				files[gm.Source] = m.Source
-			}
-		}
-		gs.Mounts = append(gs.Mounts, gm)
+	mounts, files, err := d.agents.GuestMounts(s.Mounts, d.assets.AgentSHA)
+	if err != nil {
+		return nil, err
 	}
+	gs.Mounts = mounts
 	if s.Network {
 		tap, err := vm.CreateTap(s.ID, vm.TapSubnetFor(d.env.Subnet))
 		if err != nil {

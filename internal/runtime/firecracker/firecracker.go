@@ -51,10 +51,10 @@ type Driver struct {
 	memBytes int64
 	cpus     int
 
-	mu       sync.Mutex
-	checked  *runtime.Status
-	assets   *vm.Assets
-	bindSums map[string]string // host path -> sha256, to spot the agent among bind sources
+	mu      sync.Mutex
+	checked *runtime.Status
+	assets  *vm.Assets
+	agents  vm.AgentFiles // spots the agent among bind sources
 }
 
 // New makes the driver. Profile options: memory (512M), cpus (2), kernel (newest
@@ -62,7 +62,7 @@ type Driver struct {
 // not supported), agent (static isobench binary; default: this executable),
 // boot_timeout (10s).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	d := &Driver{profile: p, env: env, bindSums: map[string]string{}}
+	d := &Driver{profile: p, env: env}
 	var err error
 	if d.memBytes, err = vm.ParseSize(p.Option("memory", "512M")); err != nil {
 		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
@@ -165,26 +165,5 @@ func (d *Driver) home() string {
 
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }
-
-// isAgent tells whether a bind source is the agent binary itself (the probe usually is),
-// which the guest already has as /init.
-func (d *Driver) isAgent(path string) (bool, error) {
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return false, nil
-	}
-	d.mu.Lock()
-	sum, ok := d.bindSums[path]
-	d.mu.Unlock()
-	if !ok {
-		if sum, err = vm.FileSHA256(path); err != nil {
-			return false, err
-		}
-		d.mu.Lock()
-		d.bindSums[path] = sum
-		d.mu.Unlock()
-	}
-	return d.assets != nil && sum == d.assets.AgentSHA, nil
-}
 
 var errNotPrepared = errors.New("firecracker: Prepare was not called")

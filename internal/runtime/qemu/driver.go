@@ -54,18 +54,18 @@ type Driver struct {
 	cpus     int
 	agent    string
 
-	mu       sync.Mutex
-	accel    string // "kvm" or "tcg", settled by Check or Prepare
-	kvmNote  string
-	assets   *vm.Assets
-	bindSums map[string]string // host path -> sha256, to spot the agent among bind sources
+	mu      sync.Mutex
+	accel   string // "kvm" or "tcg", settled by Check or Prepare
+	kvmNote string
+	assets  *vm.Assets
+	agents  vm.AgentFiles // spots the agent among bind sources
 }
 
 // New makes the driver. Profile options: memory (512M), cpus (2), kernel (newest
 // /boot/vmlinuz-*-cloud-amd64), accel (auto, kvm or tcg), agent (static isobench binary;
 // default: this executable), machine (overrides the -M value).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	d := &Driver{profile: p, env: env, bindSums: map[string]string{}}
+	d := &Driver{profile: p, env: env}
 	mem, err := vm.ParseSize(p.Option("memory", "512M"))
 	if err != nil {
 		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
@@ -242,27 +242,6 @@ func (d *Driver) tapSubnet() netip.Prefix { return vm.TapSubnetFor(d.env.Subnet)
 
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }
-
-// isAgent tells whether a bind source is the agent binary itself (the probe usually is),
-// which the guest already has as /init.
-func (d *Driver) isAgent(path string) (bool, error) {
-	st, err := os.Stat(path)
-	if err != nil || !st.Mode().IsRegular() {
-		return false, nil
-	}
-	d.mu.Lock()
-	sum, ok := d.bindSums[path]
-	d.mu.Unlock()
-	if !ok {
-		if sum, err = vm.FileSHA256(path); err != nil {
-			return false, err
-		}
-		d.mu.Lock()
-		d.bindSums[path] = sum
-		d.mu.Unlock()
-	}
-	return sum == d.assets.AgentSHA, nil
-}
 
 // macFor derives the guest's MAC address from its address (see vm.GuestMAC).
 func macFor(ip netip.Addr) string { return vm.GuestMAC(ip) }
