@@ -10,6 +10,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/runtime"
 )
 
 // DefaultTapSubnet is the part of isobench's 198.18.0.0/15 that VM links take their /30s
@@ -29,6 +31,9 @@ type Tap struct {
 
 var tapMu sync.Mutex
 
+// TapPrefix starts the name of every VM tap device isobench makes.
+const TapPrefix = runtime.LinkPrefix + "vm"
+
 // CreateTap makes a persistent tap device named after id ("isbvm" + hash), gives the host
 // end the first address of a free /30 in subnet and brings it up. The device alias holds
 // id so cleanup can tell whose it was.
@@ -46,7 +51,7 @@ func CreateTap(id string, subnet netip.Prefix) (*Tap, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tap{Name: fmt.Sprintf("isbvm%08x", fnv32(id)), HostIP: host, GuestIP: guest, Bits: 30}
+	t := &Tap{Name: fmt.Sprintf("%s%08x", TapPrefix, fnv32(id)), HostIP: host, GuestIP: guest, Bits: 30}
 	link := &netlink.Tuntap{
 		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
 		Mode:      netlink.TUNTAP_MODE_TAP,

@@ -1,23 +1,11 @@
 package cloudhypervisor
 
 import (
-	"context"
 	"testing"
 
-	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/vm/vmtest"
 )
 
 func TestCheckSaysWhyItIsUnusable(t *testing.T) {
-	drv, err := New(runtime.Profile{Name: DriverName, Driver: DriverName}, runtime.Env{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := drv.Check(context.Background())
-	if st.Usable || st.Problem == "" || st.Fix == "" {
-		t.Fatalf("Check = %+v; want unusable with a problem and a fix", st)
-	}
-	if st.Class != runtime.ClassVM {
-		t.Errorf("class %q, want vm", st.Class)
-	}
-	t.Logf("found=%v problem=%q fix=%q", st.Found, st.Problem, st.Fix)
+	vmtest.CheckSaysWhyItIsUnusable(t, DriverName, "cloud-hypervisor", Install, New)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/vm"
 )
 
 // cleanup kills qemu processes that a killed run left (they carry -name isobench-...)
@@ -51,7 +52,7 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		return removed, fmt.Errorf("listing links: %w", err)
 	}
 	for _, l := range links {
-		if name := l.Attrs().Name; strings.HasPrefix(name, "isbvm") && l.Type() == "tuntap" {
+		if name := l.Attrs().Name; strings.HasPrefix(name, vm.TapPrefix) && l.Type() == "tuntap" {
 			if err := netlink.LinkDel(l); err != nil {
 				errs = append(errs, fmt.Errorf("removing tap %s: %w", name, err))
 				continue

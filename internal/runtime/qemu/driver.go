@@ -243,5 +243,3 @@ func (d *Driver) tapSubnet() netip.Prefix { return vm.TapSubnetFor(d.env.Subnet)
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }
 
-// macFor derives the guest's MAC address from its address (see vm.GuestMAC).
-func macFor(ip netip.Addr) string { return vm.GuestMAC(ip) }

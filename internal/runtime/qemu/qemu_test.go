@@ -141,13 +141,16 @@ func run(t *testing.T, d *Driver, spec runtime.Spec, during func(c runtime.Conta
 		t.Fatal(err)
 	}
 	tap := ""
-	if cc := c.(*container); cc.tap != nil {
-		tap = cc.tap.Name
+	if cc := c.(*container); cc.Tap != nil {
+		tap = cc.Tap.Name
 	}
 	defer checkGone(t, d, spec.ID, tap)
 	defer func() {
 		if err := c.Delete(context.Background()); err != nil {
 			t.Errorf("delete: %v", err)
+		}
+		if err := runtime.Remove(context.Background(), c); err != nil {
+			t.Errorf("release: %v", err)
 		}
 	}()
 	if err := c.Create(ctx); err != nil {
@@ -285,7 +288,7 @@ func TestNetworkReachesHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	ni := probe.Network()
-	if err := probe.Delete(ctx); err != nil {
+	if err := runtime.Remove(ctx, probe); err != nil {
 		t.Fatal(err)
 	}
 	if ni.Stack != "virtio-net-tap" || !strings.HasPrefix(ni.ContainerIP, "198.1") || !strings.HasPrefix(ni.HostIP, "198.1") {
@@ -300,9 +303,9 @@ func TestNetworkReachesHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tap := c.(*container).tap.Name
+	tap := c.(*container).Tap.Name
 	defer checkGone(t, d, spec.ID, tap)
-	defer c.Delete(context.Background())
+	defer runtime.Remove(context.Background(), c)
 	if got := c.Network(); got != ni {
 		t.Fatalf("second VM got %+v, first had %+v", got, ni)
 	}

@@ -1,8 +1,7 @@
-package firecracker
+package vm
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,17 +17,18 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 )
 
-// cleanup kills firecracker processes that a killed run left (their API socket lies under
-// <home>/run/isobench-*) and removes the taps those VMs held (alias = the container id).
-// The state directories under <home>/run are the run's to sweep.
-func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
+// SweepSocketVMMs is the cleanup of VMMs that isobench knows by their API socket
+// (Firecracker, Cloud Hypervisor): it kills the processes of binary whose socket flag
+// points into <home>/run/isobench-*, which a killed run left, and removes the taps those
+// VMs held (a tap's alias is its container id). The state directories under <home>/run
+// are the run's to sweep.
+func SweepSocketVMMs(env runtime.Env, binary, sockFlag string) ([]string, error) {
 	home := env.Home
 	if home == "" {
 		home = image.Home("")
 	}
 	runDir := filepath.Join(home, "run") + string(filepath.Separator)
 	var removed []string
-	var errs []error
 	ids := map[string]bool{}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -36,26 +36,28 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		if err != nil {
 			continue
 		}
-		id, ok := leftoverVM(bytes.Split(bytes.TrimRight(argv, "\x00"), []byte{0}), runDir)
+		id, ok := LeftoverVM(bytes.Split(bytes.TrimRight(argv, "\x00"), []byte{0}), binary, sockFlag, runDir)
 		if !ok {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-			removed = append(removed, fmt.Sprintf("firecracker process %d (%s)", pid, id))
+			removed = append(removed, fmt.Sprintf("%s process %d (%s)", binary, pid, id))
 			ids[id] = true
 		}
 	}
-	if len(removed) > 0 {
-		time.Sleep(100 * time.Millisecond) // let the kernel release the taps the VMs held
+	if len(ids) == 0 {
+		return removed, nil
 	}
+	time.Sleep(100 * time.Millisecond) // let the kernel release the taps the VMs held
 	links, err := netlink.LinkList()
 	if err != nil {
 		return removed, fmt.Errorf("listing links: %w", err)
 	}
+	var errs []error
 	for _, l := range links {
 		a := l.Attrs()
-		if !strings.HasPrefix(a.Name, "isbvm") || l.Type() != "tuntap" || !ids[a.Alias] {
+		if !strings.HasPrefix(a.Name, TapPrefix) || l.Type() != "tuntap" || !ids[a.Alias] {
 			continue
 		}
 		if err := netlink.LinkDel(l); err != nil {
@@ -67,22 +69,25 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 	return removed, errors.Join(errs...)
 }
 
-// leftoverVM tells whether argv is a firecracker whose --api-sock lies in
+// LeftoverVM tells whether argv is a process of binary whose sockFlag (given as
+// "--flag path", "--flag=path" or Cloud Hypervisor's "--flag path=..." form) lies in
 // <runDir>isobench-*, and returns that container id.
-func leftoverVM(argv [][]byte, runDir string) (string, bool) {
-	if len(argv) == 0 || filepath.Base(string(argv[0])) != "firecracker" {
+func LeftoverVM(argv [][]byte, binary, sockFlag, runDir string) (string, bool) {
+	if len(argv) == 0 || filepath.Base(string(argv[0])) != binary {
 		return "", false
 	}
 	for i := 0; i < len(argv); i++ {
 		a := string(argv[i])
 		var sock string
-		if v, ok := strings.CutPrefix(a, "--api-sock="); ok {
+		if v, ok := strings.CutPrefix(a, sockFlag+"="); ok {
 			sock = v
-		} else if a == "--api-sock" && i+1 < len(argv) {
+		} else if a == sockFlag && i+1 < len(argv) {
 			sock = string(argv[i+1])
 		} else {
 			continue
 		}
+		sock = strings.TrimPrefix(sock, "path=")
+		sock, _, _ = strings.Cut(sock, ",")
 		rel, ok := strings.CutPrefix(filepath.Clean(sock), runDir)
 		if !ok {
 			return "", false
