@@ -43,9 +43,9 @@ type Machine struct {
 	console     *os.File
 	pending     *pendingInitramfs
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	con     *Console
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	con      *Console
 	exited   chan struct{}
 	closers  []func()
 	released bool

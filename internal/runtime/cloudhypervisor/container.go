@@ -91,4 +91,3 @@ func (c *container) Start(ctx context.Context) error {
 	c.Started(before, time.Now())
 	return nil
 }
-

@@ -242,4 +242,3 @@ func (d *Driver) tapSubnet() netip.Prefix { return vm.TapSubnetFor(d.env.Subnet)
 
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }
-
