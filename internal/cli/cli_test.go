@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,8 +31,14 @@ func needRoot(t *testing.T) {
 // isobench runs the CLI with the shared test home and returns stdout, stderr and the exit status.
 func isobench(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return isobenchHome(t, imagetest.Home(t), args...)
+}
+
+// isobenchHome runs the CLI with the given home directory.
+func isobenchHome(t *testing.T, home string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(testbin.Build(t), args...)
-	cmd.Env = append(os.Environ(), "ISOBENCH_HOME="+imagetest.Home(t))
+	cmd.Env = append(os.Environ(), "ISOBENCH_HOME="+home)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -320,4 +327,69 @@ func TestSkipUnusable(t *testing.T) {
 	if len(readSamples(t, out)) == 0 {
 		t.Error("runc was not measured")
 	}
+}
+
+// TestInterruptedImageBuildLeavesNothing: Ctrl-C during debootstrap exits 130, and the
+// store has no image, no temporary rootfs and no mounts left.
+func TestInterruptedImageBuildLeavesNothing(t *testing.T) {
+	needRoot(t)
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		t.Skip("debootstrap not installed: apt-get install debootstrap")
+	}
+	home := t.TempDir()
+	cmd := exec.Command(testbin.Build(t), "--home", home, "image", "build", "--name", "interrupted")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once debootstrap is at work (it prints as it retrieves packages).
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), "I: ") && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit %v, want 130; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("image build did not stop within 60 s of the signal")
+	}
+	if out, _, _ := isobenchHome(t, home, "image", "ls"); strings.Contains(out, "interrupted") {
+		t.Errorf("interrupted image listed:\n%s", out)
+	}
+	mounts, _ := os.ReadFile("/proc/mounts")
+	if strings.Contains(string(mounts), home) {
+		t.Errorf("mounts left under %s", home)
+	}
+	for _, dir := range []string{"tmp", "rootfs"} {
+		if ents, _ := os.ReadDir(filepath.Join(home, dir)); len(ents) > 0 {
+			t.Errorf("%s/%s not empty: %v", home, dir, ents)
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a running command writes to while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -51,6 +51,15 @@ func imageError(err error) error {
 	return err
 }
 
+// interruptedOr is exit status 130 when a signal stopped the image job (its temporary
+// files are gone, the store is as before), else err.
+func interruptedOr(ctx context.Context, job string, err error) error {
+	if ctx.Err() != nil {
+		return &ExitError{Code: 130, Err: fmt.Errorf("image %s interrupted: nothing was added to the store", job)}
+	}
+	return err
+}
+
 func openImageStore() (*image.Store, error) {
 	return image.Open(image.Home(global.home))
 }
@@ -83,7 +92,7 @@ recipe reuses it unless --force is given.`,
 			start := time.Now()
 			img, built, err := store.Build(ctx, opts, cmd.ErrOrStderr())
 			if err != nil {
-				return imageError(err)
+				return interruptedOr(ctx, "build", imageError(err))
 			}
 			out := cmd.OutOrStdout()
 			if built {
@@ -136,7 +145,7 @@ The format is detected from the content.`,
 			defer stop()
 			img, err := store.Import(ctx, args[0], name)
 			if err != nil {
-				return imageError(err)
+				return interruptedOr(ctx, "import", imageError(err))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
 			return nil
