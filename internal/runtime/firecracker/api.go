@@ -1,14 +1,9 @@
 package firecracker
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"time"
+
+	"github.com/isobench/isobench/internal/vm"
 )
 
 // The request bodies of Firecracker's API, with the JSON names of its swagger
@@ -58,87 +53,23 @@ type Config struct {
 	NetworkInterfaces []NetworkInterface   `json:"network-interfaces"`
 }
 
-// apiClient talks HTTP to Firecracker's API socket.
-type apiClient struct {
-	sock string
-	http *http.Client
-}
-
-func newAPIClient(sock string) *apiClient {
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}
-	return &apiClient{sock: sock, http: &http.Client{Transport: tr}}
-}
-
-// waitReady polls GET / until the API answers, firecracker exits or ctx ends.
-func (a *apiClient) waitReady(ctx context.Context, exited <-chan struct{}) error {
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/", nil)
-		resp, err := a.http.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the firecracker API at %s: %w", a.sock, ctx.Err())
-		case <-exited:
-			return fmt.Errorf("firecracker exited before its API socket was ready")
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
-}
-
-// put sends one PUT and fails on anything but a 2xx answer, with Firecracker's fault message.
-func (a *apiClient) put(ctx context.Context, path string, body any) error {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://localhost"+path, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("firecracker API PUT %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		var fault struct {
-			Message string `json:"fault_message"`
-		}
-		if json.Unmarshal(msg, &fault) == nil && fault.Message != "" {
-			msg = []byte(fault.Message)
-		}
-		return fmt.Errorf("firecracker API PUT %s: %s: %s", path, resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
-}
-
 // configure sends a whole Config (everything before InstanceStart).
-func (a *apiClient) configure(ctx context.Context, c Config) error {
-	if err := a.put(ctx, "/machine-config", c.MachineConfig); err != nil {
+func configure(ctx context.Context, a *vm.UnixAPI, c Config) error {
+	if err := a.Put(ctx, "/machine-config", c.MachineConfig); err != nil {
 		return err
 	}
-	if err := a.put(ctx, "/boot-source", c.BootSource); err != nil {
+	if err := a.Put(ctx, "/boot-source", c.BootSource); err != nil {
 		return err
 	}
 	for _, d := range c.Drives {
-		if err := a.put(ctx, "/drives/"+d.DriveID, d); err != nil {
+		if err := a.Put(ctx, "/drives/"+d.DriveID, d); err != nil {
 			return err
 		}
 	}
 	for _, n := range c.NetworkInterfaces {
-		if err := a.put(ctx, "/network-interfaces/"+n.IfaceID, n); err != nil {
+		if err := a.Put(ctx, "/network-interfaces/"+n.IfaceID, n); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-func (a *apiClient) close() { a.http.CloseIdleConnections() }

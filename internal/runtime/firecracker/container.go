@@ -73,7 +73,7 @@ type container struct {
 	config Config
 
 	mu  sync.Mutex
-	api *apiClient
+	api *vm.UnixAPI
 }
 
 func (c *container) apiSock() string { return filepath.Join(c.Dir, "firecracker.sock") }
@@ -107,20 +107,20 @@ func (c *container) Create(ctx context.Context) error {
 	if err := c.Launch(cmd); err != nil {
 		return err
 	}
-	api := newAPIClient(c.apiSock())
+	api := vm.NewUnixAPI(DriverName, c.apiSock(), "")
 	c.mu.Lock()
 	c.api = api
 	c.mu.Unlock()
-	c.OnDelete(api.close)
+	c.OnDelete(api.Close)
 	// The agent powers off, which Firecracker may not turn into its own exit (UNTESTED
 	// for lack of KVM; a panic with reboot=k does make it exit).
 	c.StopAfterExit(2 * time.Second)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := api.waitReady(actx, c.Exited()); err != nil {
+	if err := api.WaitReady(actx, "/", c.Exited()); err != nil {
 		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(logPath))
 	}
-	if err := api.configure(actx, c.config); err != nil {
+	if err := configure(actx, api, c.config); err != nil {
 		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(logPath))
 	}
 	return nil
@@ -136,7 +136,7 @@ func (c *container) Start(ctx context.Context) error {
 		return errors.New("firecracker: Start before Create")
 	}
 	before := time.Now()
-	if err := api.put(ctx, "/actions", InstanceActionInfo{ActionType: "InstanceStart"}); err != nil {
+	if err := api.Put(ctx, "/actions", InstanceActionInfo{ActionType: "InstanceStart"}); err != nil {
 		return err
 	}
 	c.Started(before, time.Now())
