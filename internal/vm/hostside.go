@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -42,4 +43,24 @@ func TapSubnetFor(s netip.Prefix) netip.Prefix {
 func GuestMAC(ip netip.Addr) string {
 	b := ip.As4()
 	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// HostTSCkHz reads the host's clock rate from /proc/cpuinfo, 0 when unknown. Guests under
+// TCG get it as tsc_early_khz: their PIT calibration of the TSC fails now and then, and
+// the guest TSC runs at the host's rate.
+func HostTSCkHz() int {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "cpu MHz" {
+			mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0
+			}
+			return int(mhz * 1000)
+		}
+	}
+	return 0
 }

@@ -117,6 +117,12 @@ func (d *KVMDriver) Prepare(ctx context.Context, img *image.Image) error {
 	if st := d.Check(ctx); !st.Usable {
 		return fmt.Errorf("%s: %s (%s)", d.Kind.Name, st.Problem, st.Fix)
 	}
+	return d.PrepareGuest(ctx, img)
+}
+
+// PrepareGuest builds the guest assets for d.Kernel without checking for the VMM, so the
+// guest side can also be booted under QEMU where the VMM cannot run (see vmtest).
+func (d *KVMDriver) PrepareGuest(ctx context.Context, img *image.Image) error {
 	root, err := img.RootFS(ctx)
 	if err != nil {
 		return fmt.Errorf("unpacking image %s: %w", img.Name, err)

@@ -3,6 +3,8 @@ package firecracker
 import (
 	"testing"
 
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/testbin"
 	"github.com/isobench/isobench/internal/vm/vmtest"
 )
 
@@ -10,4 +12,15 @@ import (
 // either is missing it skips with Check's reason.
 func TestBootRunsWorkload(t *testing.T) {
 	vmtest.BootRunsWorkload(t, DriverName, "firecracker", New)
+}
+
+// TestGuestBootsUnderQEMU boots this driver's guest (vmlinux via PVH, virtio_mmio found
+// through ACPI, its command line) under QEMU's microvm with virtio-mmio devices.
+func TestGuestBootsUnderQEMU(t *testing.T) {
+	drv, err := New(runtime.Profile{Name: DriverName, Driver: DriverName,
+		Options: map[string]string{"memory": "256M", "agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmtest.GuestBootsUnderQEMU(t, drv.(*Driver).KVMDriver, baseCmdline, vmtest.MMIO)
 }

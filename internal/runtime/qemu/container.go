@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +44,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	if d.accel == "tcg" {
 		// Under TCG the PIT calibration of the TSC fails now and then, and the kernel
 		// hangs; the guest TSC runs at the host's rate, so tell the guest that rate.
-		if khz := hostTSCkHz(); khz > 0 {
+		if khz := vm.HostTSCkHz(); khz > 0 {
 			cmdline += " tsc_early_khz=" + strconv.Itoa(khz)
 		}
 	}
@@ -87,24 +86,6 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 }
 
 func (c *container) qmpPath() string { return filepath.Join(c.Dir, "qmp.sock") }
-
-// hostTSCkHz reads the host's clock rate from /proc/cpuinfo, 0 when unknown.
-func hostTSCkHz() int {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "cpu MHz" {
-			mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return 0
-			}
-			return int(mhz * 1000)
-		}
-	}
-	return 0
-}
 
 // Create implements runtime.Container: qemu starts with the VM paused (-S) and returns
 // once its QMP socket answers, so the device model is built but no guest code ran.

@@ -4,16 +4,21 @@
 package vmtest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/vm"
 )
 
 // NewDriver makes the driver under test for a profile and an environment.
@@ -95,4 +100,128 @@ func CheckSaysWhyItIsUnusable(t *testing.T, name, binary, install string, newDri
 	if st.Class != runtime.ClassVM {
 		t.Errorf("class %q, want vm", st.Class)
 	}
+}
+
+// Devices is how a VMM presents its disk and network to the guest.
+type Devices string
+
+const (
+	// MMIO is virtio-mmio, found through ACPI (Firecracker 1.10+, qemu's microvm).
+	MMIO Devices = "mmio"
+	// PCI is virtio-pci on a PCI host bridge (Cloud Hypervisor).
+	PCI Devices = "pci"
+)
+
+// GuestBootsUnderQEMU boots exactly the guest a KVM-only driver would boot (the vmlinux
+// through its PVH entry point, the driver's initramfs and modules, its kernel command
+// line, a per-VM disk copy, a tap) under QEMU with the same kind of virtio devices, so
+// the guest side is tested where the VMM itself cannot run. Under TCG this takes a few
+// seconds. The workload pings the host side of the tap and echoes.
+func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root (tap devices, image store)")
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 not installed: apt-get install qemu-system-x86")
+	}
+	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
+		t.Skip("mkfs.ext4 not installed: apt-get install e2fsprogs")
+	}
+	if d.Kernel, err = vm.FindKernel(vm.DefaultKernelGlob); err != nil {
+		t.Skipf("%v; fix: apt-get install linux-image-cloud-amd64", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := d.PrepareGuest(ctx, imagetest.Busybox(t)); err != nil {
+		t.Fatalf("preparing the guest: %v", err)
+	}
+	if khz := vm.HostTSCkHz(); khz > 0 {
+		cmdline += " tsc_early_khz=" + strconv.Itoa(khz) // TCG: see vm.HostTSCkHz
+	}
+	var stdout, stderr lockedBuffer
+	id := runtime.NamePrefix + "vmtest-qemu-" + string(devices)
+	spec := runtime.Spec{ID: id, Network: true, RawDir: t.TempDir(), Stdout: &stdout, Stderr: &stderr}
+	// The agent sets the host side of the tap as the default gateway.
+	spec.Args = []string{"sh", "-c", "gw=$(ip route | awk '/^default/ {print $3}'); ping -c 1 -W 5 $gw >/dev/null && echo ping-ok $gw; echo hello"}
+	m, err := d.NewMachine(ctx, spec, cmdline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := m.Tap.Name
+	defer func() {
+		if err := m.Release(context.Background()); err != nil {
+			t.Errorf("release: %v", err)
+		}
+		if _, err := os.Stat(m.Dir); err == nil {
+			t.Errorf("state directory %s left", m.Dir)
+		}
+		if out, _ := exec.Command("ip", "link", "show", tap).CombinedOutput(); !strings.Contains(string(out), "does not exist") {
+			t.Errorf("tap %s left: %s", tap, out)
+		}
+	}()
+	args := []string{
+		"-name", id, "-accel", "tcg", "-cpu", "max", "-m", strconv.FormatInt(d.MemBytes>>20, 10) + "M",
+		"-smp", strconv.Itoa(d.CPUs), "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+		"-kernel", d.Vmlinux, "-initrd", m.Initrd, "-append", m.Cmdline,
+		"-drive", "id=root,file=" + m.Disk + ",format=raw,if=none,cache=unsafe",
+		"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no",
+	}
+	mac := "mac=" + vm.GuestMAC(m.Tap.GuestIP)
+	switch devices {
+	case MMIO:
+		args = append(args, "-M", "microvm,x-option-roms=off,isa-serial=on",
+			"-device", "virtio-blk-device,drive=root", "-device", "virtio-net-device,netdev=net0,"+mac)
+	case PCI:
+		args = append(args, "-M", "q35",
+			"-device", "virtio-blk-pci,drive=root", "-device", "virtio-net-pci,netdev=net0,"+mac)
+	}
+	if err := m.BuildInitramfs(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(qemu, args...)
+	before := time.Now()
+	if err := m.Launch(cmd); err != nil {
+		t.Fatal(err)
+	}
+	m.Started(before, time.Now())
+	code, err := m.Wait(ctx)
+	log, _ := os.ReadFile(filepath.Join(spec.RawDir, "console.log"))
+	if err != nil || code != 0 {
+		t.Fatalf("wait: %d, %v; stderr %q; console:\n%s", code, err, stderr.String(), log)
+	}
+	if out := stdout.String(); !strings.Contains(out, "ping-ok "+m.Tap.HostIP.String()) || !strings.Contains(out, "hello") {
+		t.Errorf("stdout %q lacks ping-ok and hello; stderr %q", out, stderr.String())
+	}
+	names := map[string]bool{}
+	for _, p := range m.Phases() {
+		names[p.Name] = true
+	}
+	for _, want := range []string{"vmm_started", "kernel_start", "init_reached", "workload_started", "workload_exit"} {
+		if !names[want] {
+			t.Errorf("phase %s missing: %v", want, m.Phases())
+		}
+	}
+	if err := m.Delete(ctx); err != nil {
+		t.Errorf("delete: %v", err)
+	}
+}
+
+// lockedBuffer collects a VM's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
