@@ -154,6 +154,13 @@ func (b *FirstByteBuffer) Bytes() []byte {
 	return bytes.Clone(b.buf.Bytes())
 }
 
+// String returns what was written; tests read it while a container still writes.
+func (b *FirstByteBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // First returns when the first byte arrived.
 func (b *FirstByteBuffer) First() (time.Time, bool) {
 	b.mu.Lock()

@@ -5,15 +5,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/results"
@@ -198,19 +199,7 @@ func TestSIGINTKeepsSamplesAndCleansUp(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitForSamples(t, dir, 20)
-			cmd.Process.Signal(sig)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-					t.Errorf("exit %v, want 130; stderr:\n%s", err, stderr.String())
-				}
-			case <-time.After(60 * time.Second):
-				cmd.Process.Kill()
-				t.Fatal("run did not stop within 60 s of the signal")
-			}
+			signalExpect130(t, cmd, sig, &stderr)
 			samples := readSamples(t, dir)
 			if len(samples) < 20 {
 				t.Errorf("only %d samples kept", len(samples))
@@ -338,7 +327,7 @@ func TestInterruptedImageBuildLeavesNothing(t *testing.T) {
 	}
 	home := t.TempDir()
 	cmd := exec.Command(testbin.Build(t), "--home", home, "image", "build", "--name", "interrupted")
-	var stderr lockedBuffer
+	var stderr bench.FirstByteBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -349,19 +338,7 @@ func TestInterruptedImageBuildLeavesNothing(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	time.Sleep(2 * time.Second)
-	cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-			t.Errorf("exit %v, want 130; stderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("image build did not stop within 60 s of the signal")
-	}
+	signalExpect130(t, cmd, syscall.SIGINT, &stderr)
 	if out, _, _ := isobenchHome(t, home, "image", "ls"); strings.Contains(out, "interrupted") {
 		t.Errorf("interrupted image listed:\n%s", out)
 	}
@@ -376,20 +353,21 @@ func TestInterruptedImageBuildLeavesNothing(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer a running command writes to while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// signalExpect130 sends sig to a running isobench and expects it to stop within a minute
+// with exit status 130.
+func signalExpect130(t *testing.T, cmd *exec.Cmd, sig syscall.Signal, stderr fmt.Stringer) {
+	t.Helper()
+	cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+			t.Errorf("exit %v, want 130; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%s did not stop within 60 s of %s", cmd.Args[1:], sig)
+	}
 }

@@ -201,12 +201,37 @@ func (m *Machine) Console() *Console {
 	return m.con
 }
 
-// Started is called by a driver's Start around the call that lets the vCPUs run: phases
-// are measured from before, and vmm_started is when the VMM answered.
-func (m *Machine) Started(before, answered time.Time) {
+// LaunchAPI starts a VMM that is configured through its REST API and returns once the
+// API answers GET readyPath. logPath is the VMM's own log, quoted in errors.
+func (m *Machine) LaunchAPI(ctx context.Context, cmd *exec.Cmd, api *UnixAPI, readyPath, logPath string) error {
+	if err := m.Launch(cmd); err != nil {
+		return err
+	}
+	m.OnDelete(api.Close)
+	// The agent powers the guest off; should the VMM stay up after that, it is stopped.
+	m.StopAfterExit(2 * time.Second)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := api.WaitReady(actx, readyPath, m.Exited()); err != nil {
+		return fmt.Errorf("%w (%s log: %s)", err, api.Label, TailOfFile(logPath))
+	}
+	return nil
+}
+
+// StartWith is a driver's Start: run is the VMM call that lets the vCPUs run. Phases are
+// measured from before it, and vmm_started is when the VMM answered; the guest's own
+// phases follow asynchronously (see Phases).
+func (m *Machine) StartWith(ctx context.Context, run func(context.Context) error) error {
 	con := m.Console()
-	con.MarkStart(before)
-	con.AddPhase(PhaseVMMStarted, answered)
+	if con == nil {
+		return fmt.Errorf("%s: Start before Create", m.label)
+	}
+	con.MarkStart(time.Now())
+	if err := run(ctx); err != nil {
+		return err
+	}
+	con.AddPhase(PhaseVMMStarted, time.Now())
+	return nil
 }
 
 // StopAfterExit ends the VM shortly after the agent reported the workload's end, for VMMs

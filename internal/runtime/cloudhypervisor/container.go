@@ -2,12 +2,9 @@ package cloudhypervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/vm"
@@ -25,12 +22,11 @@ type container struct {
 	*vm.Machine
 	d      *Driver
 	config VMConfig
-
-	mu  sync.Mutex
-	api *vm.UnixAPI
+	api    *vm.UnixAPI // set by Create, used by Start
 }
 
 func (c *container) apiSock() string { return filepath.Join(c.Dir, "ch.sock") }
+func (c *container) logPath() string { return filepath.Join(c.RawDir, "cloud-hypervisor.log") }
 
 // New implements runtime.Driver: the guest spec, the per-VM disk copy, the tap device and
 // the VM configuration.
@@ -51,43 +47,26 @@ func (c *container) Create(ctx context.Context) error {
 	if err := c.BuildInitramfs(); err != nil {
 		return err
 	}
-	logPath := filepath.Join(c.RawDir, "cloud-hypervisor.log")
 	// Its own log goes to a file, so the serial console (stdout) carries only the guest.
-	cmd := exec.Command(c.d.Binary, "--api-socket", "path="+c.apiSock(), "--log-file", logPath, "-v")
-	if err := c.Launch(cmd); err != nil {
+	cmd := exec.Command(c.d.Binary, "--api-socket", "path="+c.apiSock(), "--log-file", c.logPath(), "-v")
+	api := vm.NewUnixAPI(DriverName, c.apiSock(), apiPrefix)
+	if err := c.LaunchAPI(ctx, cmd, api, "/vmm.ping", c.logPath()); err != nil {
 		return err
 	}
-	api := vm.NewUnixAPI(DriverName, c.apiSock(), apiPrefix)
-	c.mu.Lock()
 	c.api = api
-	c.mu.Unlock()
-	c.OnDelete(api.Close)
-	// The agent powers the guest off; should the VMM stay up after that, it is stopped.
-	c.StopAfterExit(2 * time.Second)
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := api.WaitReady(actx, "/vmm.ping", c.Exited()); err != nil {
-		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(logPath))
-	}
-	if err := api.Put(actx, "/vm.create", c.config); err != nil {
-		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(logPath))
+	if err := api.Put(ctx, "/vm.create", c.config); err != nil {
+		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(c.logPath()))
 	}
 	return nil
 }
 
 // Start implements runtime.Container: vm.boot, returning when Cloud Hypervisor says the
-// VM runs. The guest's own phases follow asynchronously (see Phases).
+// VM runs.
 func (c *container) Start(ctx context.Context) error {
-	c.mu.Lock()
-	api := c.api
-	c.mu.Unlock()
-	if api == nil {
-		return errors.New("cloud-hypervisor: Start before Create")
-	}
-	before := time.Now()
-	if err := api.Put(ctx, "/vm.boot", nil); err != nil {
-		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(filepath.Join(c.RawDir, "cloud-hypervisor.log")))
-	}
-	c.Started(before, time.Now())
-	return nil
+	return c.StartWith(ctx, func(ctx context.Context) error {
+		if err := c.api.Put(ctx, "/vm.boot", nil); err != nil {
+			return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(c.logPath()))
+		}
+		return nil
+	})
 }

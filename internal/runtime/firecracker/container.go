@@ -2,13 +2,10 @@ package firecracker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/vm"
@@ -23,19 +20,19 @@ const (
 	PhaseWorkloadExit    = vm.PhaseWorkloadExit
 )
 
-// baseCmdline is the kernel command line before the guest spec. Firecracker appends the
-// virtio_mmio.device=... parameters of its devices itself.
+// baseCmdline is the kernel command line before the guest spec.
 //
-// UNTESTED (no firecracker binary and no KVM that runs ordinary guests on the machine this
-// was written on). Debian's cloud kernel builds virtio_mmio as a module WITHOUT
-// CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES (see /boot/config-*-cloud-amd64), so the module has
-// no "device" parameter and the virtio_mmio.device= entries cannot announce the devices;
-// besides, the kernel does not apply <module>.<param>= from its command line to modules
-// loaded later (modprobe does that, and the agent loads modules with finit_module and no
-// parameters). What can find the disk and the NIC with this kernel is ACPI: Firecracker
-// 1.10 and later describe their virtio-mmio devices in the DSDT (LNRO0005), which
-// virtio_mmio matches, as under qemu's microvm. So ACPI must stay on (no acpi=off here),
-// and older Firecracker releases need a kernel with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y.
+// Debian's cloud kernel builds virtio_mmio as a module WITHOUT
+// CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so the virtio_mmio.device= entries older Firecracker
+// releases append cannot announce the devices (and the kernel does not apply
+// <module>.<param>= to modules the agent loads later with finit_module). What finds the
+// disk and the NIC with this kernel is ACPI: Firecracker describes its virtio-mmio devices
+// in the DSDT since its ACPI support (firecracker PR #4428, 2024), which virtio_mmio
+// matches as under qemu's microvm. So ACPI stays on (no acpi=off), and older Firecracker
+// releases need a kernel with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y. The guest side of
+// this (PVH vmlinux, modules, ACPI discovery of virtio-mmio) boots under QEMU in the tests;
+// Firecracker itself was never run on the machine this was written on (no binary, and a
+// KVM that refuses ordinary guests).
 const baseCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
 
 // vmParams is what a VM's configuration depends on.
@@ -71,12 +68,11 @@ type container struct {
 	*vm.Machine
 	d      *Driver
 	config Config
-
-	mu  sync.Mutex
-	api *vm.UnixAPI
+	api    *vm.UnixAPI // set by Create, used by Start
 }
 
 func (c *container) apiSock() string { return filepath.Join(c.Dir, "firecracker.sock") }
+func (c *container) logPath() string { return filepath.Join(c.RawDir, "firecracker.log") }
 
 // New implements runtime.Driver: the guest spec, the per-VM disk copy, the tap device and
 // the machine configuration.
@@ -97,48 +93,27 @@ func (c *container) Create(ctx context.Context) error {
 	if err := c.BuildInitramfs(); err != nil {
 		return err
 	}
-	logPath := filepath.Join(c.RawDir, "firecracker.log")
 	// --log-path must exist; it keeps firecracker's own log off the serial console (stdout).
-	if err := os.WriteFile(logPath, nil, 0o644); err != nil {
+	if err := os.WriteFile(c.logPath(), nil, 0o644); err != nil {
 		return fmt.Errorf("creating firecracker log: %w", err)
 	}
 	cmd := exec.Command(c.d.Binary, "--api-sock", c.apiSock(), "--id", c.ID(),
-		"--log-path", logPath, "--level", "Warning")
-	if err := c.Launch(cmd); err != nil {
+		"--log-path", c.logPath(), "--level", "Warning")
+	api := vm.NewUnixAPI(DriverName, c.apiSock(), "")
+	if err := c.LaunchAPI(ctx, cmd, api, "/", c.logPath()); err != nil {
 		return err
 	}
-	api := vm.NewUnixAPI(DriverName, c.apiSock(), "")
-	c.mu.Lock()
 	c.api = api
-	c.mu.Unlock()
-	c.OnDelete(api.Close)
-	// The agent powers off, which Firecracker may not turn into its own exit (UNTESTED
-	// for lack of KVM; a panic with reboot=k does make it exit).
-	c.StopAfterExit(2 * time.Second)
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := api.WaitReady(actx, "/", c.Exited()); err != nil {
-		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(logPath))
-	}
-	if err := configure(actx, api, c.config); err != nil {
-		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(logPath))
+	if err := configure(ctx, api, c.config); err != nil {
+		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(c.logPath()))
 	}
 	return nil
 }
 
 // Start implements runtime.Container: InstanceStart, returning when Firecracker says the
-// vCPUs run. The guest's own phases follow asynchronously (see Phases).
+// vCPUs run.
 func (c *container) Start(ctx context.Context) error {
-	c.mu.Lock()
-	api := c.api
-	c.mu.Unlock()
-	if api == nil {
-		return errors.New("firecracker: Start before Create")
-	}
-	before := time.Now()
-	if err := api.Put(ctx, "/actions", InstanceActionInfo{ActionType: "InstanceStart"}); err != nil {
-		return err
-	}
-	c.Started(before, time.Now())
-	return nil
+	return c.StartWith(ctx, func(ctx context.Context) error {
+		return c.api.Put(ctx, "/actions", InstanceActionInfo{ActionType: "InstanceStart"})
+	})
 }

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
@@ -29,9 +28,7 @@ type container struct {
 	*vm.Machine
 	d    *Driver
 	args []string
-
-	mu  sync.Mutex
-	qmp *qmp
+	qmp  *qmp // set by Create, used by Start
 }
 
 // New implements runtime.Driver: the guest spec, the tap device and the qemu command line.
@@ -112,28 +109,15 @@ func (c *container) Create(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w (qemu log: %s)", err, vm.TailOfFile(logPath))
 	}
-	c.mu.Lock()
 	c.qmp = q
-	c.mu.Unlock()
 	c.OnDelete(func() { _ = q.close() })
 	return nil
 }
 
 // Start implements runtime.Container: it resumes the VM and returns when qemu says the
-// CPUs run. The guest's own phases follow asynchronously (see Phases).
+// CPUs run.
 func (c *container) Start(ctx context.Context) error {
-	c.mu.Lock()
-	q := c.qmp
-	c.mu.Unlock()
-	if q == nil {
-		return errors.New("qemu-microvm: Start before Create")
-	}
-	before := time.Now()
-	if err := q.execute(ctx, "cont"); err != nil {
-		return err
-	}
-	c.Started(before, time.Now())
-	return nil
+	return c.StartWith(ctx, func(ctx context.Context) error { return c.qmp.execute(ctx, "cont") })
 }
 
 // bootTimeout bounds the wait for the agent's init line; TCG boots are slow.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/vm"
@@ -129,7 +130,7 @@ type result struct {
 // memory overhead once the workload started.
 func run(t *testing.T, d *Driver, spec runtime.Spec, during func(c runtime.Container)) result {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr bench.FirstByteBuffer
 	spec.Stdout, spec.Stderr = &stdout, &stderr
 	if spec.RawDir == "" {
 		spec.RawDir = t.TempDir()
@@ -175,23 +176,6 @@ func run(t *testing.T, d *Driver, spec runtime.Spec, during func(c runtime.Conta
 		t.Logf("console.log:\n%s", log)
 	}
 	return r
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func phaseMap(t *testing.T, phases []runtime.Phase) map[string]time.Duration {
@@ -281,7 +265,7 @@ func TestNetworkReachesHost(t *testing.T) {
 	// The guest's address is known only after New, so the command is filled in then.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var stdout syncBuffer
+	var stdout bench.FirstByteBuffer
 	spec.Stdout, spec.Args = &stdout, []string{"true"}
 	probe, err := d.New(ctx, spec)
 	if err != nil {
