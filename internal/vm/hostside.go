@@ -45,9 +45,21 @@ func GuestMAC(ip netip.Addr) string {
 	return fmt.Sprintf("52:54:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
 
-// HostTSCkHz reads the host's clock rate from /proc/cpuinfo, 0 when unknown. Guests under
-// TCG get it as tsc_early_khz: their PIT calibration of the TSC fails now and then, and
-// the guest TSC runs at the host's rate.
+// TCGClockArgs is what a guest under TCG needs on its kernel command line to keep a
+// nanosecond clock. Its PIT calibration of the TSC fails now and then and the kernel
+// hangs, so tsc_early_khz gives it the host's rate, at which the emulated TSC runs. And
+// its TSC sync check between vCPUs fails under emulation, which leaves the guest on
+// refined-jiffies (4 ms steps: fio then reports 0 us latencies); the emulated TSC is one
+// host clock for all vCPUs, so tsc=reliable is true and keeps the TSC as clocksource.
+func TCGClockArgs() string {
+	args := " tsc=reliable"
+	if khz := HostTSCkHz(); khz > 0 {
+		args += " tsc_early_khz=" + strconv.Itoa(khz)
+	}
+	return args
+}
+
+// HostTSCkHz reads the host's clock rate from /proc/cpuinfo, 0 when unknown.
 func HostTSCkHz() int {
 	data, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {

@@ -39,11 +39,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	cmdline := "console=ttyS0 panic=-1 loglevel=6 " +
 		"i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1"
 	if d.accel == "tcg" {
-		// Under TCG the PIT calibration of the TSC fails now and then, and the kernel
-		// hangs; the guest TSC runs at the host's rate, so tell the guest that rate.
-		if khz := vm.HostTSCkHz(); khz > 0 {
-			cmdline += " tsc_early_khz=" + strconv.Itoa(khz)
-		}
+		cmdline += vm.TCGClockArgs()
 	}
 	m, err := vm.NewMachine(ctx, vm.MachineConfig{
 		Label: DriverName, Home: d.home(), Spec: s, Assets: d.assets, Agents: &d.agents,

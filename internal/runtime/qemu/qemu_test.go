@@ -365,3 +365,21 @@ func TestMissingCommandIsReported(t *testing.T) {
 		t.Fatalf("wait = %d, %v; want the agent's not-found failure", r.code, r.err)
 	}
 }
+
+// TestGuestClockIsFine: the guest times its benchmarks with a nanosecond clocksource. Under
+// TCG the kernel would otherwise fall back to refined-jiffies (4 ms steps), and fio would
+// report 0 us latencies.
+func TestGuestClockIsFine(t *testing.T) {
+	d := newDriver(t, nil)
+	spec := runtime.Spec{ID: runtime.NamePrefix + "qemu-test-clock",
+		Args: []string{"cat", "/sys/devices/system/clocksource/clocksource0/current_clocksource"}}
+	r := run(t, d, spec, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("wait = %d, %v", r.code, r.err)
+	}
+	src := strings.TrimSpace(r.stdout)
+	if src == "" || strings.Contains(src, "jiffies") {
+		t.Errorf("guest clocksource %q; want tsc or kvm-clock", src)
+	}
+	t.Logf("guest clocksource: %s (accel %s)", src, d.accel)
+}

@@ -134,9 +134,7 @@ func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices 
 	if err := d.PrepareGuest(ctx, imagetest.Busybox(t)); err != nil {
 		t.Fatalf("preparing the guest: %v", err)
 	}
-	if khz := vm.HostTSCkHz(); khz > 0 {
-		cmdline += " tsc_early_khz=" + strconv.Itoa(khz) // TCG: see vm.HostTSCkHz
-	}
+	cmdline += vm.TCGClockArgs()
 	var stdout, stderr bench.FirstByteBuffer
 	id := runtime.NamePrefix + "vmtest-qemu-" + string(devices)
 	spec := runtime.Spec{ID: id, Network: true, RawDir: t.TempDir(), Stdout: &stdout, Stderr: &stderr}
