@@ -383,3 +383,24 @@ func TestGuestClockIsFine(t *testing.T) {
 	}
 	t.Logf("guest clocksource: %s (accel %s)", src, d.accel)
 }
+
+// TestKernelPanicEndsTheTrial: a guest kernel that panics mid-workload ends the wait with
+// an error naming it, the console is kept, and nothing of the VM is left.
+func TestKernelPanicEndsTheTrial(t *testing.T) {
+	d := newDriver(t, nil)
+	raw := t.TempDir()
+	spec := runtime.Spec{ID: runtime.NamePrefix + "qemu-test-panic", RawDir: raw,
+		Args: []string{"sh", "-c", "echo before; echo c > /proc/sysrq-trigger; sleep 30; echo after"}}
+	start := time.Now()
+	r := run(t, d, spec, nil)
+	if r.err == nil || !strings.Contains(r.err.Error(), "kernel panic") {
+		t.Fatalf("wait = %d, %v; want the VM's stop reported as a panic or crash", r.code, r.err)
+	}
+	if strings.Contains(r.stdout, "after") || time.Since(start) > 25*time.Second {
+		t.Errorf("the workload went on after the panic (%s): %q", time.Since(start), r.stdout)
+	}
+	log, err := os.ReadFile(filepath.Join(raw, "console.log"))
+	if err != nil || !bytes.Contains(log, []byte("Kernel panic")) {
+		t.Errorf("console log lacks the panic: %v\n%s", err, log)
+	}
+}
