@@ -180,6 +180,23 @@ func (d *KVMDriver) NewMachine(ctx context.Context, s runtime.Spec, cmdline stri
 	})
 }
 
+// BootParams is what a KVM-only VMM's configuration of one VM is made of.
+type BootParams struct {
+	VCPUs    int
+	MemBytes int64
+	Vmlinux  string
+	Initrd   string
+	Cmdline  string
+	Disk     string // the VM's own copy of the image's disk
+	Tap      *Tap   // nil without networking
+}
+
+// BootParams are the settings of a VM made by NewMachine.
+func (d *KVMDriver) BootParams(m *Machine) BootParams {
+	return BootParams{VCPUs: d.CPUs, MemBytes: d.MemBytes, Vmlinux: d.Vmlinux,
+		Initrd: m.Initrd, Cmdline: m.Cmdline, Disk: m.Disk, Tap: m.Tap}
+}
+
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *KVMDriver) Close(ctx context.Context) error { return nil }
 

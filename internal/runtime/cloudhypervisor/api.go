@@ -60,20 +60,9 @@ type ConsoleConfig struct {
 	Mode string `json:"mode"`
 }
 
-// vmParams is what a VM's configuration depends on.
-type vmParams struct {
-	VCPUs    int
-	MemBytes int64
-	Vmlinux  string
-	Initrd   string
-	Cmdline  string
-	Disk     string // the per-VM copy of the image's disk
-	Tap      *vm.Tap
-}
-
 // buildConfig is the VM configuration Create sends. The serial port carries the console
 // and the agent's protocol; the virtio console stays off.
-func buildConfig(p vmParams) VMConfig {
+func buildConfig(p vm.BootParams) VMConfig {
 	c := VMConfig{
 		CPUs:    CPUsConfig{BootVCPUs: p.VCPUs, MaxVCPUs: p.VCPUs},
 		Memory:  MemoryConfig{Size: p.MemBytes},

@@ -31,7 +31,7 @@ func TestAPIRequestsFitTheSpec(t *testing.T) {
 		if err := api.WaitReady(ctx, "/vmm.ping", make(chan struct{})); err != nil {
 			t.Fatalf("ping: %v", err)
 		}
-		config := buildConfig(vmParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+		config := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
 			Cmdline: baseCmdline, Disk: "/run/x/rootfs.ext4", Tap: tap})
 		if err := api.Put(ctx, "/vm.create", config); err != nil {
 			t.Fatalf("vm.create: %v", err)
@@ -48,7 +48,7 @@ func TestAPIRequestsFitTheSpec(t *testing.T) {
 }
 
 func TestVMConfigJSON(t *testing.T) {
-	c := buildConfig(vmParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+	c := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
 		Cmdline: "console=ttyS0", Disk: "/run/x/rootfs.ext4", Tap: testTap})
 	got, err := json.Marshal(c)
 	if err != nil {
@@ -63,7 +63,7 @@ func TestVMConfigJSON(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("config\n got %s\nwant %s", got, want)
 	}
-	got, _ = json.Marshal(buildConfig(vmParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"}))
+	got, _ = json.Marshal(buildConfig(vm.BootParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"}))
 	if strings.Contains(string(got), `"net"`) || strings.Contains(string(got), "initramfs") {
 		t.Errorf("config without network or initrd: %s", got)
 	}
@@ -77,7 +77,7 @@ func TestPutReportsTheVMMsAnswer(t *testing.T) {
 	spec.Serve(collected, sock)
 	api := vm.NewUnixAPI(DriverName, sock, apiPrefix)
 	defer api.Close()
-	bad := buildConfig(vmParams{VCPUs: 0, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
+	bad := buildConfig(vm.BootParams{VCPUs: 0, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
 	err := api.Put(context.Background(), "/vm.create", bad)
 	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "boot_vcpus") {
 		t.Errorf("Put = %v; want the 400 and what was wrong", err)

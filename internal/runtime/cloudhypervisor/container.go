@@ -36,8 +36,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		return nil, err
 	}
 	c := &container{Machine: m, d: d}
-	c.config = buildConfig(vmParams{VCPUs: d.CPUs, MemBytes: d.MemBytes, Vmlinux: d.Vmlinux,
-		Initrd: m.Initrd, Cmdline: m.Cmdline, Disk: m.Disk, Tap: m.Tap})
+	c.config = buildConfig(d.BootParams(m))
 	return c, nil
 }
 

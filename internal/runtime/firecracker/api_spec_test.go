@@ -38,7 +38,7 @@ func TestAPIRequestsFitTheSpec(t *testing.T) {
 			if err := api.WaitReady(ctx, "/", make(chan struct{})); err != nil {
 				t.Fatalf("waitReady: %v", err)
 			}
-			config := buildConfig(vmParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+			config := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
 				Cmdline: baseCmdline, Disk: "/run/x/rootfs.ext4", Tap: c.tap})
 			if err := configure(ctx, api, config); err != nil {
 				t.Fatalf("configure: %v", err)

@@ -12,7 +12,7 @@ import (
 
 func TestMachineConfigJSON(t *testing.T) {
 	tap := &vm.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
-	c := buildConfig(vmParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+	c := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
 		Cmdline: "console=ttyS0", Disk: "/run/x/rootfs.ext4", Tap: tap})
 	got, err := json.Marshal(c)
 	if err != nil {
@@ -25,7 +25,7 @@ func TestMachineConfigJSON(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("config\n got %s\nwant %s", got, want)
 	}
-	c = buildConfig(vmParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
+	c = buildConfig(vm.BootParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
 	got, _ = json.Marshal(c)
 	if !strings.Contains(string(got), `"network-interfaces":[]`) || strings.Contains(string(got), "initrd_path") {
 		t.Errorf("config without network or initrd: %s", got)

@@ -35,19 +35,8 @@ const (
 // KVM that refuses ordinary guests).
 const baseCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
 
-// vmParams is what a VM's configuration depends on.
-type vmParams struct {
-	VCPUs    int
-	MemBytes int64
-	Vmlinux  string
-	Initrd   string
-	Cmdline  string
-	Disk     string // the per-VM copy of the image's disk
-	Tap      *vm.Tap
-}
-
 // buildConfig is the machine configuration Create sends through the API.
-func buildConfig(p vmParams) Config {
+func buildConfig(p vm.BootParams) Config {
 	c := Config{
 		BootSource:    BootSource{KernelImagePath: p.Vmlinux, InitrdPath: p.Initrd, BootArgs: p.Cmdline},
 		MachineConfig: MachineConfiguration{VcpuCount: p.VCPUs, MemSizeMib: p.MemBytes >> 20, Smt: false},
@@ -82,8 +71,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		return nil, err
 	}
 	c := &container{Machine: m, d: d}
-	c.config = buildConfig(vmParams{VCPUs: d.CPUs, MemBytes: d.MemBytes, Vmlinux: d.Vmlinux,
-		Initrd: m.Initrd, Cmdline: m.Cmdline, Disk: m.Disk, Tap: m.Tap})
+	c.config = buildConfig(d.BootParams(m))
 	return c, nil
 }
 
