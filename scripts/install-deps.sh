@@ -31,5 +31,22 @@ if [ -d /sys/fs/cgroup/unified ] && [ -s /sys/fs/cgroup/unified/cgroup.controlle
   echo "mounted the hugetlb cgroup as v1, so crun runs on this hybrid-cgroup host"
 fi
 
-command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || {
+export PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || {
   echo "install-deps.sh: Go 1.26 or later is needed to build isobench (put it at /usr/local/go)" >&2; exit 1; }
+
+# gVisor: Debian 12's runsc (2022) takes every network namespace for the host's on current
+# kernels and cannot start gVisor's own network stack, so its network numbers would be the
+# host kernel's. A current runsc is built from gVisor's Go module (about a minute) into
+# /usr/local/bin, ahead of Debian's in PATH; its version names the module version it is.
+gvisor_module=v0.0.0-20260905035102-160fafc42237
+gvisor_version=go-20260905035102-160fafc42237
+if [ "$(/usr/local/bin/runsc --version 2>/dev/null | head -1)" != "runsc version $gvisor_version" ]; then
+  gobin=$(mktemp -d)
+  trap 'rm -rf "$gobin"' EXIT
+  GOBIN=$gobin CGO_ENABLED=0 go install \
+    -ldflags "-X gvisor.dev/gvisor/runsc/version.version=$gvisor_version" \
+    "gvisor.dev/gvisor/runsc@$gvisor_module"
+  install -m 0755 "$gobin/runsc" /usr/local/bin/runsc
+  echo "installed runsc $gvisor_version (gVisor) as /usr/local/bin/runsc"
+fi

@@ -36,7 +36,9 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	if d.assets == nil {
 		return nil, errors.New("qemu-microvm: Prepare was not called")
 	}
-	cmdline := "console=ttyS0 panic=-1 loglevel=6 " +
+	// panic=-1 reboot=t: a panicking kernel triple-faults at once, which ends qemu
+	// (-no-reboot); the default reboot methods hung now and then under TCG on a busy host.
+	cmdline := "console=ttyS0 panic=-1 reboot=t loglevel=6 " +
 		"i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1"
 	if d.accel == "tcg" {
 		cmdline += vm.TCGClockArgs()
