@@ -2,9 +2,12 @@ package oci_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +17,9 @@ import (
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 	// Registers the runc, crun and runsc profiles driver() looks up.
-	_ "github.com/isobench/isobench/internal/runtime/oci"
+	"github.com/isobench/isobench/internal/runtime/oci"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
 
@@ -205,4 +209,74 @@ func TestDefaultImage(t *testing.T) {
 			assertGone(t, name, id)
 		})
 	}
+}
+
+// TestOldRunscUsesTheHostStack: a runsc that cannot start gVisor's own network stack on
+// this kernel (Debian 12's, kept at /usr/bin/runsc when install-deps put a current one in
+// /usr/local/bin) runs with the host kernel's stack in the container's namespace, says so,
+// and the container reaches the host.
+func TestOldRunscUsesTheHostStack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containers")
+	}
+	const debianRunsc = "/usr/bin/runsc"
+	version := gvisor.Version(debianRunsc)
+	if version == "" {
+		t.Skip(debianRunsc + " not installed (apt-get install runsc)")
+	}
+	if mode, why := gvisor.NetworkMode("", version); mode != gvisor.NetHost {
+		t.Skipf("%s (%s) starts gVisor's own stack here: %s", debianRunsc, version, why)
+	}
+	p := runtime.Profile{Name: "runsc-debian", Driver: oci.DriverName, Binary: debianRunsc, Options: map[string]string{"platform": "ptrace"}}
+	d, err := runtime.New(p, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Check(context.Background()); !st.Usable {
+		t.Fatalf("%s not usable: %s", debianRunsc, st.Problem)
+	}
+	if err := d.Prepare(context.Background(), imagetest.Busybox(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	probe, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "oldrunsc-addr", Args: []string{"true"}, Network: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := probe.Network()
+	if err := runtime.Remove(ctx, probe); err != nil {
+		t.Fatal(err)
+	}
+	if n.Stack != "host-kernel-via-runsc" {
+		t.Errorf("stack %q, want host-kernel-via-runsc", n.Stack)
+	}
+	// The same addresses come back for the next container, which talks to a TCP server on
+	// the host side (gVisor's host mode has no raw sockets for ping). Listening on every
+	// address: the host side of the veth exists only once New made it.
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "reached from %s\n", conn.RemoteAddr().(*net.TCPAddr).IP)
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	out, err := bench.RunToExit(ctx, d, runtime.Spec{ID: runtime.NamePrefix + "oldrunsc-ping", Network: true,
+		Args: []string{"nc", "-w", "5", n.HostIP, port}})
+	if err != nil {
+		t.Fatalf("connecting to the host: %v (stderr %q)", err, bench.StderrOf(err))
+	}
+	if !strings.Contains(string(out.Stdout), "reached from "+n.ContainerIP) {
+		t.Errorf("stdout %q, want the server's answer to %s", out.Stdout, n.ContainerIP)
+	}
+	assertGone(t, debianRunsc, runtime.NamePrefix+"oldrunsc-ping")
 }
