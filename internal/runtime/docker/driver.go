@@ -610,17 +610,27 @@ func (c *Container) Delete(ctx context.Context) error {
 // Processes lists the engine's per-container monitor (containerd-shim, conmon) and
 // everything under it: the workload, or gVisor's sandbox and gofer.
 func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
-	if c.id == "" {
+	procs, err := ShimProcesses(ctx, c.cli, c.id)
+	if err != nil {
+		return nil, c.errorf("%w", err)
+	}
+	return procs, nil
+}
+
+// ShimProcesses is the process tree under the monitor of container id in an engine that
+// speaks Docker's API (dockerd, podman's compat service).
+func ShimProcesses(ctx context.Context, cli *client.Client, id string) ([]runtime.Process, error) {
+	if id == "" {
 		return nil, errors.New("container not created")
 	}
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	info, err := c.cli.ContainerInspect(ictx, c.id)
+	info, err := cli.ContainerInspect(ictx, id)
 	if err != nil {
-		return nil, c.errorf("inspect: %w", err)
+		return nil, fmt.Errorf("inspect: %w", err)
 	}
 	if info.State == nil || info.State.Pid == 0 {
-		return nil, c.errorf("not running")
+		return nil, errors.New("not running")
 	}
 	return containerd.ShimTree(info.State.Pid), nil
 }
@@ -637,28 +647,36 @@ func (c *Container) Network() runtime.NetworkInfo {
 	if c.d.ociRuntime == "runsc" {
 		stack = gvisor.Stack(c.d.runscNetMode)
 	}
-	// The engine gives the container its address when it starts; until then only the
-	// host's side of the network is known.
 	early := runtime.NetworkInfo{HostIP: c.d.gateway, Stack: stack}
-	if c.id == "" {
-		return early
+	if info, ok := StartedNetwork(c.cli, c.id, c.netMode, early); ok {
+		c.netInfo = &info
+		return info
+	}
+	return early
+}
+
+// StartedNetwork asks the engine for container id's address on network netMode. Engines
+// give a container its address when it starts; until then (ok false) only the host's
+// side, early, is known.
+func StartedNetwork(cli *client.Client, id, netMode string, early runtime.NetworkInfo) (info runtime.NetworkInfo, ok bool) {
+	if id == "" {
+		return early, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := c.cli.ContainerInspect(ctx, c.id)
-	if err != nil || info.NetworkSettings == nil {
-		return early
+	ci, err := cli.ContainerInspect(ctx, id)
+	if err != nil || ci.NetworkSettings == nil {
+		return early, false
 	}
-	ep := info.NetworkSettings.Networks[c.netMode]
+	ep := ci.NetworkSettings.Networks[netMode]
 	if ep == nil || ep.IPAddress == "" {
-		return early
+		return early, false
 	}
 	host := ep.Gateway
 	if host == "" {
-		host = c.d.gateway
+		host = early.HostIP
 	}
-	c.netInfo = &runtime.NetworkInfo{ContainerIP: ep.IPAddress, HostIP: host, Stack: stack}
-	return *c.netInfo
+	return runtime.NetworkInfo{ContainerIP: ep.IPAddress, HostIP: host, Stack: early.Stack}, true
 }
 
 // Gateway is the host's address on the driver's network ("" before a networked

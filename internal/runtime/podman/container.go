@@ -16,7 +16,6 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/containerd"
 	"github.com/isobench/isobench/internal/runtime/docker"
 )
 
@@ -153,19 +152,11 @@ func (c *Container) Delete(ctx context.Context) error {
 // Processes lists conmon, podman's per-container monitor, as the shim and everything
 // under it: the workload, or gVisor's sandbox and gofer.
 func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
-	if c.id == "" {
-		return nil, errors.New("container not created")
-	}
-	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	info, err := c.cli.ContainerInspect(ictx, c.id)
+	procs, err := docker.ShimProcesses(ctx, c.cli, c.id)
 	if err != nil {
-		return nil, c.errorf("inspect: %w", err)
+		return nil, c.errorf("%w", err)
 	}
-	if info.State == nil || info.State.Pid == 0 {
-		return nil, c.errorf("not running")
-	}
-	return containerd.ShimTree(info.State.Pid), nil
+	return procs, nil
 }
 
 // Network tells the container's address on the driver's network and the bridge's.
@@ -176,24 +167,12 @@ func (c *Container) Network() runtime.NetworkInfo {
 	if c.netInfo != nil {
 		return *c.netInfo
 	}
-	// Podman gives the container its address when it starts; until then only the host's
-	// side of the network is known.
 	early := runtime.NetworkInfo{HostIP: c.d.engine.Gateway(), Stack: c.stack}
-	if c.id == "" {
-		return early
+	if info, ok := docker.StartedNetwork(c.cli, c.id, c.netMode, early); ok {
+		c.netInfo = &info
+		return info
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	info, err := c.cli.ContainerInspect(ctx, c.id)
-	if err != nil || info.NetworkSettings == nil {
-		return early
-	}
-	ep := info.NetworkSettings.Networks[c.netMode]
-	if ep == nil || ep.IPAddress == "" || ep.Gateway == "" {
-		return early
-	}
-	c.netInfo = &runtime.NetworkInfo{ContainerIP: ep.IPAddress, HostIP: ep.Gateway, Stack: c.stack}
-	return *c.netInfo
+	return early
 }
 
 // unixHTTPClient talks HTTP to a unix socket, for libpod endpoints the Docker client lacks.
