@@ -132,6 +132,11 @@ func hypervisor(flag bool) string {
 	if v := strings.TrimSpace(readFile("/sys/class/dmi/id/sys_vendor")); v != "" {
 		return v
 	}
+	// Minimal VMMs (Firecracker, Cloud Hypervisor) give no DMI; their KVM shows in the
+	// guest's clocksources.
+	if strings.Contains(readFile("/sys/devices/system/clocksource/clocksource0/available_clocksource"), "kvm-clock") {
+		return "KVM"
+	}
 	return "unknown hypervisor"
 }
 

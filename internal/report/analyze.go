@@ -220,8 +220,12 @@ func (a *Analysis) inputWarnings(d *Dataset) []string {
 				if hv == "" {
 					hv = "a hypervisor"
 				}
-				w = append(w, fmt.Sprintf("host %s is a virtual machine (%s): VM runtimes ran under nested virtualization (%s), absolute numbers differ from bare metal",
-					hi.Host, hv, orDash(env.Host.NestedVirt)))
+				nested := "VM runtimes ran nested inside it"
+				if env.Host.NestedVirt != "" {
+					nested += " (nested virtualization: " + env.Host.NestedVirt + ")"
+				}
+				w = append(w, fmt.Sprintf("host %s is a virtual machine (%s): %s, and absolute numbers differ from bare metal",
+					hi.Host, hv, nested))
 			}
 			for _, rt := range sortedKeys(env.Runtimes) {
 				if env.Runtimes[rt].Emulated {
