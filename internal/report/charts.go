@@ -424,7 +424,12 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 		}
 		e := byRuntime[r.Runtime]
 		if e == nil {
-			e = &entry{label: r.Label(), class: r.Class}
+			label := r.Runtime
+			if r.Emulated {
+				// Two lines: one long label would squeeze the chart.
+				label += "\n(" + EmulatedNote + ")"
+			}
+			e = &entry{label: label, class: r.Class}
 			byRuntime[r.Runtime] = e
 			entries = append(entries, e)
 		}
@@ -442,7 +447,7 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 		build: func() (*plot.Plot, error) {
 			p := plot.New()
 			p.Title.Text = title
-			p.X.Label.Text = "cost relative to " + h.Baseline + " (>1 is worse; dots: metrics, ring: geometric mean)"
+			p.X.Label.Text = "cost relative to " + h.Baseline + " (>1 is worse)\ndots: single metrics; rings: their geometric mean"
 			p.X.Scale = plot.LogScale{}
 			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 			labels := make([]string, n)
