@@ -23,11 +23,14 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/probe"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/qemu"
 	"github.com/isobench/isobench/internal/testbin"
 )
 
 // Runtimes are the built-in profiles RunOnRuntimes tries, each skipped when not usable.
-var Runtimes = []string{"host", "runc", "crun", "runsc"}
+// qemu-microvm runs under TCG where KVM cannot run ordinary guests: slow, but every
+// benchmark then runs inside a real VM through the guest agent.
+var Runtimes = []string{"host", "runc", "crun", "runsc", qemu.DriverName}
 
 // Binary returns the static isobench binary (built once per test process by testbin). It
 // skips the test when the go tool is missing or the binary has no probe mode yet.
@@ -64,6 +67,14 @@ func UsableDriver(t testing.TB, name string) runtime.Driver {
 	for _, p := range runtime.Builtins() {
 		if p.Name != name {
 			continue
+		}
+		if p.Driver == qemu.DriverName {
+			// The guest agent must be the static isobench binary, not this test binary.
+			opts := map[string]string{"agent": Binary(t)}
+			for k, v := range p.Options {
+				opts[k] = v
+			}
+			p.Options = opts
 		}
 		d, err := runtime.New(p, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
 		if err != nil {

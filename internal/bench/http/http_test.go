@@ -42,7 +42,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 		metrics[m.Name] = m
 	}
 
-	for _, name := range []string{"host", "runc", "crun", "runsc"} {
+	for _, name := range benchtest.Runtimes {
 		t.Run(name, func(t *testing.T) {
 			d := benchtest.UsableDriver(t, name)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
