@@ -119,6 +119,7 @@ func RunOnRuntimes(t *testing.T, b bench.Benchmark, img *image.Image, settings b
 		t.Skip("needs root to run containers")
 	}
 	all := map[string][]Sample{}
+	idPrefix := fmt.Sprintf("%stest-%s-%d-", runtime.NamePrefix, b.Name(), os.Getpid())
 	for _, name := range Runtimes {
 		t.Run(name, func(t *testing.T) {
 			d := PreparedDriver(t, name, img)
@@ -143,9 +144,7 @@ func RunOnRuntimes(t *testing.T, b bench.Benchmark, img *image.Image, settings b
 				Driver: d, Image: img, RootFS: rootfs, Runtime: name,
 				Index: 1, Quick: true, Settings: settings,
 				RawDir: rawDir, RunDir: runDir,
-				NewID: func() string {
-					return fmt.Sprintf("%stest-%s-%d-%d", runtime.NamePrefix, b.Name(), os.Getpid(), ids.Add(1))
-				},
+				NewID: func() string { return fmt.Sprintf("%s%d", idPrefix, ids.Add(1)) },
 				Probe: probeBin,
 				Emit: func(metric string, v float64, params map[string]string) {
 					got = append(got, Sample{metric, v, params})
@@ -156,6 +155,7 @@ func RunOnRuntimes(t *testing.T, b bench.Benchmark, img *image.Image, settings b
 				t.Fatalf("%s on %s: %v\nstderr: %s\nraw output:%s", b.Name(), name, err, bench.StderrOf(err), listRaw(rawDir))
 			}
 			CheckSamples(t, b, got)
+			AssertNothingLeft(t, idPrefix, nil, nil)
 			for _, s := range got {
 				t.Logf("%s %s %v %v", name, s.Metric, s.Value, s.Params)
 			}

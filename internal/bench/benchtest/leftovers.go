@@ -105,4 +105,12 @@ func AssertNothingLeft(t testing.TB, idPrefix string, servers Servers, before ma
 	for pid, cmdline := range servers.startedSince(t, before) {
 		t.Errorf("server process %d (%s) left running", pid, cmdline)
 	}
+	// A VMM names its VM after the container (qemu -name, firecracker --id), a runtime's
+	// sandbox carries the id in its arguments: none may outlive the trial.
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if raw, err := os.ReadFile(p); err == nil && strings.Contains(string(raw), idPrefix) {
+			t.Errorf("process %s left running: %s", filepath.Base(filepath.Dir(p)), strings.ReplaceAll(string(raw), "\x00", " "))
+		}
+	}
 }
