@@ -27,7 +27,7 @@ type Machine struct {
 	Dir string
 	// Cmdline is the kernel command line, the guest spec included when it fits.
 	Cmdline string
-	// Initrd is the initramfs the VM boots: the shared one, or a per-VM one built by BuildInitramfs.
+	// Initrd is the initramfs the VM boots: the shared one, or a per-VM one Launch builds.
 	Initrd string
 	// Disk is the VM's own copy of the image's disk, when MachineConfig.CopyDisk asked for one.
 	Disk string
@@ -143,19 +143,23 @@ func NewMachine(ctx context.Context, cfg MachineConfig) (m *Machine, err error) 
 // ID implements runtime.Container.
 func (m *Machine) ID() string { return m.spec.ID }
 
-// BuildInitramfs writes the per-VM initramfs if the VM needs one; drivers call it first
-// in Create.
-func (m *Machine) BuildInitramfs() error {
+// buildInitramfs writes the per-VM initramfs if the VM needs one, just before the VMM
+// starts, so bind sources written after New reach the guest.
+func (m *Machine) buildInitramfs() error {
 	if m.pending == nil {
 		return nil
 	}
 	return AppendInitramfs(m.Initrd, m.assets.Initramfs, m.pending.files, m.pending.extra)
 }
 
-// Launch starts the VMM process. Its stdout (and its stderr, unless cmd.Stderr is set)
-// is the guest's serial console. The VMM gets its own process group, so a Ctrl-C reaches
-// isobench, which deletes the VM in order, and dies with isobench if isobench is killed.
+// Launch builds the per-VM initramfs, if any, and starts the VMM process. Its stdout (and
+// its stderr, unless cmd.Stderr is set) is the guest's serial console. The VMM gets its
+// own process group, so a Ctrl-C reaches isobench, which deletes the VM in order, and
+// dies with isobench if isobench is killed.
 func (m *Machine) Launch(cmd *exec.Cmd) error {
+	if err := m.buildInitramfs(); err != nil {
+		return err
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	pr, pw, err := os.Pipe()
 	if err != nil {

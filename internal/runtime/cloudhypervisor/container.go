@@ -43,9 +43,6 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 // Create implements runtime.Container: cloud-hypervisor starts with only its API socket
 // and gets the whole configuration (vm.create): the VM exists, no guest code ran.
 func (c *container) Create(ctx context.Context) error {
-	if err := c.BuildInitramfs(); err != nil {
-		return err
-	}
 	// Its own log goes to a file, so the serial console (stdout) carries only the guest.
 	cmd := exec.Command(c.d.Binary, "--api-socket", "path="+c.apiSock(), "--log-file", c.logPath(), "-v")
 	api := vm.NewUnixAPI(DriverName, c.apiSock(), apiPrefix)

@@ -78,9 +78,6 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 // Create implements runtime.Container: firecracker starts with its API socket in the
 // state directory and gets the whole configuration, but no InstanceStart: no guest code ran.
 func (c *container) Create(ctx context.Context) error {
-	if err := c.BuildInitramfs(); err != nil {
-		return err
-	}
 	// --log-path must exist; it keeps firecracker's own log off the serial console (stdout).
 	if err := os.WriteFile(c.logPath(), nil, 0o644); err != nil {
 		return fmt.Errorf("creating firecracker log: %w", err)

@@ -85,9 +85,6 @@ func (c *container) qmpPath() string { return filepath.Join(c.Dir, "qmp.sock") }
 // Create implements runtime.Container: qemu starts with the VM paused (-S) and returns
 // once its QMP socket answers, so the device model is built but no guest code ran.
 func (c *container) Create(ctx context.Context) error {
-	if err := c.BuildInitramfs(); err != nil {
-		return err
-	}
 	cmd := exec.Command(c.d.qemu, c.args...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+c.Dir)
 	logPath := filepath.Join(c.RawDir, "qemu.log")

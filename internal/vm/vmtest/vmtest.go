@@ -173,9 +173,6 @@ func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices 
 		args = append(args, "-M", "q35",
 			"-device", "virtio-blk-pci,drive=root", "-device", "virtio-net-pci,netdev=net0,"+mac)
 	}
-	if err := m.BuildInitramfs(); err != nil {
-		t.Fatal(err)
-	}
 	if err := m.Launch(exec.Command(qemu, args...)); err != nil {
 		t.Fatal(err)
 	}
