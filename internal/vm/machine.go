@@ -23,7 +23,7 @@ import (
 // (Create) and how the guest is let run (Start).
 type Machine struct {
 	spec runtime.Spec
-	// Dir is the VM's state directory (sockets, per-VM initramfs, disk copy); Delete removes it.
+	// Dir is the VM's state directory (sockets, per-VM initramfs, disk copy); Release removes it.
 	Dir string
 	// Cmdline is the kernel command line, the guest spec included when it fits.
 	Cmdline string
@@ -51,7 +51,7 @@ type Machine struct {
 	released bool
 }
 
-// pendingInitramfs is the shared initramfs plus bind sources and the spec file, built at Create.
+// pendingInitramfs is the shared initramfs plus bind sources and the spec file, built by Launch.
 type pendingInitramfs struct {
 	files map[string]string
 	extra map[string][]byte
@@ -118,7 +118,7 @@ func NewMachine(ctx context.Context, cfg MachineConfig) (m *Machine, err error) 
 	}
 	m.Initrd = cfg.Assets.Initramfs
 	if len(files) > 0 || len(extra) > 0 {
-		// Built at Create, so bind sources written after New (a benchmark's address
+		// Built by Launch, so bind sources written after New (a benchmark's address
 		// files) reach the guest, as they reach a container's bind mounts.
 		m.Initrd = filepath.Join(m.Dir, "initramfs.cpio")
 		m.pending = &pendingInitramfs{files: files, extra: extra}
