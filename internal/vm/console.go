@@ -23,6 +23,9 @@ const (
 	PhaseWorkloadExit    = "workload_exit"    // the agent reported the workload's exit
 )
 
+// kernelPanic starts the line a panicking Linux kernel prints.
+const kernelPanic = "Kernel panic - not syncing"
+
 // Console is the host side of a VM's serial console: it keeps the raw output in a log,
 // demultiplexes the agent's protocol lines into the workload's stdout and stderr, and
 // records the boot phases and the workload's exit.
@@ -35,6 +38,9 @@ type Console struct {
 	Done     chan struct{}
 	// ExitSeen closes when the agent reported the workload's exit or its failure.
 	ExitSeen chan struct{}
+	// PanicSeen closes when the guest kernel printed a panic: some VMMs reboot the guest
+	// then (Cloud Hypervisor on reboot=k), which would run the workload again.
+	PanicSeen chan struct{}
 
 	mu        sync.Mutex
 	startT    time.Time
@@ -44,14 +50,16 @@ type Console struct {
 	failMsg   string
 	tail      []byte // last console text that is not protocol, for error messages
 	guestInit int64  // guest CLOCK_BOOTTIME at init, ns
+	panicMsg  string
 	initOnce  sync.Once
 	exitOnce  sync.Once
+	panicOnce sync.Once
 }
 
 // NewConsole makes a console; nil writers discard.
 func NewConsole(log, stdout, stderr io.Writer) *Console {
-	return &Console{log: log, stdout: stdout, stderr: stderr,
-		InitSeen: make(chan struct{}), Done: make(chan struct{}), ExitSeen: make(chan struct{})}
+	return &Console{log: log, stdout: stdout, stderr: stderr, InitSeen: make(chan struct{}),
+		Done: make(chan struct{}), ExitSeen: make(chan struct{}), PanicSeen: make(chan struct{})}
 }
 
 // MarkStart sets the time phases are measured from (the start call).
@@ -118,7 +126,14 @@ func (c *Console) HandleLine(line string, now time.Time) {
 		if len(c.tail) > 4096 {
 			c.tail = c.tail[len(c.tail)-4096:]
 		}
+		_, msg, isPanic := strings.Cut(line, kernelPanic)
+		if isPanic && c.panicMsg == "" {
+			c.panicMsg = kernelPanic + msg
+		}
 		c.mu.Unlock()
+		if isPanic {
+			c.panicOnce.Do(func() { close(c.PanicSeen) })
+		}
 		return
 	}
 	switch e.Kind {
@@ -166,6 +181,8 @@ func (c *Console) Result() (int, error) {
 	switch {
 	case c.failMsg != "":
 		return -1, fmt.Errorf("guest agent: %s", c.failMsg)
+	case !c.gotExit && c.panicMsg != "":
+		return -1, fmt.Errorf("guest kernel panic before the workload finished: %s; console: %s", c.panicMsg, LastLines(c.tail, 5))
 	case !c.gotExit:
 		return -1, fmt.Errorf("VM stopped before the workload finished (kernel panic or agent crash); console: %s", LastLines(c.tail, 5))
 	}

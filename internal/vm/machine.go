@@ -188,7 +188,26 @@ func (m *Machine) Launch(cmd *exec.Cmd) error {
 		defer pr.Close()
 		con.Read(pr)
 	}()
+	// A panicked guest is over, whatever the VMM does next (stop, reboot, hang); the
+	// moment lets the rest of the panic report reach the console log.
+	m.killAfter(con.PanicSeen, exited, 500*time.Millisecond)
 	return nil
+}
+
+// killAfter kills the VMM grace after signal closes, unless it exits by itself.
+func (m *Machine) killAfter(signal, exited <-chan struct{}, grace time.Duration) {
+	go func() {
+		select {
+		case <-signal:
+		case <-exited:
+			return
+		}
+		select {
+		case <-exited:
+		case <-time.After(grace):
+			m.Kill()
+		}
+	}()
 }
 
 // Exited closes when the VMM process is gone; nil before Launch.
@@ -241,19 +260,7 @@ func (m *Machine) StartWith(ctx context.Context, run func(context.Context) error
 // StopAfterExit ends the VM shortly after the agent reported the workload's end, for VMMs
 // that may keep running after the guest powered off.
 func (m *Machine) StopAfterExit(grace time.Duration) {
-	con, exited := m.Console(), m.Exited()
-	go func() {
-		select {
-		case <-con.ExitSeen:
-		case <-exited:
-			return
-		}
-		select {
-		case <-exited:
-		case <-time.After(grace):
-			m.Kill()
-		}
-	}()
+	m.killAfter(m.Console().ExitSeen, m.Exited(), grace)
 }
 
 // Phases implements runtime.PhaseReporter, in time order.

@@ -52,6 +52,29 @@ func TestEventsAreFoundBehindKernelNoise(t *testing.T) {
 	}
 }
 
+func TestConsoleSeesAKernelPanic(t *testing.T) {
+	con := NewConsole(nil, nil, nil)
+	start := time.Now()
+	con.HandleLine(strings.TrimSpace(FormatEvent(Event{Kind: EventInit, Value: 1})), start)
+	con.HandleLine("[    1.2] Kernel panic - not syncing: sysrq triggered crash", start)
+	select {
+	case <-con.PanicSeen:
+	default:
+		t.Fatal("PanicSeen not closed")
+	}
+	_, err := con.Result()
+	if err == nil || !strings.Contains(err.Error(), "guest kernel panic") || !strings.Contains(err.Error(), "sysrq triggered crash") {
+		t.Errorf("Result = %v; want the panic named", err)
+	}
+	// A workload that reported its exit before the panic keeps its exit code.
+	con = NewConsole(nil, nil, nil)
+	con.HandleLine(strings.TrimSpace(FormatEvent(Event{Kind: EventExit, Value: 0})), start)
+	con.HandleLine("Kernel panic - not syncing: Attempted to kill init!", start)
+	if code, err := con.Result(); err != nil || code != 0 {
+		t.Errorf("Result = %d, %v; want the reported exit", code, err)
+	}
+}
+
 // The real cpio tool must read what CpioWriter writes, including appended archives.
 func TestInitramfsIsReadableByCpio(t *testing.T) {
 	if _, err := exec.LookPath("cpio"); err != nil {

@@ -24,3 +24,14 @@ func TestGuestBootsUnderQEMU(t *testing.T) {
 	}
 	vmtest.GuestBootsUnderQEMU(t, drv.(*Driver).KVMDriver, baseCmdline, vmtest.PCI)
 }
+
+// TestGuestPanicEndsTheVM: Cloud Hypervisor reboots a guest that resets, which reboot=k
+// makes a panicking kernel do; isobench ends the VM on the panic instead.
+func TestGuestPanicEndsTheVM(t *testing.T) {
+	drv, err := New(runtime.Profile{Name: DriverName, Driver: DriverName,
+		Options: map[string]string{"memory": "256M", "agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vmtest.GuestPanicEndsTheVM(t, drv.(*Driver).KVMDriver, baseCmdline, vmtest.PCI)
+}

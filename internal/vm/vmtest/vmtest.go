@@ -110,12 +110,23 @@ const (
 	PCI Devices = "pci"
 )
 
-// GuestBootsUnderQEMU boots exactly the guest a KVM-only driver would boot (the vmlinux
-// through its PVH entry point, the driver's initramfs and modules, its kernel command
-// line, a per-VM disk copy, a tap) under QEMU with the same kind of virtio devices, so
-// the guest side is tested where the VMM itself cannot run. Under TCG this takes a few
-// seconds. The workload pings the host side of the tap and echoes.
-func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices) {
+// qemuRun is one guest run under QEMU and what came of it.
+type qemuRun struct {
+	m              *vm.Machine
+	code           int
+	err            error
+	stdout, stderr string
+	console        string
+	took           time.Duration
+}
+
+// runUnderQEMU boots exactly the guest a KVM-only driver would boot (the vmlinux through
+// its PVH entry point, the driver's initramfs and modules, its kernel command line, a
+// per-VM disk copy, a tap) under QEMU with the same kind of virtio devices, runs args in
+// it and waits. reboots leaves out -no-reboot, so that QEMU, like Cloud Hypervisor,
+// restarts a guest that resets. The test's cleanup checks that nothing is left.
+func runUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices, args []string, reboots bool) qemuRun {
+	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root (tap devices, image store)")
 	}
@@ -134,18 +145,15 @@ func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices 
 	if err := d.PrepareGuest(ctx, imagetest.Busybox(t)); err != nil {
 		t.Fatalf("preparing the guest: %v", err)
 	}
-	cmdline += vm.TCGClockArgs()
 	var stdout, stderr bench.FirstByteBuffer
 	id := runtime.NamePrefix + "vmtest-qemu-" + string(devices)
-	spec := runtime.Spec{ID: id, Network: true, RawDir: t.TempDir(), Stdout: &stdout, Stderr: &stderr}
-	// The agent sets the host side of the tap as the default gateway.
-	spec.Args = []string{"sh", "-c", "gw=$(ip route | awk '/^default/ {print $3}'); ping -c 1 -W 5 $gw >/dev/null && echo ping-ok $gw; echo hello"}
-	m, err := d.NewMachine(ctx, spec, cmdline)
+	spec := runtime.Spec{ID: id, Network: true, RawDir: t.TempDir(), Stdout: &stdout, Stderr: &stderr, Args: args}
+	m, err := d.NewMachine(ctx, spec, cmdline+vm.TCGClockArgs())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tap := m.Tap.Name
-	defer func() {
+	t.Cleanup(func() {
 		if err := m.Release(context.Background()); err != nil {
 			t.Errorf("release: %v", err)
 		}
@@ -155,49 +163,88 @@ func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices 
 		if out, _ := exec.Command("ip", "link", "show", tap).CombinedOutput(); !strings.Contains(string(out), "does not exist") {
 			t.Errorf("tap %s left: %s", tap, out)
 		}
-	}()
-	args := []string{
+		if p, _ := exec.Command("pgrep", "-f", "qemu-system.*"+id).Output(); len(strings.TrimSpace(string(p))) > 0 {
+			t.Errorf("qemu left running: %s", p)
+		}
+	})
+	qargs := []string{
 		"-name", id, "-accel", "tcg", "-cpu", "max", "-m", strconv.FormatInt(d.MemBytes>>20, 10) + "M",
-		"-smp", strconv.Itoa(d.CPUs), "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-smp", strconv.Itoa(d.CPUs), "-nodefaults", "-no-user-config", "-nographic",
 		"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
 		"-kernel", d.Vmlinux, "-initrd", m.Initrd, "-append", m.Cmdline,
 		"-drive", "id=root,file=" + m.Disk + ",format=raw,if=none,cache=unsafe",
 		"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no",
 	}
+	if !reboots {
+		qargs = append(qargs, "-no-reboot")
+	}
 	mac := "mac=" + vm.GuestMAC(m.Tap.GuestIP)
 	switch devices {
 	case MMIO:
-		args = append(args, "-M", "microvm,x-option-roms=off,isa-serial=on",
+		qargs = append(qargs, "-M", "microvm,x-option-roms=off,isa-serial=on",
 			"-device", "virtio-blk-device,drive=root", "-device", "virtio-net-device,netdev=net0,"+mac)
 	case PCI:
-		args = append(args, "-M", "q35",
+		qargs = append(qargs, "-M", "q35",
 			"-device", "virtio-blk-pci,drive=root", "-device", "virtio-net-pci,netdev=net0,"+mac)
 	}
-	if err := m.Launch(exec.Command(qemu, args...)); err != nil {
+	start := time.Now()
+	if err := m.Launch(exec.Command(qemu, qargs...)); err != nil {
 		t.Fatal(err)
 	}
 	// QEMU runs the guest at once; its launch stands for the VMM's start call.
 	if err := m.StartWith(ctx, func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	code, err := m.Wait(ctx)
-	log, _ := os.ReadFile(filepath.Join(spec.RawDir, "console.log"))
-	if err != nil || code != 0 {
-		t.Fatalf("wait: %d, %v; stderr %q; console:\n%s", code, err, stderr.String(), log)
+	r := qemuRun{m: m}
+	r.code, r.err = m.Wait(ctx)
+	r.took = time.Since(start)
+	if err := m.Delete(ctx); err != nil {
+		t.Errorf("delete: %v", err)
 	}
-	if out := stdout.String(); !strings.Contains(out, "ping-ok "+m.Tap.HostIP.String()) || !strings.Contains(out, "hello") {
-		t.Errorf("stdout %q lacks ping-ok and hello; stderr %q", out, stderr.String())
+	log, _ := os.ReadFile(filepath.Join(spec.RawDir, "console.log"))
+	r.stdout, r.stderr, r.console = stdout.String(), stderr.String(), string(log)
+	return r
+}
+
+// GuestBootsUnderQEMU boots the driver's guest under QEMU (see runUnderQEMU), so the guest
+// side is tested where the VMM itself cannot run; under TCG this takes a few seconds. The
+// workload pings the host side of the tap, and every boot phase must be reported.
+func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices) {
+	// The agent sets the host side of the tap as the default gateway.
+	r := runUnderQEMU(t, d, cmdline, devices, []string{"sh", "-c",
+		"gw=$(ip route | awk '/^default/ {print $3}'); ping -c 1 -W 5 $gw >/dev/null && echo ping-ok $gw; echo hello"}, false)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("wait: %d, %v; stderr %q; console:\n%s", r.code, r.err, r.stderr, r.console)
+	}
+	if !strings.Contains(r.stdout, "ping-ok "+r.m.Tap.HostIP.String()) || !strings.Contains(r.stdout, "hello") {
+		t.Errorf("stdout %q lacks ping-ok and hello; stderr %q", r.stdout, r.stderr)
 	}
 	names := map[string]bool{}
-	for _, p := range m.Phases() {
+	for _, p := range r.m.Phases() {
 		names[p.Name] = true
 	}
 	for _, want := range []string{"vmm_started", "kernel_start", "init_reached", "workload_started", "workload_exit"} {
 		if !names[want] {
-			t.Errorf("phase %s missing: %v", want, m.Phases())
+			t.Errorf("phase %s missing: %v", want, r.m.Phases())
 		}
 	}
-	if err := m.Delete(ctx); err != nil {
-		t.Errorf("delete: %v", err)
+}
+
+// GuestPanicEndsTheVM: a guest kernel that panics mid-workload ends the VM at once even
+// where the VMM would reboot it (QEMU here without -no-reboot, as Cloud Hypervisor does on
+// the reset that reboot=k makes), so the workload never runs twice.
+func GuestPanicEndsTheVM(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices) {
+	r := runUnderQEMU(t, d, cmdline, devices, []string{"sh", "-c",
+		"echo before; echo c > /proc/sysrq-trigger; sleep 60; echo after"}, true)
+	if r.err == nil || !strings.Contains(r.err.Error(), "guest kernel panic") {
+		t.Fatalf("wait = %d, %v; want the panic reported; console:\n%s", r.code, r.err, r.console)
+	}
+	// The output of the workload's first line may not have left the guest before the
+	// panic; a second boot would print the kernel's banner again.
+	if n := strings.Count(r.console, "Linux version"); n != 1 || strings.Count(r.stdout, "before") > 1 || strings.Contains(r.stdout, "after") {
+		t.Errorf("the guest booted %d times; stdout %q", n, r.stdout)
+	}
+	if r.took > 30*time.Second {
+		t.Errorf("the panicked VM took %s to end", r.took)
 	}
 }
