@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/docker/docker/client"
 
@@ -80,5 +83,60 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 	}
 	defer svc.stop()
 	sweep(cfg.host(), "podman")
+	r, err := sweepAardvark(AardvarkDir)
+	removed = append(removed, r...)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	return removed, errors.Join(errs...)
+}
+
+// AardvarkDir is where netavark keeps the DNS server's view of rootful podman's networks.
+const AardvarkDir = "/run/containers/networks/aardvark-dns"
+
+// sweepAardvark removes the entries of isobench's networks from aardvark-dns's
+// configuration, which a podman service killed mid-run leaves (its network is gone by
+// now), and stops aardvark-dns when no network is left for it to serve: netavark would
+// have done both on a normal teardown.
+func sweepAardvark(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing aardvark-dns networks: %w", err)
+	}
+	var removed []string
+	others := 0
+	for _, e := range entries {
+		switch {
+		case e.Name() == "aardvark.pid":
+		case strings.HasPrefix(e.Name(), runtime.NamePrefix):
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return removed, fmt.Errorf("removing aardvark-dns entry: %w", err)
+			}
+			removed = append(removed, "aardvark-dns entry "+e.Name())
+		default:
+			others++
+		}
+	}
+	if len(removed) == 0 || others > 0 {
+		return removed, nil
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "aardvark.pid"))
+	if err != nil {
+		return removed, nil // not running
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return removed, nil
+	}
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.Contains(string(cmd), "aardvark-dns") {
+		return removed, nil // a stale pid file
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return removed, fmt.Errorf("stopping aardvark-dns %d: %w", pid, err)
+	}
+	_ = os.Remove(filepath.Join(dir, "aardvark.pid"))
+	return append(removed, fmt.Sprintf("aardvark-dns %d (served only isobench's networks)", pid)), nil
 }

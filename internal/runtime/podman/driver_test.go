@@ -82,6 +82,14 @@ func leftovers(t *testing.T) []string {
 			out = append(out, "image "+i)
 		}
 	}
+	// A killed service leaves its network in aardvark-dns's configuration, and with it
+	// a DNS server running for nothing.
+	entries, _ := os.ReadDir(podman.AardvarkDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), runtime.NamePrefix) {
+			out = append(out, "aardvark-dns entry "+e.Name())
+		}
+	}
 	return out
 }
 
