@@ -272,7 +272,10 @@ func assertHostClean(t *testing.T) {
 		}
 	}
 	for _, root := range []string{"/run/runc", "/run/crun", "/var/run/runsc"} {
-		if stale, _ := filepath.Glob(filepath.Join(root, runtime.NamePrefix+"*")); len(stale) > 0 {
+		// runsc also names its sandbox's socket runsc-<id>.sock.
+		stale, _ := filepath.Glob(filepath.Join(root, runtime.NamePrefix+"*"))
+		socks, _ := filepath.Glob(filepath.Join(root, "runsc-"+runtime.NamePrefix+"*"))
+		if stale = append(stale, socks...); len(stale) > 0 {
 			t.Errorf("runtime state left in %s: %v", root, stale)
 		}
 	}

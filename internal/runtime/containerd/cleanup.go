@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -94,9 +97,42 @@ func Sweep(ctx context.Context, c *containerd.Client, sock string) ([]string, er
 		}
 		removed = append(removed, fmt.Sprintf("%s image %s", where, img.Name))
 	}
+	if r, err := RemoveRuntimeRoot(ctx, c); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", where, err))
+	} else if r != "" {
+		removed = append(removed, r)
+	}
 	// The namespace goes when nothing is left in it; leftover content keeps it, harmlessly.
 	if err := c.NamespaceService().Delete(ctx, Namespace); err == nil {
 		removed = append(removed, fmt.Sprintf("%s namespace %s", where, Namespace))
 	}
 	return removed, errors.Join(errs...)
+}
+
+// RuntimeRoot is where the runc shim keeps the state of the namespace's containers: runc's,
+// and runsc's through isobench's wrapper. A current runsc also pins its empty ("null")
+// network namespace there, a bind mount that outlives every container.
+const RuntimeRoot = "/run/containerd/runc/" + Namespace
+
+// RemoveRuntimeRoot removes RuntimeRoot, the null network namespace unmounted first, once
+// the namespace holds no container: what is left there then is stale (a killed create's
+// lock and state files). It returns what it removed, "" when nothing.
+func RemoveRuntimeRoot(ctx context.Context, c *containerd.Client) (string, error) {
+	ctrs, err := c.Containers(namespaces.WithNamespace(ctx, Namespace))
+	if err != nil {
+		return "", fmt.Errorf("listing containers: %w", err)
+	}
+	if len(ctrs) > 0 {
+		return "", nil
+	}
+	if _, err := os.Stat(RuntimeRoot); err != nil {
+		return "", nil
+	}
+	// runsc's own way (specutils.UnmountNullNetNS): concurrent creates may stack mounts.
+	for unix.Unmount(filepath.Join(RuntimeRoot, "null-netns"), unix.MNT_DETACH) == nil {
+	}
+	if err := os.RemoveAll(RuntimeRoot); err != nil {
+		return "", fmt.Errorf("removing runtime state %s: %w", RuntimeRoot, err)
+	}
+	return "runtime state " + RuntimeRoot, nil
 }

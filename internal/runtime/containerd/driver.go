@@ -289,10 +289,15 @@ func (d *Driver) writeRunscWrappers() error {
 	return nil
 }
 
-// Close implements runtime.Driver.
+// Close implements runtime.Driver. The imported image stays for later runs; the runtime
+// state directory goes once no container is left in the namespace.
 func (d *Driver) Close(ctx context.Context) error {
-	d.closeClient()
-	return nil
+	defer d.closeClient()
+	if d.client == nil {
+		return nil
+	}
+	_, err := RemoveRuntimeRoot(ctx, d.client)
+	return err
 }
 
 // New implements runtime.Driver: the container's spec options and its network namespace

@@ -68,6 +68,20 @@ func TestContainerdRuntimes(t *testing.T) {
 	}
 	if after := containers(t, sock); len(after) != len(before) {
 		t.Errorf("containers left in namespace %s: before %v, after %v", ctrd.Namespace, before, after)
+	} else if len(after) == 0 {
+		assertRuntimeRootGone(t)
+	}
+}
+
+// assertRuntimeRootGone: with no container left, the runtime state directory and the null
+// network namespace a current runsc pins there are gone too.
+func assertRuntimeRootGone(t *testing.T) {
+	t.Helper()
+	if mounts, _ := os.ReadFile("/proc/mounts"); strings.Contains(string(mounts), ctrd.RuntimeRoot+"/") {
+		t.Errorf("mount left under %s", ctrd.RuntimeRoot)
+	}
+	if _, err := os.Stat(ctrd.RuntimeRoot); err == nil {
+		t.Errorf("%s left", ctrd.RuntimeRoot)
 	}
 }
 
@@ -110,6 +124,7 @@ func TestContainerdSweep(t *testing.T) {
 	if left := containers(t, sock); len(left) != 0 {
 		t.Errorf("left after sweep: %v", left)
 	}
+	assertRuntimeRootGone(t)
 }
 
 // TestContainerdVMProfiles runs the built-in Kata and firecracker-containerd profiles where

@@ -92,12 +92,11 @@ func (d *Driver) removeStaleState(global []string, stale func(id string) bool) (
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasPrefix(name, runtime.NamePrefix) {
+		id, ok := stateEntryID(e.Name())
+		if !ok {
 			continue
 		}
-		// runsc names its files "<id>_sandbox:<id>.lock" and the like.
-		id, _, _ := strings.Cut(name, "_sandbox:")
+		name := e.Name()
 		if !stale(id) {
 			continue
 		}
@@ -108,6 +107,20 @@ func (d *Driver) removeStaleState(global []string, stale func(id string) bool) (
 		removed = append(removed, fmt.Sprintf("%s stale state %s", d.profile.Name, filepath.Join(root, name)))
 	}
 	return removed, errors.Join(errs...)
+}
+
+// stateEntryID tells which isobench container a file in a runtime's state directory
+// belongs to: runc and crun name a directory after the id; runsc names its files
+// "<id>_sandbox:<id>.lock" and the like, and its sandbox's socket "runsc-<id>.sock".
+func stateEntryID(name string) (string, bool) {
+	if sock, ok := strings.CutPrefix(name, "runsc-"); ok {
+		name = strings.TrimSuffix(sock, ".sock")
+	}
+	if !strings.HasPrefix(name, runtime.NamePrefix) {
+		return "", false
+	}
+	id, _, _ := strings.Cut(name, "_sandbox:")
+	return id, true
 }
 
 // list returns the IDs of the containers the runtime knows.

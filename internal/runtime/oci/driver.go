@@ -263,6 +263,9 @@ type container struct {
 
 func (c *container) ID() string { return c.spec.ID }
 
+// createGrace is how long a cancelled create may still run before it is killed.
+const createGrace = 5 * time.Second
+
 // Create runs `<runtime> create`; the workload's stdio are pipes that outlive the runtime
 // process and are copied to the spec's writers.
 func (c *container) Create(ctx context.Context) error {
@@ -284,13 +287,24 @@ func (c *container) Create(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, c.d.binary, args...)
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = outW, errW
+	// A create killed half-way can leave what no delete reaches (a runsc sandbox and
+	// gofer whose state was not written yet). On Ctrl-C or a trial timeout the create
+	// gets a moment to finish, so that Delete removes it; a hung one is killed after that.
+	cmd.Cancel = func() error {
+		p := cmd.Process
+		time.AfterFunc(createGrace, func() { _ = p.Kill() })
+		return nil
+	}
 	// The runtime's own messages also go to errW: the container inherits it as stderr.
 	runErr := cmd.Run()
 	outW.Close()
 	errW.Close()
 	c.copy(outR, c.spec.Stdout, nil)
 	c.copy(errR, c.spec.Stderr, &c.stderr)
-	if runErr != nil {
+	// A create that finished after a cancel made the container all the same: it is taken
+	// in like any other, so that Delete can remove it, and the cancel is reported last.
+	finished := runErr == nil || (cmd.ProcessState != nil && cmd.ProcessState.Success())
+	if !finished {
 		c.copiers.Wait()
 		return fmt.Errorf("%s create: %v: %s", c.d.profile.Name, runErr, strings.TrimSpace(c.stderr.String()))
 	}
@@ -312,6 +326,9 @@ func (c *container) Create(ctx context.Context) error {
 		}
 	}
 	go c.reap()
+	if runErr != nil {
+		return fmt.Errorf("%s create: %w", c.d.profile.Name, runErr)
+	}
 	return nil
 }
 
