@@ -17,56 +17,62 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 )
 
-// SweepSocketVMMs is the cleanup of VMMs that isobench knows by their API socket
-// (Firecracker, Cloud Hypervisor): it kills the processes of binary whose socket flag
-// points into <home>/run/isobench-*, which a killed run left, and removes the taps those
-// VMs held (a tap's alias is its container id). The state directories under <home>/run
-// are the run's to sweep.
-func SweepSocketVMMs(env runtime.Env, binary, sockFlag string) ([]string, error) {
-	home := env.Home
-	if home == "" {
-		home = image.Home("")
-	}
-	runDir := filepath.Join(home, "run") + string(filepath.Separator)
+// VMMMatcher tells whether a process's argv is a VMM of isobench's, and names its VM.
+type VMMMatcher func(argv [][]byte) (id string, ok bool)
+
+// SweepVMMs is the leftover sweep of a VMM driver: it kills the VMM processes match
+// recognizes (a killed run's; their VMs die with isobench otherwise, through Pdeathsig)
+// and removes every VM tap (isbvm...), which only isobench makes and which outlives a
+// killed run whether or not its VMM did. The state directories under <home>/run are
+// the run's to sweep.
+func SweepVMMs(what string, match VMMMatcher) ([]string, error) {
 	var removed []string
-	ids := map[string]bool{}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		argv, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}
-		id, ok := LeftoverVM(bytes.Split(bytes.TrimRight(argv, "\x00"), []byte{0}), binary, sockFlag, runDir)
+		id, ok := match(bytes.Split(bytes.TrimRight(argv, "\x00"), []byte{0}))
 		if !ok {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
-			removed = append(removed, fmt.Sprintf("%s process %d (%s)", binary, pid, id))
-			ids[id] = true
+			removed = append(removed, fmt.Sprintf("%s process %d (%s)", what, pid, id))
 		}
 	}
-	if len(ids) == 0 {
-		return removed, nil
+	if len(removed) > 0 {
+		time.Sleep(100 * time.Millisecond) // let the kernel release the taps the VMs held
 	}
-	time.Sleep(100 * time.Millisecond) // let the kernel release the taps the VMs held
 	links, err := netlink.LinkList()
 	if err != nil {
 		return removed, fmt.Errorf("listing links: %w", err)
 	}
 	var errs []error
 	for _, l := range links {
-		a := l.Attrs()
-		if !strings.HasPrefix(a.Name, TapPrefix) || l.Type() != "tuntap" || !ids[a.Alias] {
+		name := l.Attrs().Name
+		if !strings.HasPrefix(name, TapPrefix) || l.Type() != "tuntap" {
 			continue
 		}
 		if err := netlink.LinkDel(l); err != nil {
-			errs = append(errs, fmt.Errorf("removing tap %s: %w", a.Name, err))
+			errs = append(errs, fmt.Errorf("removing tap %s: %w", name, err))
 			continue
 		}
-		removed = append(removed, "tap "+a.Name)
+		removed = append(removed, "tap "+name)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// SocketVMM matches the VMMs isobench knows by their API socket (Firecracker, Cloud
+// Hypervisor): binary with sockFlag pointing into <home>/run/isobench-*.
+func SocketVMM(env runtime.Env, binary, sockFlag string) VMMMatcher {
+	home := env.Home
+	if home == "" {
+		home = image.Home("")
+	}
+	runDir := filepath.Join(home, "run") + string(filepath.Separator)
+	return func(argv [][]byte) (string, bool) { return LeftoverVM(argv, binary, sockFlag, runDir) }
 }
 
 // LeftoverVM tells whether argv is a process of binary whose sockFlag (given as

@@ -49,7 +49,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	return &Driver{KVMDriver: base}, nil
 }
 
-// cleanup kills cloud-hypervisor processes that a killed run left and the taps they held.
+// cleanup kills cloud-hypervisor processes that a killed run left and removes VM taps.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	return vm.SweepSocketVMMs(env, "cloud-hypervisor", "--api-socket")
+	return vm.SweepVMMs("cloud-hypervisor", vm.SocketVMM(env, "cloud-hypervisor", "--api-socket"))
 }

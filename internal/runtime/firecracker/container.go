@@ -11,15 +11,6 @@ import (
 	"github.com/isobench/isobench/internal/vm"
 )
 
-// Phase names, shared with the other microVM drivers; vmm_started is InstanceStart's answer.
-const (
-	PhaseVMMStarted      = vm.PhaseVMMStarted
-	PhaseKernelStart     = vm.PhaseKernelStart
-	PhaseInitReached     = vm.PhaseInitReached
-	PhaseWorkloadStarted = vm.PhaseWorkloadStarted
-	PhaseWorkloadExit    = vm.PhaseWorkloadExit
-)
-
 // baseCmdline is the kernel command line before the guest spec.
 //
 // Debian's cloud kernel builds virtio_mmio as a module WITHOUT
@@ -63,8 +54,8 @@ type container struct {
 func (c *container) apiSock() string { return filepath.Join(c.Dir, "firecracker.sock") }
 func (c *container) logPath() string { return filepath.Join(c.RawDir, "firecracker.log") }
 
-// New implements runtime.Driver: the guest spec, the per-VM disk copy, the tap device and
-// the machine configuration.
+// New implements runtime.Driver: the guest spec, the per-VM disk copy, the tap device,
+// the machine configuration and the VMM's log file.
 func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
 	m, err := d.NewMachine(ctx, s, baseCmdline)
 	if err != nil {
@@ -72,16 +63,17 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	}
 	c := &container{Machine: m, d: d}
 	c.config = buildConfig(d.BootParams(m))
+	// --log-path must exist; it keeps firecracker's own log off the serial console (stdout).
+	if err := os.WriteFile(c.logPath(), nil, 0o644); err != nil {
+		_ = m.Release(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("creating firecracker log: %w", err)
+	}
 	return c, nil
 }
 
 // Create implements runtime.Container: firecracker starts with its API socket in the
 // state directory and gets the whole configuration, but no InstanceStart: no guest code ran.
 func (c *container) Create(ctx context.Context) error {
-	// --log-path must exist; it keeps firecracker's own log off the serial console (stdout).
-	if err := os.WriteFile(c.logPath(), nil, 0o644); err != nil {
-		return fmt.Errorf("creating firecracker log: %w", err)
-	}
 	cmd := exec.Command(c.d.Binary, "--api-sock", c.apiSock(), "--id", c.ID(),
 		"--log-path", c.logPath(), "--level", "Warning")
 	api := vm.NewUnixAPI(DriverName, c.apiSock(), "")

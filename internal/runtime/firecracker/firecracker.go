@@ -64,7 +64,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-// cleanup kills firecracker processes that a killed run left and the taps they held.
+// cleanup kills firecracker processes that a killed run left and removes VM taps.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	return vm.SweepSocketVMMs(env, "firecracker", "--api-sock")
+	return vm.SweepVMMs("firecracker", vm.SocketVMM(env, "firecracker", "--api-sock"))
 }

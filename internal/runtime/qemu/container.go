@@ -14,15 +14,6 @@ import (
 	"github.com/isobench/isobench/internal/vm"
 )
 
-// Phase names a container reports (runtime.PhaseReporter), measured from the start call.
-const (
-	PhaseVMMStarted      = vm.PhaseVMMStarted // qemu answered QMP cont (the guest may have printed already)
-	PhaseKernelStart     = vm.PhaseKernelStart
-	PhaseInitReached     = vm.PhaseInitReached
-	PhaseWorkloadStarted = vm.PhaseWorkloadStarted
-	PhaseWorkloadExit    = vm.PhaseWorkloadExit
-)
-
 // container is one QEMU microvm; vm.Machine holds what every VMM shares.
 type container struct {
 	*vm.Machine

@@ -208,7 +208,7 @@ cat /data/secret.txt; echo x > /scratch/f && echo "tmpfs $(stat -f -c %T /scratc
 		// Sample memory while the workload sleeps at its end.
 		deadline := time.Now().Add(2 * time.Minute)
 		for time.Now().Before(deadline) {
-			if _, ok := phaseMap(t, c.(runtime.PhaseReporter).Phases())[PhaseWorkloadStarted]; ok {
+			if _, ok := phaseMap(t, c.(runtime.PhaseReporter).Phases())[vm.PhaseWorkloadStarted]; ok {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -240,10 +240,10 @@ cat /data/secret.txt; echo x > /scratch/f && echo "tmpfs $(stat -f -c %T /scratc
 	pm := phaseMap(t, r.phases)
 	// vmm_started (QMP's answer to cont) may arrive after the guest's first byte, so
 	// it is only required, not ordered.
-	if at, ok := pm[PhaseVMMStarted]; !ok || at < 0 {
-		t.Errorf("phase %s missing or negative: %v", PhaseVMMStarted, r.phases)
+	if at, ok := pm[vm.PhaseVMMStarted]; !ok || at < 0 {
+		t.Errorf("phase %s missing or negative: %v", vm.PhaseVMMStarted, r.phases)
 	}
-	order := []string{PhaseKernelStart, PhaseInitReached, PhaseWorkloadStarted, PhaseWorkloadExit}
+	order := []string{vm.PhaseKernelStart, vm.PhaseInitReached, vm.PhaseWorkloadStarted, vm.PhaseWorkloadExit}
 	var prev time.Duration
 	for _, name := range order {
 		at, ok := pm[name]
