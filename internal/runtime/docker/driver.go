@@ -546,13 +546,30 @@ func orDiscard(w io.Writer) io.Writer {
 
 // Start implements runtime.Container.
 func (c *Container) Start(ctx context.Context) error {
-	if c.id == "" {
-		return errors.New("container was not created")
-	}
-	if err := c.cli.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return c.errorf("start: %w", err)
+	if err := StartCreated(ctx, c.cli, c.id); err != nil {
+		return c.errorf("%w", err)
 	}
 	return nil
+}
+
+// StartCreated starts the container id that CreateAttached made.
+func StartCreated(ctx context.Context, cli *client.Client, id string) error {
+	if id == "" {
+		return errors.New("container was not created")
+	}
+	if err := cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	return nil
+}
+
+// DrainAttached waits for the attach stream of an exited container to end, so that all
+// its output was copied; a child that kept the stream open must not hang the caller.
+func DrainAttached(attached <-chan struct{}) {
+	select {
+	case <-attached:
+	case <-time.After(2 * time.Second):
+	}
 }
 
 // Wait returns the exit code once the container exited and its output is drained.
@@ -572,11 +589,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	case <-ctx.Done():
 		return -1, c.errorf("wait: %w", ctx.Err())
 	}
-	// The attach stream ends right after the exit; a child that kept it open must not hang us.
-	select {
-	case <-c.attached:
-	case <-time.After(2 * time.Second):
-	}
+	DrainAttached(c.attached)
 	return code, nil
 }
 

@@ -71,11 +71,8 @@ func (c *Container) Create(ctx context.Context) error {
 
 // Start implements runtime.Container.
 func (c *Container) Start(ctx context.Context) error {
-	if c.id == "" {
-		return errors.New("container was not created")
-	}
-	if err := c.cli.ContainerStart(ctx, c.id, container.StartOptions{}); err != nil {
-		return c.errorf("start: %w", err)
+	if err := docker.StartCreated(ctx, c.cli, c.id); err != nil {
+		return c.errorf("%w", err)
 	}
 	return nil
 }
@@ -108,11 +105,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	if err != nil {
 		return -1, c.errorf("wait: exit code %q: %w", body, err)
 	}
-	// The attach stream ends right after the exit; a child that kept it open must not hang us.
-	select {
-	case <-c.attached:
-	case <-time.After(2 * time.Second):
-	}
+	docker.DrainAttached(c.attached)
 	return code, nil
 }
 
