@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -73,11 +75,9 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 // stateRoots are where the runtimes keep container state unless --root says otherwise.
 var stateRoots = map[flavor]string{flavorRunc: "/run/runc", flavorCrun: "/run/crun", flavorRunsc: "/var/run/runsc"}
 
-// removeStaleState removes isobench's entries from the runtime's state directory that
-// the runtime itself no longer lists: a create killed half-way leaves a directory (runc:
-// only its exec.fifo) or a lock file (runsc) that no delete can reach.
-func (d *Driver) removeStaleState(global []string, stale func(id string) bool) ([]string, error) {
-	root := stateRoots[d.flavor]
+// stateRoot is the runtime's state directory for these global arguments.
+func stateRoot(f flavor, global []string) string {
+	root := stateRoots[f]
 	for i, a := range global {
 		if v, ok := strings.CutPrefix(a, "--root="); ok {
 			root = v
@@ -85,6 +85,31 @@ func (d *Driver) removeStaleState(global []string, stale func(id string) bool) (
 			root = global[i+1]
 		}
 	}
+	return root
+}
+
+// unpinNullNetns unmounts the empty network namespace a current runsc pins in its state
+// directory for containers without network, once no container at all is left there (it
+// is shared with runsc's other users), as runsc's own UnmountNullNetNS does.
+func (d *Driver) unpinNullNetns(ctx context.Context) error {
+	if d.binary == "" {
+		return nil // never checked, so never ran a container
+	}
+	global := d.globalArgs(true)
+	ids, err := d.list(ctx, global)
+	if err != nil || len(ids) > 0 {
+		return err
+	}
+	for unix.Unmount(filepath.Join(stateRoot(d.flavor, global), "null-netns"), unix.MNT_DETACH) == nil {
+	}
+	return nil
+}
+
+// removeStaleState removes isobench's entries from the runtime's state directory that
+// the runtime itself no longer lists: a create killed half-way leaves a directory (runc:
+// only its exec.fifo) or a lock file (runsc) that no delete can reach.
+func (d *Driver) removeStaleState(global []string, stale func(id string) bool) ([]string, error) {
+	root := stateRoot(d.flavor, global)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return nil, nil // no state directory: nothing was left

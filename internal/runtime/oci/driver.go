@@ -165,10 +165,11 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 
 // Close implements runtime.Driver.
 func (d *Driver) Close(ctx context.Context) error {
-	if d.flavor == flavorRunsc {
-		reapRunscHelpers()
+	if d.flavor != flavorRunsc {
+		return nil
 	}
-	return nil
+	reapRunscHelpers()
+	return d.unpinNullNetns(ctx)
 }
 
 // globalArgs go before every subcommand.

@@ -280,3 +280,33 @@ func TestOldRunscUsesTheHostStack(t *testing.T) {
 	}
 	assertGone(t, debianRunsc, runtime.NamePrefix+"oldrunsc-ping")
 }
+
+// TestRunscNullNetnsIsUnpinned: a current runsc pins an empty network namespace in its
+// state directory for containers without network; Close unmounts it when no container is
+// left, so no mount stays on the host.
+func TestRunscNullNetnsIsUnpinned(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containers")
+	}
+	d := benchtest.UsableDriver(t, "runsc")
+	if err := d.Prepare(context.Background(), imagetest.Busybox(t)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := bench.RunToExit(ctx, d, runtime.Spec{ID: runtime.NamePrefix + "nullnetns", Args: []string{"true"}}); err != nil {
+		t.Fatalf("run: %v (stderr %q)", err, bench.StderrOf(err))
+	}
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("runsc", "list", "-q").Output(); len(strings.TrimSpace(string(out))) > 0 {
+		t.Skipf("other runsc containers run here (%s): the namespace stays theirs", strings.TrimSpace(string(out)))
+	}
+	mounts, _ := os.ReadFile("/proc/mounts")
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, "/runsc/null-netns") {
+			t.Errorf("runsc's null network namespace still mounted: %s", line)
+		}
+	}
+}
