@@ -259,7 +259,7 @@ func waitForSamples(t *testing.T, dir string, n int) {
 func assertHostClean(t *testing.T) {
 	t.Helper()
 	for _, rt := range []string{"runc", "crun", "runsc"} {
-		out, _ := exec.Command(rt, "list", "-q").Output()
+		out, _ := exec.Command(rt, "list", "--quiet").Output()
 		for _, id := range strings.Fields(string(out)) {
 			if strings.HasPrefix(id, runtime.NamePrefix) {
 				t.Errorf("%s still lists %s", rt, id)

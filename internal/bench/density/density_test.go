@@ -159,7 +159,7 @@ func TestMemoryBudgetStopsTheStep(t *testing.T) {
 
 func assertNothingLeft(t *testing.T, rt string) {
 	t.Helper()
-	out, _ := exec.Command(rt, "list", "-q").Output()
+	out, _ := exec.Command(rt, "list", "--quiet").Output()
 	for _, id := range strings.Fields(string(out)) {
 		if strings.HasPrefix(id, runtime.NamePrefix+"density-") {
 			t.Errorf("%s still lists %s", rt, id)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,9 +12,9 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
-	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
 func init() { runtime.RegisterCleaner(DriverName, cleanup) }
@@ -128,9 +127,7 @@ func RemoveRuntimeRoot(ctx context.Context, c *containerd.Client) (string, error
 	if _, err := os.Stat(RuntimeRoot); err != nil {
 		return "", nil
 	}
-	// runsc's own way (specutils.UnmountNullNetNS): concurrent creates may stack mounts.
-	for unix.Unmount(filepath.Join(RuntimeRoot, "null-netns"), unix.MNT_DETACH) == nil {
-	}
+	gvisor.UnmountNullNetns(RuntimeRoot)
 	if err := os.RemoveAll(RuntimeRoot); err != nil {
 		return "", fmt.Errorf("removing runtime state %s: %w", RuntimeRoot, err)
 	}

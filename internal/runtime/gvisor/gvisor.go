@@ -3,14 +3,19 @@
 package gvisor
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // gVisor's network modes: its own user-space stack ("sandbox"), or the host kernel's
@@ -80,4 +85,31 @@ func rmemDefaultInNewNetns() bool {
 		goruntime.Goexit() // the thread is stuck in the new namespace; do not hand it back
 	}
 	return statErr == nil
+}
+
+// DefaultRoot is runsc's state directory when no --root is given.
+const DefaultRoot = "/var/run/runsc"
+
+// UnmountNullNetns unmounts the empty network namespace a current runsc pins in its state
+// directory root for containers without network, as runsc's own UnmountNullNetNS does:
+// concurrent creates may stack several mounts there.
+func UnmountNullNetns(root string) {
+	for unix.Unmount(filepath.Join(root, "null-netns"), unix.MNT_DETACH) == nil {
+	}
+}
+
+// UnpinNullNetns unmounts root's null network namespace once binary lists no container
+// there: it is shared by every container of that root, isobench's or not.
+func UnpinNullNetns(ctx context.Context, binary, root string) error {
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(lctx, binary, "--root", root, "list", "--quiet").Output()
+	if err != nil {
+		return fmt.Errorf("%s list: %w", binary, err)
+	}
+	if len(strings.TrimSpace(string(out))) > 0 {
+		return nil
+	}
+	UnmountNullNetns(root)
+	return nil
 }

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
 func init() { runtime.RegisterCleaner(DriverName, cleanup) }
@@ -68,12 +67,17 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		if err != nil {
 			errs = append(errs, err)
 		}
+		if drv.flavor == flavorRunsc {
+			if err := drv.unpinNullNetns(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return removed, errors.Join(errs...)
 }
 
 // stateRoots are where the runtimes keep container state unless --root says otherwise.
-var stateRoots = map[flavor]string{flavorRunc: "/run/runc", flavorCrun: "/run/crun", flavorRunsc: "/var/run/runsc"}
+var stateRoots = map[flavor]string{flavorRunc: "/run/runc", flavorCrun: "/run/crun", flavorRunsc: gvisor.DefaultRoot}
 
 // stateRoot is the runtime's state directory for these global arguments.
 func stateRoot(f flavor, global []string) string {
@@ -88,21 +92,13 @@ func stateRoot(f flavor, global []string) string {
 	return root
 }
 
-// unpinNullNetns unmounts the empty network namespace a current runsc pins in its state
-// directory for containers without network, once no container at all is left there (it
-// is shared with runsc's other users), as runsc's own UnmountNullNetNS does.
+// unpinNullNetns unmounts runsc's null network namespace in this profile's state
+// directory once no container is left there (gvisor.UnpinNullNetns).
 func (d *Driver) unpinNullNetns(ctx context.Context) error {
 	if d.binary == "" {
 		return nil // never checked, so never ran a container
 	}
-	global := d.globalArgs(true)
-	ids, err := d.list(ctx, global)
-	if err != nil || len(ids) > 0 {
-		return err
-	}
-	for unix.Unmount(filepath.Join(stateRoot(d.flavor, global), "null-netns"), unix.MNT_DETACH) == nil {
-	}
-	return nil
+	return gvisor.UnpinNullNetns(ctx, d.binary, stateRoot(d.flavor, d.globalArgs(true)))
 }
 
 // removeStaleState removes isobench's entries from the runtime's state directory that

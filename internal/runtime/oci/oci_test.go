@@ -161,7 +161,7 @@ func TestNetworkNamespace(t *testing.T) {
 // nothing of the container.
 func assertGone(t *testing.T, runtimeName, id string) {
 	t.Helper()
-	args := []string{"list", "-q"}
+	args := []string{"list", "--quiet"}
 	out, err := exec.Command(runtimeName, args...).CombinedOutput()
 	if err == nil && strings.Contains(string(out), id) {
 		t.Errorf("%s still lists %s", runtimeName, id)
@@ -300,7 +300,7 @@ func TestRunscNullNetnsIsUnpinned(t *testing.T) {
 	if err := d.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if out, _ := exec.Command("runsc", "list", "-q").Output(); len(strings.TrimSpace(string(out))) > 0 {
+	if out, _ := exec.Command("runsc", "list", "--quiet").Output(); len(strings.TrimSpace(string(out))) > 0 {
 		t.Skipf("other runsc containers run here (%s): the namespace stays theirs", strings.TrimSpace(string(out)))
 	}
 	mounts, _ := os.ReadFile("/proc/mounts")

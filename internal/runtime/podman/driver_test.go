@@ -175,6 +175,14 @@ func TestPodmanRuntimes(t *testing.T) {
 			if _, err := os.Stat(svcDir); !os.IsNotExist(err) {
 				t.Errorf("service directory %s left after Close (%v)", svcDir, err)
 			}
+			if rt == "runsc" {
+				// runsc's pinned null network namespace is shared: it stays for others' containers.
+				others, _ := exec.Command(st.Options["runtime_binary"], "list", "--quiet").Output()
+				mounts, _ := os.ReadFile("/proc/mounts")
+				if len(strings.TrimSpace(string(others))) == 0 && strings.Contains(string(mounts), "/runsc/null-netns ") {
+					t.Errorf("runsc's null network namespace still mounted after Close")
+				}
+			}
 		})
 	}
 	for _, l := range leftovers(t) {

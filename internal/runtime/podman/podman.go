@@ -289,6 +289,12 @@ func (d *Driver) Close(ctx context.Context) error {
 	}
 	d.svc.stop()
 	d.svc = nil
+	if d.ociRuntime == "runsc" {
+		// conmon runs runsc with its default state directory.
+		if bin, perr := d.runtimePath(); perr == nil {
+			err = errors.Join(err, gvisor.UnpinNullNetns(ctx, bin, gvisor.DefaultRoot))
+		}
+	}
 	return err
 }
 
