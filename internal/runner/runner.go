@@ -273,6 +273,10 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		ready = append(ready, r)
 	}
 
+	peers := map[string]runtime.Driver{}
+	for _, r := range ready {
+		peers[r.profile.Name] = r.driver
+	}
 	var counter atomic.Int64
 	newID := func(profile string) func() string {
 		return func() string {
@@ -316,8 +320,9 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 					Index: max(round, 0), Warmup: warm, Quick: opts.Quick,
 					Settings: opts.Config.BenchSettings(b.Name()),
 					RawDir:   raw, RunDir: dir, NewID: newID(name), Probe: p.probe, MemoryBudget: opts.MemoryBudget,
-					Logf: log.linef,
-					Info: map[string]string{},
+					Peers: peers,
+					Logf:  log.linef,
+					Info:  map[string]string{},
 					Emit: func(metric string, value float64, params map[string]string) {
 						if warm || emitErr != nil {
 							return

@@ -1,0 +1,40 @@
+package bench
+
+import (
+	"github.com/isobench/isobench/internal/hostcpu"
+	"github.com/isobench/isobench/internal/results"
+)
+
+// ParamRole names, in a host CPU cost sample, the role of the processes it sums
+// (hostcpu.RoleTotal for all of them).
+const ParamRole = "role"
+
+// Host CPU cost metrics: host CPU seconds taken by everything the runtime started for the
+// workload, per unit of the work the benchmark measured.
+const (
+	MetricHostCPUPer1kRequests = "host_cpu_per_1k_requests"
+	MetricHostCPUPerGbit       = "host_cpu_per_gbit"
+	MetricHostCPUPerGiB        = "host_cpu_per_gib"
+	MetricHostCPUPer1kTx       = "host_cpu_per_1k_transactions"
+)
+
+// CPUCostMetric declares a host CPU cost metric per unit.
+func CPUCostMetric(name, unit string) Metric {
+	return Metric{Name: name, Unit: "CPU-s/" + unit, Better: results.Lower,
+		Description: "host CPU seconds taken by every process the runtime started for the workload (workload, shim, sandbox, gofer, VMM), per " + unit + "; role tells them apart"}
+}
+
+// EmitCPUCost emits u per unit of work, once per role and once in all (role total);
+// params are copied. Nothing is emitted for no work: a ratio to nothing means nothing.
+func EmitCPUCost(t *Trial, metric string, u hostcpu.Usage, work float64, params map[string]string) {
+	if t.Emit == nil || t.Warmup || !(work > 0) {
+		return
+	}
+	for _, role := range u.Roles() {
+		p := map[string]string{ParamRole: role}
+		for k, v := range params {
+			p[k] = v
+		}
+		t.Emit(metric, u.Seconds[role]/work, p)
+	}
+}
