@@ -1,0 +1,280 @@
+// Package nginx measures nginx serving static files under each runtime: nginx runs in a
+// container of the runtime under test and isobench's load generator on the host requests
+// a 4 KiB page and a 1 MiB file across the container's network at a fixed concurrency.
+// It reports requests per second, latency p50/p99, and the host CPU the runtime took per
+// 1,000 requests.
+package nginx
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/hostcpu"
+	"github.com/isobench/isobench/internal/httpload"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// Name is the benchmark's name in configs and results.
+const Name = "nginx"
+
+// Metric names.
+const (
+	MetricRequestsPerSecond = "requests_per_second"
+	MetricLatencyP50        = "latency_p50"
+	MetricLatencyP99        = "latency_p99"
+)
+
+// Parameters of the samples.
+const (
+	ParamFile = "file"
+	// InfoStack names, in Trial.Info, the network stack that served the samples.
+	InfoStack = "stack"
+)
+
+// Settings keys (config file: benchmarks: nginx: {...}) and their defaults.
+const (
+	SettingConcurrency  = "concurrency"
+	SettingDuration     = "duration"
+	SettingMaxRequests  = "max_requests"
+	SettingReadyTimeout = "ready_timeout"
+
+	DefaultConcurrency  = 16
+	DefaultDuration     = 10 * time.Second
+	DefaultMaxRequests  = 5_000_000
+	DefaultReadyTimeout = 60 * time.Second
+	QuickConcurrency    = 8
+	QuickDuration       = 3 * time.Second
+)
+
+// File is one document nginx serves.
+type File struct {
+	Label, Name string
+	Size        int
+}
+
+// Files are the documents each trial requests, in order.
+var Files = []File{
+	{Label: "4KiB", Name: "page-4KiB.html", Size: 4 << 10},
+	{Label: "1MiB", Name: "file-1MiB.bin", Size: 1 << 20},
+}
+
+// Where the trial's documents and configuration appear in the container.
+const (
+	docRoot = "/var/www/isobench"
+	confDir = "/.isobench-nginx"
+)
+
+func init() { bench.Register(Benchmark{}) }
+
+// Benchmark implements bench.Benchmark.
+type Benchmark struct{}
+
+func (Benchmark) Name() string { return Name }
+
+func (Benchmark) Description() string {
+	return "nginx in the runtime serving a 4 KiB page and a 1 MiB file to isobench's load generator on the host: requests/s, latency p50/p99 (ms), host CPU per 1,000 requests"
+}
+
+func (Benchmark) Metrics() []bench.Metric {
+	return []bench.Metric{
+		{Name: MetricRequestsPerSecond, Unit: "req/s", Better: results.Higher, Description: "successful responses per second at fixed concurrency"},
+		{Name: MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
+		{Name: MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
+		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
+	}
+}
+
+func (Benchmark) Tools() []string { return []string{"sh", "cat", "nginx"} }
+
+type settings struct {
+	load         httpload.Options
+	readyTimeout time.Duration
+}
+
+func readSettings(t *bench.Trial) (settings, error) {
+	s := settings{load: httpload.Options{Concurrency: DefaultConcurrency, Duration: DefaultDuration}}
+	if t.Quick {
+		s.load.Concurrency, s.load.Duration = QuickConcurrency, QuickDuration
+	}
+	var err error
+	if s.load.Concurrency, err = t.Settings.Int(SettingConcurrency, s.load.Concurrency); err != nil {
+		return s, err
+	}
+	if s.load.Duration, err = t.Settings.Duration(SettingDuration, s.load.Duration); err != nil {
+		return s, err
+	}
+	if s.load.MaxRequests, err = t.Settings.Int(SettingMaxRequests, DefaultMaxRequests); err != nil {
+		return s, err
+	}
+	if s.readyTimeout, err = t.Settings.Duration(SettingReadyTimeout, DefaultReadyTimeout); err != nil {
+		return s, err
+	}
+	if s.load.Concurrency < 1 || s.load.Duration <= 0 || s.load.MaxRequests < 1 || s.readyTimeout <= 0 {
+		return s, fmt.Errorf("settings %s, %s, %s and %s must be positive",
+			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingReadyTimeout)
+	}
+	if s.load.Concurrency > 10_000 {
+		return s, fmt.Errorf("setting %s: %d connections is more than 10000", SettingConcurrency, s.load.Concurrency)
+	}
+	return s, nil
+}
+
+// Run starts nginx in a container and loads it with each file.
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
+	cfg, err := readSettings(t)
+	if err != nil {
+		return err
+	}
+	ports, err := bench.FreeLoopbackPorts(1)
+	if err != nil {
+		return err
+	}
+	port := ports[0]
+	dir, err := makeSite()
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := bench.StartServer(ctx, t, bench.ServerSpec{
+		Name:   "nginx",
+		Port:   port,
+		Script: fmt.Sprintf("exec nginx -c %s/nginx.conf", confDir),
+		Mounts: []runtime.Mount{
+			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
+			{Type: "bind", Source: filepath.Join(dir, "conf"), Destination: confDir, ReadOnly: true},
+		},
+		Configure: func(listen string) error {
+			return os.WriteFile(filepath.Join(dir, "conf", "nginx.conf"), []byte(Config(listen, port)), 0o644)
+		},
+		Ready: func(ctx context.Context, addr string) error {
+			_, err := httpload.WaitFor200(ctx, "http://"+addr+"/"+Files[0].Name, time.Now(), time.Second)
+			return err
+		},
+		ReadyTimeout: cfg.readyTimeout,
+	})
+	defer func() {
+		if cerr := srv.Close(ctx); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	t.Logf("nginx %s: serving at %s after %s (stack %s)", t.Runtime, srv.Addr, srv.Ready.Sub(srv.Started).Round(time.Millisecond), srv.Net.Stack)
+
+	type measured struct {
+		file File
+		m    *vegeta.Metrics
+		cpu  hostcpu.Usage
+	}
+	var loads []measured
+	for _, f := range Files {
+		before, err := srv.CPU(ctx)
+		if err != nil {
+			return srv.Failed("reading host CPU accounting", err)
+		}
+		m, err := httpload.Attack(ctx, "http://"+srv.Addr+"/"+f.Name, f.Size, cfg.load)
+		if m != nil {
+			if werr := httpload.WriteReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		if err != nil {
+			return srv.Failed("loading "+f.Name, err)
+		}
+		after, err := srv.CPU(ctx)
+		if err != nil {
+			return srv.Failed("reading host CPU accounting", err)
+		}
+		loads = append(loads, measured{f, m, hostcpu.Since(before, after)})
+	}
+
+	if t.Warmup || t.Emit == nil {
+		return nil
+	}
+	if t.Info != nil {
+		t.Info[InfoStack] = srv.Net.Stack
+	}
+	for _, l := range loads {
+		p := map[string]string{ParamFile: l.file.Label}
+		t.Emit(MetricRequestsPerSecond, l.m.Throughput, p)
+		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
+		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
+		ok := float64(l.m.Requests) * l.m.Success
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, ok/1000, p)
+	}
+	return nil
+}
+
+// Config is nginx's whole configuration: one worker per CPU, no access log, the trial's
+// documents on one listener. A listen address of 0.0.0.0 becomes the port alone.
+func Config(listen string, port int) string {
+	addr := strconv.Itoa(port)
+	if listen != "0.0.0.0" {
+		addr = listen + ":" + addr
+	}
+	return strings.ReplaceAll(`# isobench nginx benchmark
+user www-data;
+worker_processes auto;
+daemon off;
+master_process on;
+pid /tmp/isobench-nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	keepalive_requests 100000000;
+	keepalive_timeout 60s;
+	client_body_temp_path /tmp/nginx-body;
+	types { text/html html; application/octet-stream bin; }
+	default_type application/octet-stream;
+	server {
+		listen ADDR;
+		root `+docRoot+`;
+	}
+}
+`, "ADDR", addr)
+}
+
+// makeSite makes a temporary directory with the documents under www/ and the
+// configuration directory conf/, both world-readable for nginx's workers.
+func makeSite() (string, error) {
+	dir, err := os.MkdirTemp("", runtime.NamePrefix+"nginx-")
+	if err != nil {
+		return "", fmt.Errorf("making the site directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", fmt.Errorf("making the site directory: %w", err)
+	}
+	for _, sub := range []string{"www", "conf"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			return "", fmt.Errorf("making the site directory: %w", err)
+		}
+	}
+	for _, f := range Files {
+		if err := os.WriteFile(filepath.Join(dir, "www", f.Name), httpload.Content(f.Size), 0o644); err != nil {
+			return "", fmt.Errorf("writing %s: %w", f.Name, err)
+		}
+	}
+	ok = true
+	return dir, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
