@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm"
@@ -98,7 +99,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	st.Found, st.Binary = true, bin
 	d.qemu = bin
-	if sum, err := guestassets.FileSHA256(bin); err == nil {
+	if sum, err := filehash.SHA256(bin); err == nil {
 		st.SHA256 = sum
 	}
 	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
@@ -215,7 +216,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	if sum, err := guestassets.FileSHA256(bin); err == nil {
+	if sum, err := filehash.SHA256(bin); err == nil {
 		st.SHA256 = sum
 	}
 	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil {
