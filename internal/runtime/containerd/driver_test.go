@@ -11,7 +11,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
-	"github.com/isobench/isobench/internal/enginetest"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	ctrd "github.com/isobench/isobench/internal/runtime/containerd"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/enginetest"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/podman"

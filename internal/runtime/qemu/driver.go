@@ -213,13 +213,9 @@ func (d *Driver) prepareRootFS(ctx context.Context, digest, rootfs string) error
 			return fmt.Errorf("%s: %s", DriverName, st.Problem)
 		}
 	}
-	agent := d.profile.Option("agent", "")
-	if agent == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
-		}
-		agent = exe
+	agent, err := vmm.AgentBinary(d.profile, d.env)
+	if err != nil {
+		return err
 	}
 	d.agent = agent
 	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{

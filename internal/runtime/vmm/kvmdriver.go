@@ -131,11 +131,9 @@ func (d *KVMDriver) PrepareGuest(ctx context.Context, img *image.Image) error {
 	if err != nil {
 		return fmt.Errorf("unpacking image %s: %w", img.Name, err)
 	}
-	agent := d.Prof.Option("agent", "")
-	if agent == "" {
-		if agent, err = os.Executable(); err != nil {
-			return fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
-		}
+	agent, err := AgentBinary(d.Prof, d.Env)
+	if err != nil {
+		return err
 	}
 	dir := filepath.Join(d.Home(), "assets")
 	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
@@ -241,4 +239,17 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	return st
+}
+
+// AgentBinary is the static isobench binary a microVM boots as its init: the profile's
+// agent option, else env.Agent, else this executable.
+func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
+	if agent := p.Option("agent", env.Agent); agent != "" {
+		return agent, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
+	}
+	return exe, nil
 }
