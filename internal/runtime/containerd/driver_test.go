@@ -11,10 +11,10 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
-	"github.com/isobench/isobench/internal/testutil/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	ctrd "github.com/isobench/isobench/internal/runtime/containerd"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 func newDriver(t *testing.T, p runtime.Profile) runtime.Driver {
