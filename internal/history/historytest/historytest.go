@@ -22,7 +22,9 @@ const (
 func RunID(i int) string { return fmt.Sprintf("hist-%02d", i) }
 
 // Start is when the i-th run started.
-func Start(i int) time.Time { return time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC).Add(time.Duration(i) * 24 * time.Hour) }
+func Start(i int) time.Time {
+	return time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC).Add(time.Duration(i) * 24 * time.Hour)
+}
 
 // StepHistory writes n runs into a temporary directory and returns their directories
 // in order. From run stepAt on, StepRuntime's StepMetric is StepFactor times its
