@@ -13,7 +13,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/isobench/isobench/internal/report"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/stats"
 )
@@ -89,16 +88,16 @@ type matchKey struct{ host, runtime, benchmark, metric, params string }
 // Series are matched by runtime, benchmark, metric and params, and by host too when
 // either run holds several hosts (so one CI machine compares with itself across renames).
 func Runs(ctx context.Context, oldDir, newDir string, opts Options) (*Result, error) {
-	oldData, err := report.LoadDataset(ctx, []string{oldDir})
+	oldData, err := results.LoadDataset(ctx, []string{oldDir})
 	if err != nil {
 		return nil, err
 	}
-	newData, err := report.LoadDataset(ctx, []string{newDir})
+	newData, err := results.LoadDataset(ctx, []string{newDir})
 	if err != nil {
 		return nil, err
 	}
 	byHost := len(hostsOf(oldData)) > 1 || len(hostsOf(newData)) > 1
-	key := func(k report.SeriesKey) matchKey {
+	key := func(k results.SeriesKey) matchKey {
 		m := matchKey{runtime: k.Runtime, benchmark: k.Benchmark, metric: k.Metric, params: k.Params}
 		if byHost {
 			m.host = k.Host
@@ -113,7 +112,7 @@ func Runs(ctx context.Context, oldDir, newDir string, opts Options) (*Result, er
 
 // Runtimes compares runtime b (new) against runtime a (old) within one run.
 func Runtimes(ctx context.Context, dir, a, b string, opts Options) (*Result, error) {
-	data, err := report.LoadDataset(ctx, []string{dir})
+	data, err := results.LoadDataset(ctx, []string{dir})
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +125,8 @@ func Runtimes(ctx context.Context, dir, a, b string, opts Options) (*Result, err
 			return nil, fmt.Errorf("%w: %s has no samples of runtime %q; it has %s", ErrUnknownRuntime, dir, rt, strings.Join(sortedSet(seen), ", "))
 		}
 	}
-	only := func(rt string) func(report.SeriesKey) matchKey {
-		return func(k report.SeriesKey) matchKey {
+	only := func(rt string) func(results.SeriesKey) matchKey {
+		return func(k results.SeriesKey) matchKey {
 			if k.Runtime != rt {
 				return matchKey{}
 			}
@@ -140,8 +139,8 @@ func Runtimes(ctx context.Context, dir, a, b string, opts Options) (*Result, err
 }
 
 // pair compares the series whose keys match; a zero key leaves a series out.
-func (res *Result) pair(oldData, newData *report.Dataset, oldKey, newKey func(report.SeriesKey) matchKey) {
-	olds := map[matchKey]*report.Series{}
+func (res *Result) pair(oldData, newData *results.Dataset, oldKey, newKey func(results.SeriesKey) matchKey) {
+	olds := map[matchKey]*results.Series{}
 	for k, s := range oldData.Series {
 		if mk := oldKey(k); mk != (matchKey{}) {
 			olds[mk] = s
@@ -190,7 +189,7 @@ func describe(k matchKey) string {
 	return s
 }
 
-func (res *Result) compareSeries(k matchKey, old, cur *report.Series) Row {
+func (res *Result) compareSeries(k matchKey, old, cur *results.Series) Row {
 	row := Row{Host: k.host, Runtime: k.runtime, Benchmark: k.benchmark, Metric: k.metric, Params: k.params,
 		Unit: cur.Unit, Better: cur.Better, Old: stats.SummarizeSorted(old.Values), New: stats.SummarizeSorted(cur.Values)}
 	ratio, ci := stats.RatioCI(cur.Values, old.Values)
@@ -216,7 +215,7 @@ func (res *Result) decide() {
 	}
 }
 
-func hostsOf(d *report.Dataset) map[string]bool {
+func hostsOf(d *results.Dataset) map[string]bool {
 	h := map[string]bool{}
 	for k := range d.Series {
 		h[k.Host] = true
@@ -274,7 +273,10 @@ func Table(w io.Writer, res *Result) error {
 }
 
 func withCI(s stats.Summary) string {
-	if s.Median == 0 || math.IsNaN(s.MedianCI.Lo) {
+	if !s.MedianCI.OK {
+		return fmt.Sprintf("%.4g (%s)", s.Median, stats.TooSmall)
+	}
+	if s.Median == 0 {
 		return fmt.Sprintf("%.4g", s.Median)
 	}
 	half := math.Max(s.Median-s.MedianCI.Lo, s.MedianCI.Hi-s.Median) / math.Abs(s.Median)

@@ -73,7 +73,8 @@ type CoursePoint struct {
 	Runs     []RunInfo
 	N        int
 	Median   float64
-	MedianCI stats.Interval
+	// MedianCI is the distribution-free 95% interval of the median; not OK below n = 6.
+	MedianCI stats.CoveredInterval
 }
 
 // Change is a change point: Points[Index] is the first point after it.
@@ -150,7 +151,7 @@ func Courses(runs []RunInfo, points []Point, by string, opts changepoint.Options
 			sort.Slice(b.runs, func(i, j int) bool { return runLess(b.runs[i], b.runs[j]) })
 			slices.Sort(b.values)
 			c.Points = append(c.Points, CoursePoint{Label: b.label, Time: b.runs[0].Started, Runs: b.runs, N: len(b.values),
-				Median: stats.Quantile(b.values, 0.5), MedianCI: stats.MedianCI(b.values)})
+				Median: stats.Quantile(b.values, 0.5), MedianCI: medianInterval(b.values)})
 		}
 		sort.Slice(c.Points, func(i, j int) bool { return runLess(c.Points[i].Runs[0], c.Points[j].Runs[0]) })
 		if len(c.Points) == 0 {
@@ -217,4 +218,9 @@ func segmentMedian(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return stats.Quantile(s, 0.5)
+}
+
+func medianInterval(sorted []float64) stats.CoveredInterval {
+	iv, coverage, ok := stats.MedianInterval(sorted, stats.Confidence)
+	return stats.CoveredInterval{Interval: iv, Coverage: coverage, OK: ok}
 }

@@ -82,7 +82,8 @@ type Series struct {
 	Values   []float64
 	N        int
 	Median   float64
-	MedianCI stats.Interval
+	// MedianCI is the distribution-free 95% interval of the median; not OK below n = 6.
+	MedianCI stats.CoveredInterval
 }
 
 // ReadRun reads and checks a run directory: every file is opened without following
@@ -215,7 +216,7 @@ func ReadRun(dir string) (*Run, error) {
 		slices.Sort(sr.Values)
 		sr.N = len(sr.Values)
 		sr.Median = stats.Quantile(sr.Values, 0.5)
-		sr.MedianCI = stats.MedianCI(sr.Values)
+		sr.MedianCI = medianInterval(sr.Values)
 		run.Series = append(run.Series, *sr)
 	}
 	sort.Slice(run.Series, func(i, j int) bool { return run.Series[i].sortKey() < run.Series[j].sortKey() })

@@ -291,7 +291,11 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 	for _, c := range g.courses {
 		changes += len(c.Changes)
 		for _, pt := range c.Points {
-			lo, hi = math.Min(lo, pt.MedianCI.Lo), math.Max(hi, pt.MedianCI.Hi)
+			l, h := pt.MedianCI.Lo, pt.MedianCI.Hi
+			if !pt.MedianCI.OK || !finite(l, h) {
+				l, h = pt.Median, pt.Median
+			}
+			lo, hi = math.Min(lo, l), math.Max(hi, h)
 		}
 	}
 	for _, c := range g.courses {
@@ -299,7 +303,7 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 		var pts ciPoints
 		for _, pt := range c.Points {
 			y, l, h := pt.Median, pt.MedianCI.Lo, pt.MedianCI.Hi
-			if !finite(l, h) {
+			if !pt.MedianCI.OK || !finite(l, h) {
 				l, h = y, y
 			}
 			pts.add(xOf(pt), y, l, h)
@@ -432,7 +436,7 @@ details{margin:.4em 0}summary{cursor:pointer;font-weight:600}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p class="note">{{len .Runs}} runs{{if .Runs}} from {{date .First}} to {{date .Last}} UTC{{end}} in {{.Where}}; {{.Courses}} series, ordered by {{if eq .By "time"}}run start time{{else}}label <b>{{.By}}</b> (runs sharing a value pooled){{end}}.
-Points are medians with 95% bootstrap intervals. Change points: E-divisive means (Matteson &amp; James 2014, as in MongoDB's performance CI) on the run medians,
+Points are medians with distribution-free 95% intervals (order statistics; none where a point has fewer than 6 samples). Change points: E-divisive means (Matteson &amp; James 2014, as in MongoDB's performance CI) on the run medians,
 each kept only if a permutation test ({{.Permutations}} shuffles, seed {{.Seed}}) gives p &le; {{.Alpha}}; segments hold at least {{.MinSize}} points.
 At this level about {{pct .FalseAlarms}} false alarm(s) are expected by chance among {{.Courses}} series.</p>
 {{range .Notes}}<p class="note">{{.}}</p>{{end}}

@@ -20,7 +20,6 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/bench/network"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -159,7 +158,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return err
 	}
-	ports, err := network.FreeLoopbackPorts(1)
+	ports, err := bench.FreeLoopbackPorts(1)
 	if err != nil {
 		return err
 	}
@@ -175,32 +174,18 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("keeping raw output: %w", err)
 	}
 	defer stdout.Close()
-	stderr := &bench.FirstByteBuffer{}
-	c, err := t.Driver.New(ctx, runtime.Spec{
-		ID:      t.NewID(),
-		Args:    []string{"/bin/sh", "-c", serverScript},
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Network: true,
-		RawDir:  t.RawDir,
+	c, err := bench.NewServerContainer(ctx, t, "apache2", runtime.Spec{
+		Args: []string{"/bin/sh", "-c", serverScript},
 		Mounts: []runtime.Mount{
 			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
 			{Type: "bind", Source: filepath.Join(dir, "ports.conf"), Destination: portsConf, ReadOnly: true},
 		},
-	})
+	}, stdout, &bench.FirstByteBuffer{})
 	if err != nil {
-		return fmt.Errorf("preparing the apache2 container: %w", err)
+		return err
 	}
-	defer func() {
-		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
-		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
-			err = fmt.Errorf("deleting the container: %w", derr)
-		}
-		_ = os.WriteFile(filepath.Join(t.RawDir, "apache2.stderr"), stderr.Bytes(), 0o644)
-	}()
-	failed := func(step string, err error) error {
-		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
-	}
+	defer c.Remove(ctx, &err)
+	failed := c.Failed
 	// apache2 listens on the container's address when it is known now; otherwise (engines
 	// assign it at start) on every address of the container's own namespace.
 	listen := strconv.Itoa(port)
@@ -212,17 +197,9 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("writing apache2's listener configuration: %w", err)
 	}
 
-	if err := c.Create(ctx); err != nil {
-		return failed("create", err)
-	}
-	started := time.Now()
-	if err := c.Start(ctx); err != nil {
-		return failed("start", err)
-	}
-	// Asking an engine for the address is part of what a client of it waits for.
-	netInfo, err := bench.ContainerAddress(ctx, c, cfg.startupTimeout)
+	started, netInfo, err := c.Launch(ctx, cfg.startupTimeout)
 	if err != nil {
-		return failed("start", err)
+		return err
 	}
 	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
 	baseURL := "http://" + addr + "/"
@@ -453,10 +430,3 @@ func firstN(s []string, n int) []string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}

@@ -8,6 +8,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 // TestOnEveryRuntime runs one quick trial through each usable built-in runtime with the

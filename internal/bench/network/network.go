@@ -6,20 +6,17 @@
 package network
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
@@ -147,7 +144,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if t.Probe == "" {
 		return fmt.Errorf("no probe binary to bind at %s", bench.ProbePath)
 	}
-	ports, err := FreeLoopbackPorts(2)
+	ports, err := bench.FreeLoopbackPorts(2)
 	if err != nil {
 		return err
 	}
@@ -162,34 +159,19 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("making the address directory: %w", err)
 	}
 
-	stdout := newLineWatch()
-	stderr := newLineWatch()
-	c, err := t.Driver.New(ctx, runtime.Spec{
-		ID:      t.NewID(),
-		Args:    []string{"/bin/sh", "-c", containerScript(cfg, iperfPort, echoPort)},
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Network: true,
-		RawDir:  t.RawDir,
+	stdout, stderr := bench.NewLineWatch(), bench.NewLineWatch()
+	c, err := bench.NewServerContainer(ctx, t, "container", runtime.Spec{
+		Args: []string{"/bin/sh", "-c", containerScript(cfg, iperfPort, echoPort)},
 		Mounts: []runtime.Mount{
 			{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true},
 			{Type: "bind", Source: dir, Destination: addrDir, ReadOnly: true},
 		},
-	})
+	}, stdout, stderr)
 	if err != nil {
-		return fmt.Errorf("preparing the container: %w", err)
+		return err
 	}
-	defer func() {
-		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
-		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
-			err = fmt.Errorf("deleting the container: %w", derr)
-		}
-		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stdout"), stdout.Bytes(), 0o644)
-		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stderr"), stderr.Bytes(), 0o644)
-	}()
-	failed := func(step string, err error) error {
-		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
-	}
+	defer c.Remove(ctx, &err)
+	failed := c.Failed
 	netInfo := c.Network()
 	if netInfo.HostIP == "" {
 		return fmt.Errorf("runtime %s gave the container no network shared with the host", t.Runtime)
@@ -206,14 +188,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		}
 	}
 
-	if err := c.Create(ctx); err != nil {
-		return failed("create", err)
-	}
-	if err := c.Start(ctx); err != nil {
-		return failed("start", err)
-	}
-	if netInfo, err = bench.ContainerAddress(ctx, c, cfg.readyTimeout); err != nil {
-		return failed("start", err)
+	if _, netInfo, err = c.Launch(ctx, cfg.readyTimeout); err != nil {
+		return err
 	}
 	// The server starts only now: some engines put the host's address on their bridge
 	// when the first container starts. The clients in the container wait for it.
@@ -384,13 +360,13 @@ func jsonOnly(report []byte) []byte {
 type iperf3Server struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
-	output *lineWatch
+	output *bench.LineWatch
 	raw    string
 }
 
 // startIperf3Server starts the server and waits until it listens; it serves both runs.
 func startIperf3Server(ctx context.Context, t *bench.Trial, iperf3, hostIP string, port int, cfg settings) (*iperf3Server, error) {
-	s := &iperf3Server{output: newLineWatch(), done: make(chan struct{}), raw: filepath.Join(t.RawDir, "iperf3-server.log")}
+	s := &iperf3Server{output: bench.NewLineWatch(), done: make(chan struct{}), raw: filepath.Join(t.RawDir, "iperf3-server.log")}
 	// --forceflush: the "Server listening" line must come through the pipe at once.
 	s.cmd = exec.Command(iperf3, "--server", "--forceflush", "--bind", hostIP, "--port", strconv.Itoa(port))
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
@@ -453,97 +429,4 @@ func ParseTCPResult(out []byte) (*probe.TCPResult, error) {
 		return nil, fmt.Errorf("probe tcp-client result holds no timed round trips: %+v", res)
 	}
 	return &res, nil
-}
-
-// FreeLoopbackPorts picks n distinct ports that nothing listens on at the host's loopback
-// (the host driver shares it), below the ephemeral range so outgoing connections do not
-// take them meanwhile.
-func FreeLoopbackPorts(n int) ([]int, error) {
-	var ports []int
-	seen := map[int]bool{}
-	for tries := 0; len(ports) < n && tries < 200; tries++ {
-		p := 20000 + rand.IntN(10000)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		return nil, errors.New("found no free TCP port between 20000 and 30000 on 127.0.0.1")
-	}
-	return ports, nil
-}
-
-// lineWatch collects a server's output and tells when lines holding given words appeared.
-type lineWatch struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newLineWatch() *lineWatch { return &lineWatch{changed: make(chan struct{}, 1)} }
-
-func (w *lineWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, err := w.buf.Write(p)
-	select {
-	case w.changed <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
-// Bytes returns a copy of the output so far.
-func (w *lineWatch) Bytes() []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return bytes.Clone(w.buf.Bytes())
-}
-
-// WaitFor returns once every word has appeared at the start of some line, or fails when ctx ends.
-func (w *lineWatch) WaitFor(ctx context.Context, words ...string) error {
-	for {
-		missing := w.missing(words)
-		if len(missing) == 0 {
-			return nil
-		}
-		select {
-		case <-w.changed:
-		case <-ctx.Done():
-			return fmt.Errorf("no line starting with %q in the output: %w", missing, ctx.Err())
-		}
-	}
-}
-
-func (w *lineWatch) missing(words []string) []string {
-	found := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(w.Bytes()))
-	for sc.Scan() {
-		for _, word := range words {
-			if strings.HasPrefix(sc.Text(), word) {
-				found[word] = true
-			}
-		}
-	}
-	var missing []string
-	for _, word := range words {
-		if !found[word] {
-			missing = append(missing, word)
-		}
-	}
-	return missing
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
