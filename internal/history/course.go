@@ -69,10 +69,10 @@ type CoursePoint struct {
 	// Label is the run id (by time) or the label value.
 	Label string
 	// Time is the start of the point's first run.
-	Time     time.Time
-	Runs     []RunInfo
-	N        int
-	Median   float64
+	Time   time.Time
+	Runs   []RunInfo
+	N      int
+	Median float64
 	// MedianCI is the distribution-free 95% interval of the median; not OK below n = 6.
 	MedianCI stats.CoveredInterval
 }

@@ -79,9 +79,9 @@ type Series struct {
 	Unit                      string
 	Better                    results.Better
 	// Values are sorted ascending.
-	Values   []float64
-	N        int
-	Median   float64
+	Values []float64
+	N      int
+	Median float64
 	// MedianCI is the distribution-free 95% interval of the median; not OK below n = 6.
 	MedianCI stats.CoveredInterval
 }
