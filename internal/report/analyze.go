@@ -107,14 +107,14 @@ type Analysis struct {
 	Options  Options
 	Hosts    []HostInfo
 	Rows     []Row
-	Failures []FailureCount
+	Failures []results.FailureCount
 	Samples  int
 	Warnings []string
 }
 
 // Load reads the run directories and computes every statistic.
 func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
-	d, err := LoadDataset(ctx, dirs)
+	d, err := results.LoadDataset(ctx, dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +124,14 @@ func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
 var classOrder = map[string]int{"process": 0, "container": 1, "sandbox": 2, "vm": 3}
 
 // Analyze computes the statistics of every series of d.
-func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
+func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, error) {
 	a := &Analysis{Options: opts, Failures: d.Failures, Samples: d.Samples, Warnings: append([]string(nil), d.Warnings...)}
 	hosts := map[string]*HostInfo{}
 	for _, run := range d.Runs {
 		for _, h := range run.Hosts {
 			hi := hosts[h]
 			if hi == nil {
-				hi = &HostInfo{Host: h, Env: d.environmentFor(h)}
+				hi = &HostInfo{Host: h, Env: d.EnvironmentFor(h)}
 				hi.Baseline = opts.Baseline
 				if hi.Baseline == "" && hi.Env != nil {
 					hi.Baseline = hi.Env.Baseline
@@ -170,7 +170,7 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 				r.Summary = stats.SummarizeSorted(r.Values)
 				r.Noisy = stats.Noisy(r.Summary, opts.noiseCV())
 				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
-				base := d.Series[SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
 				if base != nil {
 					if r.IsBaseline() {
 						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
@@ -201,7 +201,7 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 }
 
 // inputWarnings lists what a reader of the numbers must know.
-func (a *Analysis) inputWarnings(d *Dataset) []string {
+func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 	var w []string
 	for _, hi := range a.Hosts {
 		hasBaseline := false

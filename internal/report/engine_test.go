@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/report/fixture"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/stats"
 )
 
 func TestEngineOverheadPairsEngineWithItsRuntime(t *testing.T) {
@@ -82,5 +83,25 @@ func TestInfoIsShownButDoesNotSplitSeries(t *testing.T) {
 		if r.Runtime == "runsc" && math.IsNaN(r.Ratio) {
 			t.Errorf("runsc has no ratio to runc: the stack split the series")
 		}
+	}
+}
+
+// An engine faster than its runtime reads "-2.8 ms", never "+-2.8 ms".
+func TestNegativeEngineOverheadHasOneSign(t *testing.T) {
+	var b strings.Builder
+	row := EngineOverhead{Host: "h", Engine: "docker-runc", Runtime: "runc", Metric: "total", Unit: "ms",
+		EngineMedian: 40, RuntimeMedian: 42.8, Overhead: -2.8,
+		CI: stats.CoveredInterval{Interval: stats.Interval{Lo: -4.1, Hi: 0.5}, Coverage: 0.96, OK: true}}
+	writeEngineOverheads(&b, []EngineOverhead{row}, false)
+	writeEngineOverheads(&b, []EngineOverhead{row}, true)
+	out := b.String()
+	if strings.Contains(out, "+-") || !strings.Contains(out, "-2.8 ms [-4.1, +0.5]") {
+		t.Errorf("overhead text:\n%s", out)
+	}
+	row.CI = stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
+	b.Reset()
+	writeEngineOverheads(&b, []EngineOverhead{row}, false)
+	if !strings.Contains(b.String(), stats.TooSmall) {
+		t.Errorf("an interval that does not exist is not said so:\n%s", b.String())
 	}
 }
