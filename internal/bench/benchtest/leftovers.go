@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/procs"
 )
@@ -93,13 +94,13 @@ func AssertNothingLeft(t testing.TB, idPrefix string, servers Servers, before ma
 			t.Errorf("link %s (for %s) left behind", l.Attrs().Name, l.Attrs().Alias)
 		}
 	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
+	all, err := mounts.All()
 	if err != nil {
-		t.Fatalf("listing mounts: %v", err)
+		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, "/"+idPrefix) {
-			t.Errorf("mount left behind: %s", line)
+	for _, m := range all {
+		if strings.Contains(m.Mountpoint, "/"+idPrefix) || strings.Contains(m.Source, "/"+idPrefix) || strings.Contains(m.VFSOptions, "/"+idPrefix) {
+			t.Errorf("mount left behind: %s on %s (%s)", m.Source, m.Mountpoint, m.VFSOptions)
 		}
 	}
 	for pid, cmdline := range servers.startedSince(t, before) {

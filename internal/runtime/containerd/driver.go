@@ -25,7 +25,6 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
@@ -195,7 +194,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Found, st.Binary = true, bin
-		st.SHA256, _ = filehash.SHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	} else {
 		st.Found = true
 	}

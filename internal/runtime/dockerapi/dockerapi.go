@@ -24,7 +24,6 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/vishvananda/netlink"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
@@ -183,7 +182,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Binary = bin
-		st.SHA256, _ = filehash.SHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	}
 	st.Found = true
 	if d.ociRuntime == "runsc" {

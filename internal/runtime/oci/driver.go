@@ -21,9 +21,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
@@ -133,7 +133,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = filehash.SHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -545,7 +547,7 @@ func (c *container) cleanup() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.UnmountAll(c.dir); err != nil {
+	if err := mounts.UnmountAll(c.dir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
@@ -179,7 +178,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Binary = bin
-	st.SHA256, _ = filehash.SHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	out, err := exec.CommandContext(vctx, bin, "--version").Output()
 	cancel()
@@ -207,7 +208,11 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Options["runtime_binary"] = rt
-	st.Options["runtime_sha256"], _ = filehash.SHA256(rt)
+	var rtSum string
+	if !st.Hash(rt, &rtSum) {
+		return st
+	}
+	st.Options["runtime_sha256"] = rtSum
 	st.Found = true
 	// A running service must run this profile's runtime; one isobench starts will.
 	if d.external != "" || answers(ctx, serviceConfig{Dir: d.svcDir}.socket()) {

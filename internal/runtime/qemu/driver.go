@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm"
@@ -113,8 +112,8 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	st.Found, st.Binary = true, bin
 	d.qemu = bin
-	if sum, err := filehash.SHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])

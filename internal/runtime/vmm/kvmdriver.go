@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
@@ -224,8 +223,8 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	if sum, err := filehash.SHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
