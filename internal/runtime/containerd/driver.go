@@ -48,7 +48,19 @@ const (
 	handlerFirecracker = "aws.firecracker"
 )
 
+// Options are the containerd driver's profile options.
+type Options struct {
+	Socket      string `yaml:"socket"`      // containerd's socket
+	Handler     string `yaml:"handler"`     // runtime handler (io.containerd.runc.v2, ...)
+	BinaryName  string `yaml:"binary_name"` // the runc shim's OCI runtime binary
+	Snapshotter string `yaml:"snapshotter"` // default overlayfs
+	// OCIRuntime is the OCI runtime behind the handler (runc, crun, runsc).
+	OCIRuntime     string `yaml:"oci_runtime"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {

@@ -663,3 +663,13 @@ func (d *Driver) Gateway() string { return d.gateway }
 
 // ListFilter selects what isobench labelled.
 func ListFilter() filters.Args { return filters.NewArgs(filters.Arg("label", Label+"=1")) }
+
+// Options are the profile options of a Docker-API engine.
+type Options struct {
+	// Host is the API endpoint (unix:///var/run/docker.sock, or a path).
+	Host string `yaml:"host"`
+	// Runtime is a runtime name the engine knows (default runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is the OCI runtime behind Runtime (default: Runtime).
+	OCIRuntime string `yaml:"oci_runtime"`
+}

@@ -29,12 +29,29 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind of OCI runtime profiles.
 const DriverName = "oci"
 
+// Options are the oci driver's profile options.
+type Options struct {
+	// Flavor is runc, crun or runsc (default: the binary's name).
+	Flavor         string `yaml:"flavor"`
+	gvisor.Options `yaml:",inline"`
+}
+
+// Validate refuses an unknown flavor and runsc options runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf("flavor", o.Flavor, string(flavorRunc), string(flavorCrun), string(flavorRunsc)); err != nil {
+		return err
+	}
+	return o.Options.Validate()
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},

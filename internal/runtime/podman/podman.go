@@ -30,7 +30,21 @@ const DriverName = "podman"
 // Stack names the network stack of containers on podman's bridge (netavark or CNI).
 const Stack = "podman-bridge"
 
+// Options are the podman driver's profile options.
+type Options struct {
+	// Runtime is a runtime name podman knows, or a path (default: OCIRuntime, else runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is runc, crun or runsc (default: Runtime's base name).
+	OCIRuntime string `yaml:"oci_runtime"`
+	// Host is a running podman service to use instead of starting one.
+	Host string `yaml:"host"`
+	// WaitInterval is how often libpod looks for a container's exit (default 5ms).
+	WaitInterval   string `yaml:"wait_interval"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(rt, desc string) runtime.Profile {
 		return runtime.Profile{Name: "podman-" + rt, Driver: DriverName,
 			Options: map[string]string{"runtime": rt, "oci_runtime": rt}, Description: desc}

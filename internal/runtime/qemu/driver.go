@@ -20,6 +20,7 @@ import (
 	"github.com/isobench/isobench/internal/runtime/vmm"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 	"github.com/isobench/isobench/internal/runtime/vmm/kvmprobe"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind and the name of its built-in profile.
@@ -36,7 +37,20 @@ const (
 // guestModules are what the guest loads from the initramfs to reach its disk and network.
 var guestModules = []string{"virtio_mmio", "virtio_blk", "virtio_net"}
 
+// Options are the qemu-microvm driver's profile options.
+type Options struct {
+	vmm.KVMOptions `yaml:",inline"`
+	// Accel is auto, kvm or tcg (default auto: KVM where it runs ordinary guests).
+	Accel string `yaml:"accel"`
+	// Machine overrides the -M value.
+	Machine string `yaml:"machine"`
+}
+
+// Validate refuses an accelerator QEMU has not.
+func (o Options) Validate() error { return strictyaml.OneOf("accel", o.Accel, "auto", "kvm", "tcg") }
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "qemu-system-x86_64",
 		Options: map[string]string{"memory": "512M", "cpus": "2", "accel": "auto"},

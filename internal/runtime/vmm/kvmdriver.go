@@ -50,6 +50,16 @@ type KVMDriverKind struct {
 	MaxCPUs       int
 }
 
+// KVMOptions are the profile options every microVM driver takes.
+type KVMOptions struct {
+	Memory      string `yaml:"memory"`       // guest RAM, e.g. 512M
+	CPUs        string `yaml:"cpus"`         // vCPUs
+	Kernel      string `yaml:"kernel"`       // the guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)
+	Agent       string `yaml:"agent"`        // the static isobench binary booted as init
+	BootTimeout string `yaml:"boot_timeout"` // how long the guest may take to reach the agent
+	Binary      string `yaml:"binary"`       // the VMM's binary
+}
+
 // NewKVMDriver parses the profile options every KVM-only VMM has: memory (512M), cpus (2),
 // kernel (newest /boot/vmlinuz-*-cloud-amd64), agent (static isobench binary; default:
 // this executable), boot_timeout (10s).
