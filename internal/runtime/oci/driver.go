@@ -357,7 +357,7 @@ func (c *container) Create(ctx context.Context) error {
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
 	for _, pid := range procs.Descendants(os.Getpid()) {
-		args := cmdline(pid)
+		args := procs.Cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
@@ -383,14 +383,6 @@ func reapQuietly(pid int) {
 			return
 		}
 	}
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func containsPair(args []string, flag, value string) bool {
