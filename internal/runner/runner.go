@@ -250,6 +250,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		Config:     opts.Config,
 		Baseline:   opts.Baseline,
 		Benchmarks: opts.Benches,
+		Metrics:    bench.Declared(opts.Benches),
 	}
 	for _, r := range p.runtimes {
 		env.Runtimes[r.profile.Name] = runtimeInfo(r)

@@ -47,7 +47,7 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 
 // Check implements runtime.Driver: the host is always there.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Found: true, Class: runtime.ClassProcess, Options: map[string]string{"network": "host-loopback"}}
+	st := runtime.Status{Found: true, Class: runtime.ClassProcess, Options: map[string]string{runtime.OptionNetwork: "host-loopback"}}
 	if os.Geteuid() != 0 {
 		st.Problem, st.Fix = "chroot needs root", "run isobench as root"
 		return st
@@ -300,7 +300,7 @@ func (p *process) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return nil, errors.New("process not started")
 	}
-	return runtime.ProcessTree(p.cmd.Process.Pid, "workload"), nil
+	return runtime.ProcessTree(p.cmd.Process.Pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container: the host's own loopback.

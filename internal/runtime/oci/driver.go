@@ -55,7 +55,7 @@ func init() {
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
-		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{"platform": "ptrace"},
+		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{runtime.OptionPlatform: gvisor.DefaultPlatform},
 			Description: "gVisor's runsc (user-space kernel); platform set by the platform option"},
 	)
 }
@@ -118,9 +118,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{}}
 	if d.flavor == flavorRunsc {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.platform()
+		st.Options[runtime.OptionPlatform] = d.platform()
 		mode, why := d.runscNet()
-		st.Options["network"] = gvisor.Stack(mode) + ": " + why
+		st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -161,7 +161,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-func (d *Driver) platform() string { return d.profile.Option("platform", "ptrace") }
+func (d *Driver) platform() string {
+	return d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
+}
 
 // Prepare implements runtime.Driver.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -361,12 +363,12 @@ func (c *container) adoptRunscProcesses() error {
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
-		role := "gofer"
+		role := runtime.RoleGofer
 		if containsArg(args, "boot") {
-			role, c.pid = "sandbox", pid
+			role, c.pid = runtime.RoleSandbox, pid
 		}
 		c.procs = append(c.procs, runtime.Process{PID: pid, Role: role})
-		if role != "sandbox" {
+		if role != runtime.RoleSandbox {
 			go reapQuietly(pid)
 		}
 	}
@@ -553,7 +555,7 @@ func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if c.d.flavor == flavorRunsc {
 		return append([]runtime.Process(nil), c.procs...), nil
 	}
-	return runtime.ProcessTree(c.pid, "workload"), nil
+	return runtime.ProcessTree(c.pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container.

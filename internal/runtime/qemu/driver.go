@@ -104,7 +104,7 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 // Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
 // few minutes, see kvmprobe.Probe) and falls back to TCG, marking results emulated.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{runtime.OptionNetwork: "virtio-net-tap"}}
 	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
 	if err != nil {
 		st.Problem, st.Fix = "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"

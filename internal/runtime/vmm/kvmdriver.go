@@ -97,7 +97,7 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 		bin = d.Kind.DefaultBinary
 	}
 	st := CheckKVMOnlyVMM(ctx, bin, d.Kind.Install)
-	st.Options["network"] = "virtio-net-tap"
+	st.Options[runtime.OptionNetwork] = "virtio-net-tap"
 	if st.Problem != "" {
 		return st
 	}
@@ -253,7 +253,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 // AgentBinary is the static isobench binary a microVM boots as its init: the profile's
 // agent option, else env.Agent, else this executable.
 func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
-	if agent := p.Option("agent", env.Agent); agent != "" {
+	if agent := p.Option(runtime.OptionAgent, env.Agent); agent != "" {
 		return agent, nil
 	}
 	exe, err := os.Executable()
