@@ -25,10 +25,12 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
+	"github.com/isobench/isobench/internal/runtime/kata"
 )
 
 const (
@@ -143,7 +145,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	switch {
 	case d.handler == handlerKata:
-		if !CheckKata(&st) {
+		if !kata.Check(&st) {
 			return st
 		}
 	case d.handler == handlerFirecracker:
@@ -181,7 +183,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Found, st.Binary = true, bin
-		st.SHA256, _ = FileSHA256(bin)
+		st.SHA256, _ = filehash.SHA256(bin)
 	} else {
 		st.Found = true
 	}
@@ -522,7 +524,7 @@ func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if pid == 0 || syscall.Kill(pid, 0) != nil {
 		return nil, c.errorf("task process %d is gone", pid)
 	}
-	return ShimTree(pid), nil
+	return runtime.ShimTree(pid), nil
 }
 
 // Network implements runtime.Container.

@@ -168,19 +168,3 @@ func TestContainerdNotRunning(t *testing.T) {
 		t.Errorf("Check = usable %v, problem %q, fix %q", st.Usable, st.Problem, st.Fix)
 	}
 }
-
-func TestKataHypervisor(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "configuration.toml")
-	writeFile(t, cfg, "# Kata\n[hypervisor.clh]\npath = \"/opt/kata/bin/cloud-hypervisor\"\n[agent.kata]\n")
-	hv, err := ctrd.KataHypervisor(cfg)
-	if err != nil || hv != "clh" {
-		t.Errorf("KataHypervisor = %q, %v; want clh", hv, err)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -7,8 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,9 +21,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
@@ -116,7 +116,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = fileSHA256(bin)
+	st.SHA256, _ = filehash.SHA256(bin)
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -337,7 +337,7 @@ func (c *container) Create(ctx context.Context) error {
 // their bundle path, waits for the sandbox as the container, and reaps the others.
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
-	for _, pid := range runtime.Descendants(os.Getpid()) {
+	for _, pid := range procs.Descendants(os.Getpid()) {
 		args := cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
@@ -582,17 +582,4 @@ func firstLine(s string) string {
 		return strings.TrimSpace(sc.Text())
 	}
 	return ""
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

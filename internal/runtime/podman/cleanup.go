@@ -14,7 +14,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
 func init() { runtime.RegisterCleaner(DriverName, cleanup) }
@@ -48,7 +48,7 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 			return
 		}
 		defer cli.Close()
-		r, err := docker.Sweep(ctx, cli, where)
+		r, err := dockerapi.Sweep(ctx, cli, where)
 		removed = append(removed, r...)
 		if err != nil {
 			errs = append(errs, err)

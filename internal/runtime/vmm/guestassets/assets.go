@@ -1,4 +1,6 @@
-package vm
+// Package guestassets builds what a microVM boots: the kernel (and a vmlinux for VMMs that
+// need one), its modules, the initramfs holding the agent, and the root disk from an image.
+package guestassets
 
 import (
 	"bufio"
@@ -15,6 +17,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/isobench/isobench/internal/filehash"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
 // DefaultKernelGlob finds Debian's linux-image-cloud-amd64 kernels.
@@ -142,20 +147,6 @@ func CheckStatic(path string) error {
 	return nil
 }
 
-// FileSHA256 hashes a file.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // Assets are the files one VM boots from.
 type Assets struct {
 	Kernel    string
@@ -191,7 +182,7 @@ func PrepareAssets(ctx context.Context, req AssetRequest) (*Assets, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentSHA, err := FileSHA256(req.Agent)
+	agentSHA, err := filehash.SHA256(req.Agent)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +232,7 @@ func writeInitramfs(path, agent string, mods []string) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	c := NewCpioWriter(w)
 	// /dev/console must exist before init runs, or PID 1 starts without stdio.
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "isobench", ModulesDir, BindsDir, NewRootPath} {
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "isobench", guestproto.ModulesDir, guestproto.BindsDir, guestproto.NewRootPath} {
 		if err := c.Dir(d); err != nil {
 			return err
 		}
@@ -249,11 +240,11 @@ func writeInitramfs(path, agent string, mods []string) error {
 	if err := c.CharDev("dev/console", 5, 1); err != nil {
 		return err
 	}
-	if err := c.File(AgentPath, agent, 0o755); err != nil {
+	if err := c.File(guestproto.AgentPath, agent, 0o755); err != nil {
 		return err
 	}
 	for i, m := range mods {
-		name := fmt.Sprintf("%s/%02d-%s", ModulesDir, i, filepath.Base(m))
+		name := fmt.Sprintf("%s/%02d-%s", guestproto.ModulesDir, i, filepath.Base(m))
 		if err := c.File(name, m, 0o644); err != nil {
 			return err
 		}

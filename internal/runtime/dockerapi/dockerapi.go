@@ -1,7 +1,7 @@
-// Package docker drives Docker Engine API endpoints through the Docker Go client: dockerd
-// itself, and podman's compatible service (package podman). The profile picks the OCI
-// runtime registered in the daemon (runc, crun, runsc, kata, ...).
-package docker
+// Package dockerapi runs containers through an endpoint that speaks Docker's Engine API
+// (dockerd, podman's compatible service) with the Docker Go client: the engine-neutral
+// part of the docker and podman drivers.
+package dockerapi
 
 import (
 	"context"
@@ -24,39 +24,18 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/vishvananda/netlink"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/containerd"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
+	"github.com/isobench/isobench/internal/runtime/kata"
 )
-
-// DriverName is the driver kind of Docker profiles.
-const DriverName = "docker"
-
-// DefaultHost is where dockerd listens unless the profile's `host` option says otherwise.
-const DefaultHost = "unix:///var/run/docker.sock"
 
 // Label marks every object isobench makes in an engine.
 const Label = "isobench"
 
 // ImageRepo starts the repository of every image isobench loads into an engine.
 const ImageRepo = "isobench/"
-
-func init() {
-	prof := func(name, rt, oci, desc string) runtime.Profile {
-		opts := map[string]string{"runtime": rt}
-		if oci != "" {
-			opts["oci_runtime"] = oci
-		}
-		return runtime.Profile{Name: name, Driver: DriverName, Options: opts, Description: desc}
-	}
-	runtime.Register(DriverName, New,
-		prof("docker-runc", "runc", "runc", "dockerd with runc"),
-		prof("docker-crun", "crun", "crun", "dockerd with crun (registered in daemon.json runtimes)"),
-		prof("docker-runsc", "runsc", "runsc", "dockerd with gVisor's runsc (registered in daemon.json runtimes, --platform=ptrace)"),
-		prof("docker-kata", "kata", "", "dockerd with Kata Containers (runtime kata: runtimeType io.containerd.kata.v2)"),
-	)
-}
 
 // Engine holds what differs between API endpoints that speak Docker's API.
 type Engine struct {
@@ -70,15 +49,6 @@ type Engine struct {
 	Ulimits []*container.Ulimit
 	// RuntimeFix tells how to register an OCI runtime that the engine lacks; %s is its name.
 	RuntimeFix string
-}
-
-var dockerEngine = Engine{
-	Daemon: "dockerd",
-	StartFix: "start it: dockerd --add-runtime crun=/usr/bin/crun (or scripts/start-daemons.sh) " +
-		"or systemctl start docker",
-	Stack: "docker-bridge",
-	RuntimeFix: `add it to /etc/docker/daemon.json, e.g. "runtimes": {"%[1]s": {"path": "/usr/bin/%[1]s"}}, ` +
-		"and restart dockerd (systemctl restart docker)",
 }
 
 // Driver runs containers through one Docker API endpoint and one of its OCI runtimes.
@@ -103,14 +73,8 @@ type Driver struct {
 	gateway      string
 }
 
-// New makes a Docker driver for a profile. Options: host (the API endpoint, default
-// unix:///var/run/docker.sock) and runtime (a runtime name the daemon knows, default runc).
-func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	return NewEngine(p, env, dockerEngine, p.Option("host", DefaultHost))
-}
-
-// NewEngine makes a driver for any endpoint that speaks Docker's API.
-func NewEngine(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, error) {
+// New makes a driver for any endpoint that speaks Docker's API.
+func New(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, error) {
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
@@ -139,7 +103,8 @@ func (d *Driver) SetHost(host string) {
 	}
 }
 
-func (d *Driver) client() (*client.Client, error) {
+// Client is the driver's API client, made on first use.
+func (d *Driver) Client() (*client.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cli != nil {
@@ -155,7 +120,7 @@ func (d *Driver) client() (*client.Client, error) {
 
 // Reachable tells whether the endpoint answers, with Problem and Fix when it does not.
 func (d *Driver) Reachable(ctx context.Context) (problem, fix string) {
-	cli, err := d.client()
+	cli, err := d.Client()
 	if err != nil {
 		return err.Error(), "correct the host option of the profile"
 	}
@@ -177,14 +142,14 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	if d.ociRuntime != "" {
 		st.Options["oci_runtime"] = d.ociRuntime
 	}
-	if d.isKata() && !containerd.CheckKata(&st) {
+	if d.isKata() && !kata.Check(&st) {
 		return st
 	}
 	if problem, fix := d.Reachable(ctx); problem != "" {
 		st.Problem, st.Fix = problem, fix
 		return st
 	}
-	cli, _ := d.client()
+	cli, _ := d.Client()
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	info, err := cli.Info(ictx)
@@ -218,7 +183,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Binary = bin
-		st.SHA256, _ = containerd.FileSHA256(bin)
+		st.SHA256, _ = filehash.SHA256(bin)
 	}
 	st.Found = true
 	if d.ociRuntime == "runsc" {
@@ -251,7 +216,7 @@ func ImageRef(img *image.Image) string {
 
 // Prepare loads the image into the engine unless it already holds that tag.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
-	cli, err := d.client()
+	cli, err := d.Client()
 	if err != nil {
 		return err
 	}
@@ -420,7 +385,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	if !strings.HasPrefix(s.ID, runtime.NamePrefix) {
 		return nil, fmt.Errorf("container id %q must start with %q", s.ID, runtime.NamePrefix)
 	}
-	cli, err := d.client()
+	cli, err := d.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +610,7 @@ func ShimProcesses(ctx context.Context, cli *client.Client, id string) ([]runtim
 	if info.State == nil || info.State.Pid == 0 {
 		return nil, errors.New("not running")
 	}
-	return containerd.ShimTree(info.State.Pid), nil
+	return runtime.ShimTree(info.State.Pid), nil
 }
 
 // Network tells the container's address on the driver's network and the bridge's.
