@@ -19,8 +19,8 @@ import (
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/overlay"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 func needRoot(t *testing.T) {
@@ -266,7 +266,7 @@ func assertHostClean(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range overlay.MountsUnder("/") {
+	for _, m := range testutil.MountsUnder(t, "/") {
 		if strings.Contains(m, runtime.NamePrefix) {
 			t.Errorf("mount left: %s", m)
 		}
@@ -345,9 +345,8 @@ func TestInterruptedImageBuildLeavesNothing(t *testing.T) {
 	if out, _, _ := isobenchHome(t, home, "image", "ls"); strings.Contains(out, "interrupted") {
 		t.Errorf("interrupted image listed:\n%s", out)
 	}
-	mounts, _ := os.ReadFile("/proc/mounts")
-	if strings.Contains(string(mounts), home) {
-		t.Errorf("mounts left under %s", home)
+	if left := testutil.MountsUnder(t, home); len(left) > 0 {
+		t.Errorf("mounts left under %s: %v", home, left)
 	}
 	for _, dir := range []string{"tmp", "rootfs"} {
 		if ents, _ := os.ReadDir(filepath.Join(home, dir)); len(ents) > 0 {

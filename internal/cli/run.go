@@ -76,12 +76,9 @@ func (rf *runFlags) options(cmd *cobra.Command) (runner.Options, error) {
 	}
 	switch {
 	case rf.untilPrecision != "":
-		if !strings.HasSuffix(strings.TrimSpace(rf.untilPrecision), "%") {
-			return opts, badInput("--until-precision %q: give a percentage with its sign, like 2%%", rf.untilPrecision)
-		}
-		p, err := parsePercent(rf.untilPrecision)
+		p, err := parseFraction(rf.untilPrecision)
 		if err != nil {
-			return opts, badInput("--until-precision %q: %v; give a percentage like 2%%", rf.untilPrecision, err)
+			return opts, badInput("--until-precision %q: %v", rf.untilPrecision, err)
 		}
 		opts.Until = &runner.StopRule{Precision: p, MaxTrials: rf.maxTrials, MaxTime: rf.maxTime}
 	case rf.maxTrials != 0 || rf.maxTime != 0:

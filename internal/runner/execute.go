@@ -210,7 +210,7 @@ func printStopping(w io.Writer, s *results.Stopping) {
 			what = "(no series)"
 		}
 		if len(st.Params) > 0 {
-			what += " " + paramString(st.Params)
+			what += " " + results.ParamsOf(st.Params).String()
 		}
 		width := "no interval at this n"
 		if st.HalfWidth != nil {

@@ -83,7 +83,7 @@ func (s *schedule) add(x results.Sample) {
 	if s.rule == nil {
 		return
 	}
-	key := x.Metric + "\x00" + paramString(x.Params)
+	key := x.Metric + "\x00" + results.ParamsOf(x.Params).String()
 	byKey := s.series[x.Runtime]
 	if byKey == nil {
 		byKey = map[string]*collected{}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/stats"
 )
 
 // StopRule asks for trials until every series' median is known to a precision: after
@@ -67,38 +68,11 @@ type interval struct {
 }
 
 // medianInterval is the one place the stopping rule takes its intervals from: the
-// distribution-free interval [x(j), x(n+1-j)] of the median with the largest j whose
-// coverage, from the Binomial(n, 1/2) distribution, is at least level. ok is false when
-// even [min, max] covers less than level.
+// distribution-free (order-statistic) interval of the median at level, with its actual
+// coverage; ok is false when even [min, max] covers less than level.
 func medianInterval(sorted []float64, level float64) (interval, bool) {
-	n := len(sorted)
-	if n == 0 {
-		return interval{}, false
-	}
-	// tail(j) = P(B <= j-1); the interval's coverage is 1 - 2*tail(j).
-	best := 0
-	cov := 0.0
-	cdf := 0.0
-	for j := 1; j <= (n+1)/2; j++ {
-		cdf += binomialHalfPMF(n, j-1)
-		c := 1 - 2*cdf
-		if c < level {
-			break
-		}
-		best, cov = j, c
-	}
-	if best == 0 {
-		return interval{}, false
-	}
-	return interval{lo: sorted[best-1], hi: sorted[n-best], coverage: cov}, true
-}
-
-// binomialHalfPMF is P(B = k) for B ~ Binomial(n, 1/2), in logs so large n do not underflow.
-func binomialHalfPMF(n, k int) float64 {
-	ln, _ := math.Lgamma(float64(n + 1))
-	lk, _ := math.Lgamma(float64(k + 1))
-	lnk, _ := math.Lgamma(float64(n - k + 1))
-	return math.Exp(ln - lk - lnk - float64(n)*math.Ln2)
+	iv, coverage, ok := stats.MedianInterval(sorted, level)
+	return interval{lo: iv.Lo, hi: iv.Hi, coverage: coverage}, ok
 }
 
 // look evaluates one series: its median, interval and whether it meets the precision.

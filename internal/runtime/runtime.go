@@ -5,9 +5,11 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 )
 
@@ -168,4 +170,18 @@ func Remove(ctx context.Context, c Container) error {
 		return r.Release(ctx)
 	}
 	return c.Delete(ctx)
+}
+
+// Hash puts the SHA-256 of the file at path into *sum for the results. A file that cannot
+// be hashed leaves st with the Problem and returns false: results must name exactly what
+// ran, so such a runtime is not usable.
+func (st *Status) Hash(path string, sum *string) bool {
+	h, err := filehash.SHA256(path)
+	if err != nil {
+		st.Problem = fmt.Sprintf("cannot record what runs: %v", err)
+		st.Fix = "make " + path + " a readable regular file (reinstall it)"
+		return false
+	}
+	*sum = h
+	return true
 }

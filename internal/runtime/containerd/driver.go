@@ -25,7 +25,6 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
@@ -48,7 +47,19 @@ const (
 	handlerFirecracker = "aws.firecracker"
 )
 
+// Options are the containerd driver's profile options.
+type Options struct {
+	Socket      string `yaml:"socket"`      // containerd's socket
+	Handler     string `yaml:"handler"`     // runtime handler (io.containerd.runc.v2, ...)
+	BinaryName  string `yaml:"binary_name"` // the runc shim's OCI runtime binary
+	Snapshotter string `yaml:"snapshotter"` // default overlayfs
+	// OCIRuntime is the OCI runtime behind the handler (runc, crun, runsc).
+	OCIRuntime     string `yaml:"oci_runtime"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
@@ -183,7 +194,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Found, st.Binary = true, bin
-		st.SHA256, _ = filehash.SHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	} else {
 		st.Found = true
 	}

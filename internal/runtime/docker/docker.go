@@ -15,6 +15,7 @@ const DriverName = "docker"
 const DefaultHost = "unix:///var/run/docker.sock"
 
 func init() {
+	runtime.DeclareOptions(DriverName, dockerapi.Options{})
 	prof := func(name, rt, oci, desc string) runtime.Profile {
 		opts := map[string]string{"runtime": rt}
 		if oci != "" {

@@ -13,11 +13,11 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
-	"github.com/isobench/isobench/internal/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/docker"
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 var subnet = enginetest.Subnet

@@ -24,7 +24,6 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/vishvananda/netlink"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
@@ -183,7 +182,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Binary = bin
-		st.SHA256, _ = filehash.SHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	}
 	st.Found = true
 	if d.ociRuntime == "runsc" {
@@ -663,3 +664,13 @@ func (d *Driver) Gateway() string { return d.gateway }
 
 // ListFilter selects what isobench labelled.
 func ListFilter() filters.Args { return filters.NewArgs(filters.Arg("label", Label+"=1")) }
+
+// Options are the profile options of a Docker-API engine.
+type Options struct {
+	// Host is the API endpoint (unix:///var/run/docker.sock, or a path).
+	Host string `yaml:"host"`
+	// Runtime is a runtime name the engine knows (default runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is the OCI runtime behind Runtime (default: Runtime).
+	OCIRuntime string `yaml:"oci_runtime"`
+}

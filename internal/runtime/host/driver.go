@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
@@ -85,7 +86,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = overlay.UnmountAll(c.dir)
+			_ = mounts.UnmountAll(c.dir)
 		}
 	}()
 	root, err := overlay.Mount(d.rootfs, c.dir)
@@ -291,7 +292,7 @@ func (p *process) Delete(ctx context.Context) error {
 
 // Release deletes the process if needed and removes the chroot's mounts.
 func (p *process) Release(ctx context.Context) error {
-	return errors.Join(p.Delete(ctx), overlay.UnmountAll(p.dir))
+	return errors.Join(p.Delete(ctx), mounts.UnmountAll(p.dir))
 }
 
 // Processes lists the workload and its descendants.

@@ -21,20 +21,37 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind of OCI runtime profiles.
 const DriverName = "oci"
 
+// Options are the oci driver's profile options.
+type Options struct {
+	// Flavor is runc, crun or runsc (default: the binary's name).
+	Flavor         string `yaml:"flavor"`
+	gvisor.Options `yaml:",inline"`
+}
+
+// Validate refuses an unknown flavor and runsc options runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf("flavor", o.Flavor, string(flavorRunc), string(flavorCrun), string(flavorRunsc)); err != nil {
+		return err
+	}
+	return o.Options.Validate()
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
@@ -116,7 +133,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = filehash.SHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -338,7 +357,7 @@ func (c *container) Create(ctx context.Context) error {
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
 	for _, pid := range procs.Descendants(os.Getpid()) {
-		args := cmdline(pid)
+		args := procs.Cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
@@ -364,14 +383,6 @@ func reapQuietly(pid int) {
 			return
 		}
 	}
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func containsPair(args []string, flag, value string) bool {
@@ -528,7 +539,7 @@ func (c *container) cleanup() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.UnmountAll(c.dir); err != nil {
+	if err := mounts.UnmountAll(c.dir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

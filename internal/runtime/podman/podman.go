@@ -17,7 +17,6 @@ import (
 
 	"github.com/docker/docker/client"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
@@ -30,7 +29,21 @@ const DriverName = "podman"
 // Stack names the network stack of containers on podman's bridge (netavark or CNI).
 const Stack = "podman-bridge"
 
+// Options are the podman driver's profile options.
+type Options struct {
+	// Runtime is a runtime name podman knows, or a path (default: OCIRuntime, else runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is runc, crun or runsc (default: Runtime's base name).
+	OCIRuntime string `yaml:"oci_runtime"`
+	// Host is a running podman service to use instead of starting one.
+	Host string `yaml:"host"`
+	// WaitInterval is how often libpod looks for a container's exit (default 5ms).
+	WaitInterval   string `yaml:"wait_interval"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(rt, desc string) runtime.Profile {
 		return runtime.Profile{Name: "podman-" + rt, Driver: DriverName,
 			Options: map[string]string{"runtime": rt, "oci_runtime": rt}, Description: desc}
@@ -165,7 +178,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Binary = bin
-	st.SHA256, _ = filehash.SHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	out, err := exec.CommandContext(vctx, bin, "--version").Output()
 	cancel()
@@ -193,7 +208,11 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Options["runtime_binary"] = rt
-	st.Options["runtime_sha256"], _ = filehash.SHA256(rt)
+	var rtSum string
+	if !st.Hash(rt, &rtSum) {
+		return st
+	}
+	st.Options["runtime_sha256"] = rtSum
 	st.Found = true
 	// A running service must run this profile's runtime; one isobench starts will.
 	if d.external != "" || answers(ctx, serviceConfig{Dir: d.svcDir}.socket()) {
