@@ -77,6 +77,8 @@ type Environment struct {
 	Metrics     []MetricInfo `json:"metrics,omitempty"`
 	Baseline    string       `json:"baseline"`
 	Interrupted bool         `json:"interrupted,omitempty"`
+	// Stopping is present when the run stopped each runtime by a rule (--until-precision).
+	Stopping *Stopping `json:"stopping,omitempty"`
 }
 
 // HostFacts are the properties of the host that skew results.
