@@ -1,4 +1,4 @@
-package vm
+package vmm
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
+	"github.com/isobench/isobench/internal/runtime/vmm/kvmprobe"
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
 )
 
 // KVMDriver is what the drivers of KVM-only VMMs (Firecracker, Cloud Hypervisor) share:
@@ -30,7 +33,7 @@ type KVMDriver struct {
 	Vmlinux  string
 	MemBytes int64
 	CPUs     int
-	Assets   *Assets
+	Assets   *guestassets.Assets
 	Agents   AgentFiles // spots the agent among bind sources
 
 	mu      sync.Mutex
@@ -90,7 +93,7 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 	}
 	kernel := d.Prof.Option("kernel", "")
 	if kernel == "" {
-		k, err := FindKernel(DefaultKernelGlob)
+		k, err := guestassets.FindKernel(guestassets.DefaultKernelGlob)
 		if err != nil {
 			st.Problem, st.Fix = err.Error(), "apt-get install linux-image-cloud-amd64"
 			return st
@@ -121,7 +124,7 @@ func (d *KVMDriver) Prepare(ctx context.Context, img *image.Image) error {
 }
 
 // PrepareGuest builds the guest assets for d.Kernel without checking for the VMM, so the
-// guest side can also be booted under QEMU where the VMM cannot run (see vmtest).
+// guest side can also be booted under QEMU where the VMM cannot run (see vmmtest).
 func (d *KVMDriver) PrepareGuest(ctx context.Context, img *image.Image) error {
 	root, err := img.RootFS(ctx)
 	if err != nil {
@@ -134,17 +137,17 @@ func (d *KVMDriver) PrepareGuest(ctx context.Context, img *image.Image) error {
 		}
 	}
 	dir := filepath.Join(d.Home(), "assets")
-	a, err := PrepareAssets(ctx, AssetRequest{
+	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
 		Dir: dir, Kernel: d.Kernel, Modules: d.Kind.Modules, Agent: agent, RootFS: root, Digest: img.Digest,
 	})
 	if err != nil {
 		return fmt.Errorf("preparing guest assets: %w", err)
 	}
-	vmlinux, err := VmlinuxPath(dir, d.Kernel)
+	vmlinux, err := guestassets.VmlinuxPath(dir, d.Kernel)
 	if err != nil {
 		return err
 	}
-	if err := ExtractVmlinux(d.Kernel, vmlinux); err != nil {
+	if err := guestassets.ExtractVmlinux(d.Kernel, vmlinux); err != nil {
 		return err
 	}
 	d.Assets, d.Vmlinux = a, vmlinux
@@ -187,8 +190,8 @@ type BootParams struct {
 	Vmlinux  string
 	Initrd   string
 	Cmdline  string
-	Disk     string // the VM's own copy of the image's disk
-	Tap      *Tap   // nil without networking
+	Disk     string   // the VM's own copy of the image's disk
+	Tap      *tap.Tap // nil without networking
 }
 
 // BootParams are the settings of a VM made by NewMachine.
@@ -212,7 +215,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	if sum, err := FileSHA256(bin); err == nil {
+	if sum, err := guestassets.FileSHA256(bin); err == nil {
 		st.SHA256 = sum
 	}
 	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil {
@@ -224,12 +227,12 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		st.Fix = "apt-get install qemu-system-x86"
 		return st
 	}
-	kernel, err := FindKernel(DefaultKernelGlob)
+	kernel, err := guestassets.FindKernel(guestassets.DefaultKernelGlob)
 	if err != nil {
 		st.Problem, st.Fix = err.Error(), "apt-get install linux-image-cloud-amd64"
 		return st
 	}
-	v := ProbeKVM(ctx, qemu, kernel, "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off")
+	v := kvmprobe.Probe(ctx, qemu, kernel, "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off")
 	st.Options["kvm"] = v.Reason
 	if !v.Usable {
 		st.Problem = "KVM cannot run ordinary guests here: " + v.Reason

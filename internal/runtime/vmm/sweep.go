@@ -1,4 +1,4 @@
-package vm
+package vmm
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
 )
 
 // VMMMatcher tells whether a process's argv is a VMM of isobench's, and names its VM.
@@ -52,7 +53,7 @@ func SweepVMMs(what string, match VMMMatcher) ([]string, error) {
 	var errs []error
 	for _, l := range links {
 		name := l.Attrs().Name
-		if !strings.HasPrefix(name, TapPrefix) || l.Type() != "tuntap" {
+		if !strings.HasPrefix(name, tap.Prefix) || l.Type() != "tuntap" {
 			continue
 		}
 		if err := netlink.LinkDel(l); err != nil {

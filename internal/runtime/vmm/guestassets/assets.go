@@ -1,4 +1,6 @@
-package vm
+// Package guestassets builds what a microVM boots: the kernel (and a vmlinux for VMMs that
+// need one), its modules, the initramfs holding the agent, and the root disk from an image.
+package guestassets
 
 import (
 	"bufio"
@@ -15,6 +17,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
 // DefaultKernelGlob finds Debian's linux-image-cloud-amd64 kernels.
@@ -241,7 +245,7 @@ func writeInitramfs(path, agent string, mods []string) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	c := NewCpioWriter(w)
 	// /dev/console must exist before init runs, or PID 1 starts without stdio.
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "isobench", ModulesDir, BindsDir, NewRootPath} {
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "isobench", guestproto.ModulesDir, guestproto.BindsDir, guestproto.NewRootPath} {
 		if err := c.Dir(d); err != nil {
 			return err
 		}
@@ -249,11 +253,11 @@ func writeInitramfs(path, agent string, mods []string) error {
 	if err := c.CharDev("dev/console", 5, 1); err != nil {
 		return err
 	}
-	if err := c.File(AgentPath, agent, 0o755); err != nil {
+	if err := c.File(guestproto.AgentPath, agent, 0o755); err != nil {
 		return err
 	}
 	for i, m := range mods {
-		name := fmt.Sprintf("%s/%02d-%s", ModulesDir, i, filepath.Base(m))
+		name := fmt.Sprintf("%s/%02d-%s", guestproto.ModulesDir, i, filepath.Base(m))
 		if err := c.File(name, m, 0o644); err != nil {
 			return err
 		}

@@ -1,4 +1,6 @@
-package vm
+// Package vmm is the host side every microVM driver shares: a Machine (state dir, tap, guest
+// spec, console, VMM process, boot phases), the KVM-only driver base, and the VMM sweep.
+package vmm
 
 import (
 	"context"
@@ -14,6 +16,10 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
+	"github.com/isobench/isobench/internal/runtime/vmm/unixapi"
 )
 
 // Machine is the host side of one microVM that every VMM driver shares: the state
@@ -32,11 +38,11 @@ type Machine struct {
 	// Disk is the VM's own copy of the image's disk, when MachineConfig.CopyDisk asked for one.
 	Disk string
 	// Tap is the VM's network link, nil without networking.
-	Tap *Tap
+	Tap *tap.Tap
 	// RawDir holds the console log and the VMM's own log: the trial's raw/ dir, or Dir.
 	RawDir string
 
-	assets      *Assets
+	assets      *guestassets.Assets
 	guestMem    int64
 	bootTimeout time.Duration
 	label       string // the driver's name, for errors
@@ -62,7 +68,7 @@ type MachineConfig struct {
 	Label       string // the driver's name, for errors
 	Home        string // isobench's home; the state directory is <home>/run/<id>
 	Spec        runtime.Spec
-	Assets      *Assets
+	Assets      *guestassets.Assets
 	Agents      *AgentFiles
 	TapSubnet   netip.Prefix
 	BaseCmdline string // the kernel command line before the guest spec
@@ -91,30 +97,30 @@ func NewMachine(ctx context.Context, cfg MachineConfig) (m *Machine, err error) 
 	if err := os.MkdirAll(m.Dir, 0o700); err != nil {
 		return m, fmt.Errorf("creating VM state directory: %w", err)
 	}
-	gs := GuestSpec{Args: s.Args, Env: s.Env, Cwd: s.Cwd, RootDevice: "/dev/vda", RootFSType: "ext4"}
+	gs := guestproto.GuestSpec{Args: s.Args, Env: s.Env, Cwd: s.Cwd, RootDevice: "/dev/vda", RootFSType: "ext4"}
 	mounts, files, err := cfg.Agents.GuestMounts(s.Mounts, cfg.Assets.AgentSHA)
 	if err != nil {
 		return m, err
 	}
 	gs.Mounts = mounts
 	if s.Network {
-		tap, err := CreateTap(s.ID, cfg.TapSubnet)
+		tap, err := tap.Create(s.ID, cfg.TapSubnet)
 		if err != nil {
 			return m, err
 		}
 		m.Tap = tap
-		gs.Net = &GuestNet{Interface: "eth0", Address: tap.GuestCIDR(), Gateway: tap.HostIP.String()}
+		gs.Net = &guestproto.GuestNet{Interface: "eth0", Address: tap.GuestCIDR(), Gateway: tap.HostIP.String()}
 	}
-	enc, err := EncodeSpec(gs)
+	enc, err := guestproto.EncodeSpec(gs)
 	if err != nil {
 		return m, err
 	}
 	m.Cmdline = cfg.BaseCmdline
 	extra := map[string][]byte{}
-	if len(enc) <= MaxCmdlineSpec {
-		m.Cmdline += " " + CmdlineSpecKey + "=" + enc
+	if len(enc) <= guestproto.MaxCmdlineSpec {
+		m.Cmdline += " " + guestproto.CmdlineSpecKey + "=" + enc
 	} else {
-		extra[SpecFile] = []byte(enc)
+		extra[guestproto.SpecFile] = []byte(enc)
 	}
 	m.Initrd = cfg.Assets.Initramfs
 	if len(files) > 0 || len(extra) > 0 {
@@ -149,7 +155,7 @@ func (m *Machine) buildInitramfs() error {
 	if m.pending == nil {
 		return nil
 	}
-	return AppendInitramfs(m.Initrd, m.assets.Initramfs, m.pending.files, m.pending.extra)
+	return guestassets.AppendInitramfs(m.Initrd, m.assets.Initramfs, m.pending.files, m.pending.extra)
 }
 
 // Launch builds the per-VM initramfs, if any, and starts the VMM process. Its stdout (and
@@ -226,7 +232,7 @@ func (m *Machine) Console() *Console {
 
 // LaunchAPI starts a VMM that is configured through its REST API and returns once the
 // API answers GET readyPath. logPath is the VMM's own log, quoted in errors.
-func (m *Machine) LaunchAPI(ctx context.Context, cmd *exec.Cmd, api *UnixAPI, readyPath, logPath string) error {
+func (m *Machine) LaunchAPI(ctx context.Context, cmd *exec.Cmd, api *unixapi.Client, readyPath, logPath string) error {
 	if err := m.Launch(cmd); err != nil {
 		return err
 	}

@@ -1,4 +1,6 @@
-package vm
+// Package tap makes the host side of a microVM's network: a tap device with a /30 taken
+// from isobench's subnet.
+package tap
 
 import (
 	"errors"
@@ -14,12 +16,9 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 )
 
-// DefaultTapSubnet is the part of isobench's 198.18.0.0/15 that VM links take their /30s
+// DefaultSubnet is the part of isobench's 198.18.0.0/15 that VM links take their /30s
 // from, apart from the range container veth pairs use first.
-var DefaultTapSubnet = netip.MustParsePrefix("198.19.128.0/17")
-
-// StateDir holds host-wide state shared by isobench processes (locks, probe verdicts).
-const StateDir = "/run/isobench"
+var DefaultSubnet = netip.MustParsePrefix("198.19.128.0/17")
 
 // Tap is one VM's tap device with a point-to-point /30.
 type Tap struct {
@@ -31,17 +30,17 @@ type Tap struct {
 
 var tapMu sync.Mutex
 
-// TapPrefix starts the name of every VM tap device isobench makes.
-const TapPrefix = runtime.LinkPrefix + "vm"
+// Prefix starts the name of every VM tap device isobench makes.
+const Prefix = runtime.LinkPrefix + "vm"
 
-// CreateTap makes a persistent tap device named after id ("isbvm" + hash), gives the host
+// Create makes a persistent tap device named after id ("isbvm" + hash), gives the host
 // end the first address of a free /30 in subnet and brings it up. The device alias holds
 // id so cleanup can tell whose it was.
-func CreateTap(id string, subnet netip.Prefix) (*Tap, error) {
+func Create(id string, subnet netip.Prefix) (*Tap, error) {
 	tapMu.Lock()
 	defer tapMu.Unlock()
 	// Other isobench processes allocate from the same range; a file lock orders them.
-	unlock, err := lockFile(StateDir + "/vmnet.lock")
+	unlock, err := lockFile(runtime.HostStateDir + "/vmnet.lock")
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +50,7 @@ func CreateTap(id string, subnet netip.Prefix) (*Tap, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tap{Name: fmt.Sprintf("%s%08x", TapPrefix, fnv32(id)), HostIP: host, GuestIP: guest, Bits: 30}
+	t := &Tap{Name: fmt.Sprintf("%s%08x", Prefix, fnv32(id)), HostIP: host, GuestIP: guest, Bits: 30}
 	link := &netlink.Tuntap{
 		LinkAttrs: netlink.LinkAttrs{Name: t.Name},
 		Mode:      netlink.TUNTAP_MODE_TAP,
@@ -142,8 +141,8 @@ func fnv32(s string) uint32 {
 
 // lockFile takes an exclusive flock on path, creating it and its directory.
 func lockFile(path string) (func(), error) {
-	if err := os.MkdirAll(StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s: %w", StateDir, err)
+	if err := os.MkdirAll(runtime.HostStateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", runtime.HostStateDir, err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {

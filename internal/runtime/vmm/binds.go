@@ -1,4 +1,4 @@
-package vm
+package vmm
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
 // AgentFiles tells whether a bind source is the agent binary itself (the probe usually
@@ -25,7 +27,7 @@ func (a *AgentFiles) IsAgent(path, agentSHA string) (bool, error) {
 	sum, ok := a.sums[path]
 	a.mu.Unlock()
 	if !ok {
-		if sum, err = FileSHA256(path); err != nil {
+		if sum, err = guestassets.FileSHA256(path); err != nil {
 			return false, err
 		}
 		a.mu.Lock()
@@ -41,19 +43,19 @@ func (a *AgentFiles) IsAgent(path, agentSHA string) (bool, error) {
 // GuestMounts turns a container's mounts into the guest's. A microVM has no shared
 // filesystem: a bind of the agent maps to /init, any other bind source travels in the
 // initramfs; files maps those initramfs paths to their host sources.
-func (a *AgentFiles) GuestMounts(mounts []runtime.Mount, agentSHA string) (gms []GuestMount, files map[string]string, err error) {
+func (a *AgentFiles) GuestMounts(mounts []runtime.Mount, agentSHA string) (gms []guestproto.GuestMount, files map[string]string, err error) {
 	files = map[string]string{}
 	for i, m := range mounts {
-		gm := GuestMount{Type: m.Type, Destination: m.Destination, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes}
+		gm := guestproto.GuestMount{Type: m.Type, Destination: m.Destination, ReadOnly: m.ReadOnly, SizeBytes: m.SizeBytes}
 		if m.Type == "bind" {
 			agent, err := a.IsAgent(m.Source, agentSHA)
 			if err != nil {
 				return nil, nil, err
 			}
 			if agent {
-				gm.Source = AgentPath
+				gm.Source = guestproto.AgentPath
 			} else {
-				gm.Source = fmt.Sprintf("%s/%d", BindsDir, i)
+				gm.Source = fmt.Sprintf("%s/%d", guestproto.BindsDir, i)
 				files[gm.Source] = m.Source
 			}
 		}

@@ -1,4 +1,5 @@
-package vm
+// Package kvmprobe tells whether KVM can run an ordinary guest on this host, by booting one.
+package kvmprobe
 
 import (
 	"bytes"
@@ -9,10 +10,12 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/isobench/isobench/internal/runtime"
 )
 
-// KVMVerdict is what the KVM probe found.
-type KVMVerdict struct {
+// Verdict is what the KVM probe found.
+type Verdict struct {
 	Usable bool   `json:"usable"`
 	Reason string `json:"reason"`
 	// BootTime is how long the probe guest took from launch to its kernel panic.
@@ -21,22 +24,22 @@ type KVMVerdict struct {
 	Key      string        `json:"key"`
 }
 
-// KVMProbeTimeout bounds the probe boot; a kernel under working KVM reaches its panic in
+// Timeout bounds the probe boot; a kernel under working KVM reaches its panic in
 // well under a second.
-const KVMProbeTimeout = 5 * time.Second
+const Timeout = 5 * time.Second
 
 // kvmCacheTTL keeps a verdict for a while: the probe costs seconds and KVM does not
 // change under a running benchmark.
 const kvmCacheTTL = 5 * time.Minute
 
-var kvmCacheFile = StateDir + "/kvm-probe.json"
+var kvmCacheFile = runtime.HostStateDir + "/kvm-probe.json"
 
-// ProbeKVM tells whether KVM can run an ordinary guest here. Opening /dev/kvm is not
+// Probe tells whether KVM can run an ordinary guest here. Opening /dev/kvm is not
 // enough: some hosts (nested PVM) accept the ioctls and then hang every normal kernel.
 // So the probe boots kernel without a root filesystem under qemu with -accel kvm and
-// waits, under KVMProbeTimeout, for it to print its banner and panic (panic=-1 and
+// waits, under Timeout, for it to print its banner and panic (panic=-1 and
 // -no-reboot turn the panic into a qemu exit). machine is the -M value to probe with.
-func ProbeKVM(ctx context.Context, qemu, kernel, machine string) KVMVerdict {
+func Probe(ctx context.Context, qemu, kernel, machine string) Verdict {
 	key := qemu + "|" + kernel + "|" + machine
 	if v, ok := cachedVerdict(key); ok {
 		return v
@@ -49,13 +52,13 @@ func ProbeKVM(ctx context.Context, qemu, kernel, machine string) KVMVerdict {
 	return v
 }
 
-func probeKVM(ctx context.Context, qemu, kernel, machine string) KVMVerdict {
+func probeKVM(ctx context.Context, qemu, kernel, machine string) Verdict {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
-		return KVMVerdict{Reason: fmt.Sprintf("cannot open /dev/kvm: %v", err)}
+		return Verdict{Reason: fmt.Sprintf("cannot open /dev/kvm: %v", err)}
 	}
 	f.Close()
-	ctx, cancel := context.WithTimeout(ctx, KVMProbeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	var console, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, qemu,
@@ -71,14 +74,14 @@ func probeKVM(ctx context.Context, qemu, kernel, machine string) KVMVerdict {
 	out := console.String()
 	switch {
 	case ctx.Err() != nil:
-		return KVMVerdict{Reason: fmt.Sprintf("a guest kernel under KVM did not finish booting within %s (last console line: %q); this KVM cannot run ordinary guests (nested or PVM-only host?)",
-			KVMProbeTimeout, lastLine(out))}
+		return Verdict{Reason: fmt.Sprintf("a guest kernel under KVM did not finish booting within %s (last console line: %q); this KVM cannot run ordinary guests (nested or PVM-only host?)",
+			Timeout, lastLine(out))}
 	case strings.Contains(out, "Linux version") && strings.Contains(out, "Kernel panic"):
-		return KVMVerdict{Usable: true, Reason: "guest kernel booted under KVM", BootTime: elapsed}
+		return Verdict{Usable: true, Reason: "guest kernel booted under KVM", BootTime: elapsed}
 	case err != nil:
-		return KVMVerdict{Reason: fmt.Sprintf("qemu with -accel kvm failed: %v: %s", err, lastLine(stderr.String()))}
+		return Verdict{Reason: fmt.Sprintf("qemu with -accel kvm failed: %v: %s", err, lastLine(stderr.String()))}
 	default:
-		return KVMVerdict{Reason: fmt.Sprintf("a guest kernel under KVM stopped without reaching its panic (last console line: %q)", lastLine(out))}
+		return Verdict{Reason: fmt.Sprintf("a guest kernel under KVM stopped without reaching its panic (last console line: %q)", lastLine(out))}
 	}
 }
 
@@ -87,8 +90,8 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-func cachedVerdict(key string) (KVMVerdict, bool) {
-	var v KVMVerdict
+func cachedVerdict(key string) (Verdict, bool) {
+	var v Verdict
 	raw, err := os.ReadFile(kvmCacheFile)
 	if err != nil || json.Unmarshal(raw, &v) != nil {
 		return v, false
@@ -99,13 +102,13 @@ func cachedVerdict(key string) (KVMVerdict, bool) {
 	return v, true
 }
 
-func saveVerdict(v KVMVerdict) {
+func saveVerdict(v Verdict) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return
 	}
 	// A lost cache only costs another probe, so errors are ignored.
-	if os.MkdirAll(StateDir, 0o755) == nil {
+	if os.MkdirAll(runtime.HostStateDir, 0o755) == nil {
 		tmp := kvmCacheFile + fmt.Sprintf(".%d", os.Getpid())
 		if os.WriteFile(tmp, raw, 0o644) == nil {
 			_ = os.Rename(tmp, kvmCacheFile)

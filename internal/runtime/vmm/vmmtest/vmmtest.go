@@ -1,7 +1,7 @@
-// Package vmtest holds the tests every KVM-only VMM driver runs (Firecracker, Cloud
+// Package vmmtest holds the tests every KVM-only VMM driver runs (Firecracker, Cloud
 // Hypervisor): a real boot of the test image through the agent where the VMM and a KVM
 // that runs ordinary guests exist, and otherwise a skip that prints Check's reason.
-package vmtest
+package vmmtest
 
 import (
 	"context"
@@ -16,7 +16,8 @@ import (
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 )
 
 // NewDriver makes the driver under test for a profile and an environment.
@@ -112,7 +113,7 @@ const (
 
 // qemuRun is one guest run under QEMU and what came of it.
 type qemuRun struct {
-	m              *vm.Machine
+	m              *vmm.Machine
 	code           int
 	err            error
 	stdout, stderr string
@@ -125,7 +126,7 @@ type qemuRun struct {
 // per-VM disk copy, a tap) under QEMU with the same kind of virtio devices, runs args in
 // it and waits. reboots leaves out -no-reboot, so that QEMU, like Cloud Hypervisor,
 // restarts a guest that resets. The test's cleanup checks that nothing is left.
-func runUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices, args []string, reboots bool) qemuRun {
+func runUnderQEMU(t *testing.T, d *vmm.KVMDriver, cmdline string, devices Devices, args []string, reboots bool) qemuRun {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root (tap devices, image store)")
@@ -137,7 +138,7 @@ func runUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
 		t.Skip("mkfs.ext4 not installed: apt-get install e2fsprogs")
 	}
-	if d.Kernel, err = vm.FindKernel(vm.DefaultKernelGlob); err != nil {
+	if d.Kernel, err = guestassets.FindKernel(guestassets.DefaultKernelGlob); err != nil {
 		t.Skipf("%v; fix: apt-get install linux-image-cloud-amd64", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -148,7 +149,7 @@ func runUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices
 	var stdout, stderr bench.FirstByteBuffer
 	id := runtime.NamePrefix + "vmtest-qemu-" + string(devices)
 	spec := runtime.Spec{ID: id, Network: true, RawDir: t.TempDir(), Stdout: &stdout, Stderr: &stderr, Args: args}
-	m, err := d.NewMachine(ctx, spec, cmdline+vm.TCGClockArgs())
+	m, err := d.NewMachine(ctx, spec, cmdline+vmm.TCGClockArgs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func runUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices
 	if !reboots {
 		qargs = append(qargs, "-no-reboot")
 	}
-	mac := "mac=" + vm.GuestMAC(m.Tap.GuestIP)
+	mac := "mac=" + vmm.GuestMAC(m.Tap.GuestIP)
 	switch devices {
 	case MMIO:
 		qargs = append(qargs, "-M", "microvm,x-option-roms=off,isa-serial=on",
@@ -209,7 +210,7 @@ func runUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices
 // GuestBootsUnderQEMU boots the driver's guest under QEMU (see runUnderQEMU), so the guest
 // side is tested where the VMM itself cannot run; under TCG this takes a few seconds. The
 // workload pings the host side of the tap, and every boot phase must be reported.
-func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices) {
+func GuestBootsUnderQEMU(t *testing.T, d *vmm.KVMDriver, cmdline string, devices Devices) {
 	// The agent sets the host side of the tap as the default gateway.
 	r := runUnderQEMU(t, d, cmdline, devices, []string{"sh", "-c",
 		"gw=$(ip route | awk '/^default/ {print $3}'); ping -c 1 -W 5 $gw >/dev/null && echo ping-ok $gw; echo hello"}, false)
@@ -233,7 +234,7 @@ func GuestBootsUnderQEMU(t *testing.T, d *vm.KVMDriver, cmdline string, devices 
 // GuestPanicEndsTheVM: a guest kernel that panics mid-workload ends the VM at once even
 // where the VMM would reboot it (QEMU here without -no-reboot, as Cloud Hypervisor does on
 // the reset that reboot=k makes), so the workload never runs twice.
-func GuestPanicEndsTheVM(t *testing.T, d *vm.KVMDriver, cmdline string, devices Devices) {
+func GuestPanicEndsTheVM(t *testing.T, d *vmm.KVMDriver, cmdline string, devices Devices) {
 	r := runUnderQEMU(t, d, cmdline, devices, []string{"sh", "-c",
 		"echo before; echo c > /proc/sysrq-trigger; sleep 60; echo after"}, true)
 	if r.err == nil || !strings.Contains(r.err.Error(), "guest kernel panic") {

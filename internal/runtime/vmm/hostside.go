@@ -1,4 +1,4 @@
-package vm
+package vmm
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
 )
 
 // ParseSize reads 512M, 1G, 65536K or a number of bytes.
@@ -30,7 +32,7 @@ func ParseSize(s string) (int64, error) {
 // netsetup hands out from the bottom of the subnet do not race for the same /30.
 func TapSubnetFor(s netip.Prefix) netip.Prefix {
 	if !s.IsValid() || !s.Addr().Is4() || s.Bits() > 28 {
-		return DefaultTapSubnet
+		return tap.DefaultSubnet
 	}
 	s = s.Masked()
 	b := s.Addr().As4()

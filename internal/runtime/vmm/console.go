@@ -1,4 +1,4 @@
-package vm
+package vmm
 
 import (
 	"bufio"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
 // Phase names microVM containers report (runtime.PhaseReporter), measured from the
@@ -119,7 +120,7 @@ func (c *Console) Read(r io.Reader) {
 
 // HandleLine processes one console line received at now.
 func (c *Console) HandleLine(line string, now time.Time) {
-	e, ok := ParseEvent(line)
+	e, ok := guestproto.ParseEvent(line)
 	if !ok {
 		c.mu.Lock()
 		c.tail = append(c.tail, line+"\n"...)
@@ -137,29 +138,29 @@ func (c *Console) HandleLine(line string, now time.Time) {
 		return
 	}
 	switch e.Kind {
-	case EventInit:
+	case guestproto.EventInit:
 		c.AddPhase(PhaseInitReached, now)
 		c.mu.Lock()
 		c.guestInit = e.Value
 		c.mu.Unlock()
 		c.initOnce.Do(func() { close(c.InitSeen) })
-	case EventStarted:
+	case guestproto.EventStarted:
 		c.AddPhase(PhaseWorkloadStarted, now)
-	case EventStdout:
+	case guestproto.EventStdout:
 		if c.stdout != nil {
 			_, _ = c.stdout.Write(e.Data)
 		}
-	case EventStderr:
+	case guestproto.EventStderr:
 		if c.stderr != nil {
 			_, _ = c.stderr.Write(e.Data)
 		}
-	case EventExit:
+	case guestproto.EventExit:
 		c.AddPhase(PhaseWorkloadExit, now)
 		c.mu.Lock()
 		c.exitCode, c.gotExit = int(e.Value), true
 		c.mu.Unlock()
 		c.exitOnce.Do(func() { close(c.ExitSeen) })
-	case EventFail:
+	case guestproto.EventFail:
 		c.mu.Lock()
 		c.failMsg = string(e.Data)
 		c.mu.Unlock()

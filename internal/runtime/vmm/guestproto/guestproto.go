@@ -1,7 +1,6 @@
-// Package vm holds what every microVM driver shares: the guest assets (kernel, modules,
-// initramfs with the agent, root disk), the KVM probe, tap networking and the line
-// protocol between the guest agent and the driver.
-package vm
+// Package guestproto is the line protocol between isobench's guest agent (the /init of a
+// microVM) and the VMM drivers on the host: the spec the agent runs and the events it reports.
+package guestproto
 
 import (
 	"bytes"

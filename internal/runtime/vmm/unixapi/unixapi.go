@@ -1,4 +1,5 @@
-package vm
+// Package unixapi is a client for a VMM's REST API on a unix socket.
+package unixapi
 
 import (
 	"bytes"
@@ -11,8 +12,8 @@ import (
 	"time"
 )
 
-// UnixAPI is a VMM's REST API on a unix socket (Firecracker, Cloud Hypervisor).
-type UnixAPI struct {
+// Client is a VMM's REST API on a unix socket (Firecracker, Cloud Hypervisor).
+type Client struct {
 	Label string // the VMM's name, for errors
 	Sock  string
 	// Prefix goes before every path ("/api/v1" for Cloud Hypervisor).
@@ -20,17 +21,17 @@ type UnixAPI struct {
 	http   *http.Client
 }
 
-// NewUnixAPI makes a client for the API socket at sock.
-func NewUnixAPI(label, sock, prefix string) *UnixAPI {
+// New makes a client for the API socket at sock.
+func New(label, sock, prefix string) *Client {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}
-	return &UnixAPI{Label: label, Sock: sock, Prefix: prefix, http: &http.Client{Transport: tr}}
+	return &Client{Label: label, Sock: sock, Prefix: prefix, http: &http.Client{Transport: tr}}
 }
 
 // WaitReady polls GET path until the API answers, the VMM exits or ctx ends.
-func (a *UnixAPI) WaitReady(ctx context.Context, path string, exited <-chan struct{}) error {
+func (a *Client) WaitReady(ctx context.Context, path string, exited <-chan struct{}) error {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+a.Prefix+path, nil)
 		resp, err := a.http.Do(req)
@@ -50,7 +51,7 @@ func (a *UnixAPI) WaitReady(ctx context.Context, path string, exited <-chan stru
 
 // Put sends one PUT with body as JSON (none when body is nil) and fails on anything but
 // a 2xx answer, with the VMM's own message.
-func (a *UnixAPI) Put(ctx context.Context, path string, body any) error {
+func (a *Client) Put(ctx context.Context, path string, body any) error {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -86,4 +87,4 @@ func (a *UnixAPI) Put(ctx context.Context, path string, body any) error {
 }
 
 // Close drops the idle connections.
-func (a *UnixAPI) Close() { a.http.CloseIdleConnections() }
+func (a *Client) Close() { a.http.CloseIdleConnections() }
