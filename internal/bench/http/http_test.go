@@ -21,6 +21,7 @@ import (
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 	_ "github.com/isobench/isobench/internal/runtime/podman"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 // engineRuntimes run here too: an engine's network must reach the host over its own

@@ -21,7 +21,8 @@ import (
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 	_ "github.com/isobench/isobench/internal/runtime/podman"
-	"github.com/isobench/isobench/internal/testbin"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // engineRuntimes run here too: an engine's network must reach the host over its own
@@ -159,7 +160,7 @@ func TestNetworkBadSettings(t *testing.T) {
 }
 
 func TestFreeLoopbackPorts(t *testing.T) {
-	ports, err := network.FreeLoopbackPorts(3)
+	ports, err := bench.FreeLoopbackPorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}

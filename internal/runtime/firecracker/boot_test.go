@@ -5,7 +5,7 @@ import (
 
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/vmmtest"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // TestBootRunsWorkload needs firecracker and a KVM that runs ordinary guests; where

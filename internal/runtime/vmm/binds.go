@@ -5,8 +5,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
@@ -27,7 +27,7 @@ func (a *AgentFiles) IsAgent(path, agentSHA string) (bool, error) {
 	sum, ok := a.sums[path]
 	a.mu.Unlock()
 	if !ok {
-		if sum, err = guestassets.FileSHA256(path); err != nil {
+		if sum, err = filehash.SHA256(path); err != nil {
 			return false, err
 		}
 		a.mu.Lock()

@@ -49,6 +49,16 @@ type KVMDriverKind struct {
 	MaxCPUs       int
 }
 
+// KVMOptions are the profile options every microVM driver takes.
+type KVMOptions struct {
+	Memory      string `yaml:"memory"`       // guest RAM, e.g. 512M
+	CPUs        string `yaml:"cpus"`         // vCPUs
+	Kernel      string `yaml:"kernel"`       // the guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)
+	Agent       string `yaml:"agent"`        // the static isobench binary booted as init
+	BootTimeout string `yaml:"boot_timeout"` // how long the guest may take to reach the agent
+	Binary      string `yaml:"binary"`       // the VMM's binary
+}
+
 // NewKVMDriver parses the profile options every KVM-only VMM has: memory (512M), cpus (2),
 // kernel (newest /boot/vmlinuz-*-cloud-amd64), agent (static isobench binary; default:
 // this executable), boot_timeout (10s).
@@ -87,7 +97,7 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 		bin = d.Kind.DefaultBinary
 	}
 	st := CheckKVMOnlyVMM(ctx, bin, d.Kind.Install)
-	st.Options["network"] = "virtio-net-tap"
+	st.Options[runtime.OptionNetwork] = "virtio-net-tap"
 	if st.Problem != "" {
 		return st
 	}
@@ -130,11 +140,9 @@ func (d *KVMDriver) PrepareGuest(ctx context.Context, img *image.Image) error {
 	if err != nil {
 		return fmt.Errorf("unpacking image %s: %w", img.Name, err)
 	}
-	agent := d.Prof.Option("agent", "")
-	if agent == "" {
-		if agent, err = os.Executable(); err != nil {
-			return fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
-		}
+	agent, err := AgentBinary(d.Prof, d.Env)
+	if err != nil {
+		return err
 	}
 	dir := filepath.Join(d.Home(), "assets")
 	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
@@ -215,8 +223,8 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	if sum, err := guestassets.FileSHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
@@ -240,4 +248,17 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	return st
+}
+
+// AgentBinary is the static isobench binary a microVM boots as its init: the profile's
+// agent option, else env.Agent, else this executable.
+func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
+	if agent := p.Option(runtime.OptionAgent, env.Agent); agent != "" {
+		return agent, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
+	}
+	return exe, nil
 }

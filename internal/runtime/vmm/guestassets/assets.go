@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
@@ -146,20 +147,6 @@ func CheckStatic(path string) error {
 	return nil
 }
 
-// FileSHA256 hashes a file.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // Assets are the files one VM boots from.
 type Assets struct {
 	Kernel    string
@@ -195,7 +182,7 @@ func PrepareAssets(ctx context.Context, req AssetRequest) (*Assets, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentSHA, err := FileSHA256(req.Agent)
+	agentSHA, err := filehash.SHA256(req.Agent)
 	if err != nil {
 		return nil, err
 	}

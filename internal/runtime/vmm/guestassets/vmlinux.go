@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
@@ -218,7 +219,7 @@ func unlz4Legacy(data []byte) ([]byte, error) {
 // VmlinuxPath is where the assets cache keeps the vmlinux extracted from kernel: named
 // by the kernel's release and hash, so an updated kernel gets a new file.
 func VmlinuxPath(assetDir, kernel string) (string, error) {
-	sum, err := FileSHA256(kernel)
+	sum, err := filehash.SHA256(kernel)
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,7 @@
-// Package docker drives Docker Engine API endpoints through the Docker Go client: dockerd
-// itself, and podman's compatible service (package podman). The profile picks the OCI
-// runtime registered in the daemon (runc, crun, runsc, kata, ...).
-package docker
+// Package dockerapi runs containers through an endpoint that speaks Docker's Engine API
+// (dockerd, podman's compatible service) with the Docker Go client: the engine-neutral
+// part of the docker and podman drivers.
+package dockerapi
 
 import (
 	"context"
@@ -26,37 +26,15 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/containerd"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
+	"github.com/isobench/isobench/internal/runtime/kata"
 )
-
-// DriverName is the driver kind of Docker profiles.
-const DriverName = "docker"
-
-// DefaultHost is where dockerd listens unless the profile's `host` option says otherwise.
-const DefaultHost = "unix:///var/run/docker.sock"
 
 // Label marks every object isobench makes in an engine.
 const Label = "isobench"
 
 // ImageRepo starts the repository of every image isobench loads into an engine.
 const ImageRepo = "isobench/"
-
-func init() {
-	prof := func(name, rt, oci, desc string) runtime.Profile {
-		opts := map[string]string{"runtime": rt}
-		if oci != "" {
-			opts["oci_runtime"] = oci
-		}
-		return runtime.Profile{Name: name, Driver: DriverName, Options: opts, Description: desc}
-	}
-	runtime.Register(DriverName, New,
-		prof("docker-runc", "runc", "runc", "dockerd with runc"),
-		prof("docker-crun", "crun", "crun", "dockerd with crun (registered in daemon.json runtimes)"),
-		prof("docker-runsc", "runsc", "runsc", "dockerd with gVisor's runsc (registered in daemon.json runtimes, --platform=ptrace)"),
-		prof("docker-kata", "kata", "", "dockerd with Kata Containers (runtime kata: runtimeType io.containerd.kata.v2)"),
-	)
-}
 
 // Engine holds what differs between API endpoints that speak Docker's API.
 type Engine struct {
@@ -70,15 +48,6 @@ type Engine struct {
 	Ulimits []*container.Ulimit
 	// RuntimeFix tells how to register an OCI runtime that the engine lacks; %s is its name.
 	RuntimeFix string
-}
-
-var dockerEngine = Engine{
-	Daemon: "dockerd",
-	StartFix: "start it: dockerd --add-runtime crun=/usr/bin/crun (or scripts/start-daemons.sh) " +
-		"or systemctl start docker",
-	Stack: "docker-bridge",
-	RuntimeFix: `add it to /etc/docker/daemon.json, e.g. "runtimes": {"%[1]s": {"path": "/usr/bin/%[1]s"}}, ` +
-		"and restart dockerd (systemctl restart docker)",
 }
 
 // Driver runs containers through one Docker API endpoint and one of its OCI runtimes.
@@ -103,19 +72,13 @@ type Driver struct {
 	gateway      string
 }
 
-// New makes a Docker driver for a profile. Options: host (the API endpoint, default
-// unix:///var/run/docker.sock) and runtime (a runtime name the daemon knows, default runc).
-func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	return NewEngine(p, env, dockerEngine, p.Option("host", DefaultHost))
-}
-
-// NewEngine makes a driver for any endpoint that speaks Docker's API.
-func NewEngine(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, error) {
+// New makes a driver for any endpoint that speaks Docker's API.
+func New(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, error) {
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
-	rt := p.Option("runtime", "runc")
-	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option("oci_runtime", rt)}
+	rt := p.Option(runtime.OptionRuntime, "runc")
+	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option(runtime.OptionOCIRuntime, rt)}
 	if !env.Subnet.IsValid() {
 		d.env.Subnet = netip.MustParsePrefix("198.18.0.0/15")
 	}
@@ -139,7 +102,8 @@ func (d *Driver) SetHost(host string) {
 	}
 }
 
-func (d *Driver) client() (*client.Client, error) {
+// Client is the driver's API client, made on first use.
+func (d *Driver) Client() (*client.Client, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cli != nil {
@@ -155,7 +119,7 @@ func (d *Driver) client() (*client.Client, error) {
 
 // Reachable tells whether the endpoint answers, with Problem and Fix when it does not.
 func (d *Driver) Reachable(ctx context.Context) (problem, fix string) {
-	cli, err := d.client()
+	cli, err := d.Client()
 	if err != nil {
 		return err.Error(), "correct the host option of the profile"
 	}
@@ -173,18 +137,18 @@ func (d *Driver) Reachable(ctx context.Context) (problem, fix string) {
 
 // Check implements runtime.Driver.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{"runtime": d.runtimeName, "host": d.host}}
+	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{runtime.OptionRuntime: d.runtimeName, runtime.OptionHost: d.host}}
 	if d.ociRuntime != "" {
-		st.Options["oci_runtime"] = d.ociRuntime
+		st.Options[runtime.OptionOCIRuntime] = d.ociRuntime
 	}
-	if d.isKata() && !containerd.CheckKata(&st) {
+	if d.isKata() && !kata.Check(&st) {
 		return st
 	}
 	if problem, fix := d.Reachable(ctx); problem != "" {
 		st.Problem, st.Fix = problem, fix
 		return st
 	}
-	cli, _ := d.client()
+	cli, _ := d.Client()
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	info, err := cli.Info(ictx)
@@ -218,21 +182,23 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Binary = bin
-		st.SHA256, _ = containerd.FileSHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	}
 	st.Found = true
 	if d.ociRuntime == "runsc" {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = "ptrace"
+		st.Options[runtime.OptionPlatform] = gvisor.DefaultPlatform
 		for _, a := range rt.Args {
 			if p, ok := strings.CutPrefix(a, "--platform="); ok {
-				st.Options["platform"] = p
+				st.Options[runtime.OptionPlatform] = p
 			}
 			switch a {
 			case "--network=none":
-				st.Options["network"] = "none"
+				st.Options[runtime.OptionNetwork] = gvisor.NetNone
 			case "--network=host":
-				st.Options["network"] = gvisor.Stack(gvisor.NetHost)
+				st.Options[runtime.OptionNetwork] = gvisor.Stack(gvisor.NetHost)
 			}
 		}
 	}
@@ -251,7 +217,7 @@ func ImageRef(img *image.Image) string {
 
 // Prepare loads the image into the engine unless it already holds that tag.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
-	cli, err := d.client()
+	cli, err := d.Client()
 	if err != nil {
 		return err
 	}
@@ -420,7 +386,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	if !strings.HasPrefix(s.ID, runtime.NamePrefix) {
 		return nil, fmt.Errorf("container id %q must start with %q", s.ID, runtime.NamePrefix)
 	}
-	cli, err := d.client()
+	cli, err := d.Client()
 	if err != nil {
 		return nil, err
 	}
@@ -645,7 +611,7 @@ func ShimProcesses(ctx context.Context, cli *client.Client, id string) ([]runtim
 	if info.State == nil || info.State.Pid == 0 {
 		return nil, errors.New("not running")
 	}
-	return containerd.ShimTree(info.State.Pid), nil
+	return runtime.ShimTree(info.State.Pid), nil
 }
 
 // Network tells the container's address on the driver's network and the bridge's.
@@ -698,3 +664,13 @@ func (d *Driver) Gateway() string { return d.gateway }
 
 // ListFilter selects what isobench labelled.
 func ListFilter() filters.Args { return filters.NewArgs(filters.Arg("label", Label+"=1")) }
+
+// Options are the profile options of a Docker-API engine.
+type Options struct {
+	// Host is the API endpoint (unix:///var/run/docker.sock, or a path).
+	Host string `yaml:"host"`
+	// Runtime is a runtime name the engine knows (default runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is the OCI runtime behind Runtime (default: Runtime).
+	OCIRuntime string `yaml:"oci_runtime"`
+}

@@ -1,4 +1,6 @@
-package containerd
+// Package kata checks a host for Kata Containers (shim, configuration, hypervisor, KVM),
+// for every engine driver that can run Kata.
+package kata
 
 import (
 	"bufio"
@@ -11,53 +13,53 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 )
 
-// KataShim is Kata Containers' containerd shim; containerd finds it in PATH by the
+// Shim is Kata Containers' containerd shim; containerd finds it in PATH by the
 // handler name io.containerd.kata.v2.
-const KataShim = "containerd-shim-kata-v2"
+const Shim = "containerd-shim-kata-v2"
 
-// KataConfigPaths are where Kata looks for configuration.toml, first match wins.
-var KataConfigPaths = []string{
+// ConfigPaths are where Kata looks for configuration.toml, first match wins.
+var ConfigPaths = []string{
 	"/etc/kata-containers/configuration.toml",
 	"/usr/share/defaults/kata-containers/configuration.toml",
 	"/opt/kata/share/defaults/kata-containers/configuration.toml",
 }
 
-// KataInstallFix says how to get Kata Containers on a Debian host.
-const KataInstallFix = "install Kata Containers (kata-containers release tarball or kata-deploy): it puts " +
-	KataShim + " in PATH (link /opt/kata/bin/" + KataShim + " to /usr/local/bin) and configuration.toml in " +
+// InstallFix says how to get Kata Containers on a Debian host.
+const InstallFix = "install Kata Containers (kata-containers release tarball or kata-deploy): it puts " +
+	Shim + " in PATH (link /opt/kata/bin/" + Shim + " to /usr/local/bin) and configuration.toml in " +
 	"/etc/kata-containers/ or /usr/share/defaults/kata-containers/; Kata needs /dev/kvm"
 
-// CheckKata fills st for a Kata runtime: Class vm, the shim's path and the hypervisor that
+// Check fills st for a Kata runtime: Class vm, the shim's path and the hypervisor that
 // configuration.toml selects in st.Options["hypervisor"]. It returns false, with Problem
 // and Fix set, when the shim, its configuration or /dev/kvm is missing.
-func CheckKata(st *runtime.Status) bool {
+func Check(st *runtime.Status) bool {
 	st.Class = runtime.ClassVM
 	if st.Options == nil {
 		st.Options = map[string]string{}
 	}
-	shim, err := exec.LookPath(KataShim)
+	shim, err := exec.LookPath(Shim)
 	if err != nil {
 		st.Found = false
-		st.Problem = KataShim + " not found in PATH"
-		st.Fix = KataInstallFix
+		st.Problem = Shim + " not found in PATH"
+		st.Fix = InstallFix
 		return false
 	}
 	st.Options["shim"] = shim
 	cfg := ""
-	for _, p := range KataConfigPaths {
+	for _, p := range ConfigPaths {
 		if _, err := os.Stat(p); err == nil {
 			cfg = p
 			break
 		}
 	}
 	if cfg == "" {
-		st.Problem = "no Kata configuration.toml in " + strings.Join(KataConfigPaths[:2], " or ")
+		st.Problem = "no Kata configuration.toml in " + strings.Join(ConfigPaths[:2], " or ")
 		st.Fix = "copy the configuration of your hypervisor (configuration-qemu.toml, configuration-clh.toml, configuration-fc.toml) " +
 			"from the Kata release's share/defaults/kata-containers/ to /etc/kata-containers/configuration.toml"
 		return false
 	}
 	st.Options["config"] = cfg
-	hv, err := KataHypervisor(cfg)
+	hv, err := Hypervisor(cfg)
 	if err != nil {
 		st.Problem = "reading " + cfg + ": " + err.Error()
 		st.Fix = "restore configuration.toml from the Kata release"
@@ -79,9 +81,9 @@ func CheckKata(st *runtime.Status) bool {
 
 var hypervisorSection = regexp.MustCompile(`^\s*\[hypervisor\.([A-Za-z0-9_-]+)\]`)
 
-// KataHypervisor returns the NAME of the first [hypervisor.NAME] section of a Kata
+// Hypervisor returns the NAME of the first [hypervisor.NAME] section of a Kata
 // configuration.toml (qemu, clh, firecracker, dragonball, stratovirt): the one Kata uses.
-func KataHypervisor(configPath string) (string, error) {
+func Hypervisor(configPath string) (string, error) {
 	path, err := filepath.EvalSymlinks(configPath)
 	if err != nil {
 		return "", err

@@ -23,7 +23,7 @@ func Build(t testing.TB) string {
 	t.Helper()
 	once.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
+		root := filepath.Join(filepath.Dir(file), "..", "..", "..")
 		dir, e := os.MkdirTemp("", "isobench-testbin-")
 		if e == nil {
 			// Tests also run it as an unprivileged user.
