@@ -3,12 +3,10 @@
 package hostinfo
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -39,9 +37,7 @@ func Collect(ctx context.Context) results.HostFacts {
 		f.SMT = "unknown"
 	}
 	f.Governor = strings.TrimSpace(readFile("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
-	if fields := strings.Fields(readFile("/proc/loadavg")); len(fields) > 0 {
-		f.LoadAvg1, _ = strconv.ParseFloat(fields[0], 64)
-	}
+	f.LoadAvg1 = loadAvg1()
 	return f
 }
 
@@ -96,33 +92,45 @@ func kvmState(ctx context.Context) string {
 }
 
 func cpuInfo() (model string, hypervisorFlag bool) {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
+	cpus, err := cpus()
+	if err != nil || len(cpus) == 0 {
 		return "", false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch k {
-		case "model name":
-			if model == "" {
-				model = v
-			}
-		case "flags":
-			for _, fl := range strings.Fields(v) {
-				if fl == "hypervisor" {
-					hypervisorFlag = true
-				}
-			}
+	for _, fl := range cpus[0].Flags {
+		if fl == "hypervisor" {
+			hypervisorFlag = true
 		}
 	}
-	return model, hypervisorFlag
+	return cpus[0].ModelName, hypervisorFlag
+}
+
+// CPUkHz is the first CPU's clock rate from /proc/cpuinfo, 0 when unknown.
+func CPUkHz() int {
+	cpus, err := cpus()
+	if err != nil || len(cpus) == 0 {
+		return 0
+	}
+	return int(cpus[0].CPUMHz * 1000)
+}
+
+func cpus() ([]procfs.CPUInfo, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil, err
+	}
+	return fs.CPUInfo()
+}
+
+func loadAvg1() float64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
+	}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return 0
+	}
+	return l.Load1
 }
 
 func hypervisor(flag bool) string {

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm"
@@ -105,7 +104,7 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 // Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
 // few minutes, see kvmprobe.Probe) and falls back to TCG, marking results emulated.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{runtime.OptionNetwork: "virtio-net-tap"}}
 	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
 	if err != nil {
 		st.Problem, st.Fix = "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"
@@ -113,8 +112,8 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	st.Found, st.Binary = true, bin
 	d.qemu = bin
-	if sum, err := filehash.SHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
@@ -98,7 +97,7 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 		bin = d.Kind.DefaultBinary
 	}
 	st := CheckKVMOnlyVMM(ctx, bin, d.Kind.Install)
-	st.Options["network"] = "virtio-net-tap"
+	st.Options[runtime.OptionNetwork] = "virtio-net-tap"
 	if st.Problem != "" {
 		return st
 	}
@@ -224,8 +223,8 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	if sum, err := filehash.SHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
@@ -254,7 +253,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 // AgentBinary is the static isobench binary a microVM boots as its init: the profile's
 // agent option, else env.Agent, else this executable.
 func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
-	if agent := p.Option("agent", env.Agent); agent != "" {
+	if agent := p.Option(runtime.OptionAgent, env.Agent); agent != "" {
 		return agent, nil
 	}
 	exe, err := os.Executable()
