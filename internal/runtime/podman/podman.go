@@ -195,6 +195,13 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		st.Fix = "apt-get install conmon"
 		return st
 	}
+	for _, helper := range []string{"netavark", "aardvark-dns"} {
+		if findHelper(helper) == "" && d.external == "" {
+			st.Problem = fmt.Sprintf("podman's network backend netavark needs %s, which is not installed (podman's CNI fallback gives the host no address on an internal network)", helper)
+			st.Fix = "apt-get install netavark aardvark-dns"
+			return st
+		}
+	}
 	rt, err := d.runtimePath()
 	if err != nil {
 		st.Problem = fmt.Sprintf("podman's OCI runtime %s is not installed", d.runtimeOption)
