@@ -359,8 +359,8 @@ func firstLine(s string) string {
 // the whole host.
 func plausibleValues(s *results.Series) ([]float64, []string) {
 	var caveats []string
-	if c := results.Caveat(s.Key.Benchmark, s.Key.Metric); c != "" {
-		caveats = append(caveats, c)
+	if s.Caveat != "" {
+		caveats = append(caveats, s.Caveat)
 	}
 	kept := s.Values
 	reasons := map[string]int{}
