@@ -299,10 +299,7 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	for _, e := range row.Excluded {
 		row.Notes = append(row.Notes, fmt.Sprintf("%d %s value(s) kept out (e.g. %g): %s", e.Count, strings.ToUpper(e.Side), e.Example, e.Reason))
 	}
-	row.RatioOfMedians = math.NaN()
-	if row.Old.Median != 0 && row.Old.N > 0 && row.New.N > 0 {
-		row.RatioOfMedians = row.New.Median / row.Old.Median
-	}
+	row.RatioOfMedians = stats.RatioOfMedians(nv, ov)
 	level := 1 - opts.alpha()
 	var diffs []float64
 	if paired {

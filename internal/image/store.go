@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/isobench/isobench/internal/mounts"
 )
 
 // Annotation keys on the index.json descriptors of the store's layout.
@@ -340,44 +340,19 @@ func (s *Store) collectGarbageLocked() error {
 // mountsUsing lists mount points whose source or options name dir (an overlay with
 // dir as a lower layer, or a bind mount of it).
 func mountsUsing(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mounts.All()
 	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
+		return nil, err
 	}
 	var users []string
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		root, point := unescapeMount(fields[3]), unescapeMount(fields[4])
-		if strings.Contains(line, dir) || within(point, dir) || root == dir {
-			users = append(users, point)
+	for _, m := range ms {
+		named := strings.Contains(m.Source, dir) || strings.Contains(m.Options, dir) || strings.Contains(m.VFSOptions, dir)
+		if named || within(m.Mountpoint, dir) || m.Root == dir {
+			users = append(users, m.Mountpoint)
 		}
 	}
 	return users, nil
 }
 
-// unescapeMount undoes the octal escapes (\040 for a space) of /proc/self/mountinfo.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // within reports whether path is dir or below it.
-func within(path, dir string) bool {
-	return path == dir || strings.HasPrefix(path, dir+"/")
-}
+func within(path, dir string) bool { return mounts.Within(path, dir) }

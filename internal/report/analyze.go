@@ -67,6 +67,10 @@ type Row struct {
 	Values []float64 `json:"-"`
 	// Info lists the facts the samples carried ("stack=linux-veth"), comma-separated.
 	Info string `json:"info,omitempty"`
+	// Caveats are what a reader must know before trusting the numbers: values kept out
+	// of the statistics because they cannot be measurements, and metrics that move with
+	// the whole host (the same words compare uses).
+	Caveats []string `json:"caveats,omitempty"`
 }
 
 // IsBaseline tells whether the row is its own baseline.
@@ -78,6 +82,7 @@ func (r Row) Notes() string {
 	if r.Info != "" {
 		notes = append(notes, r.Info)
 	}
+	notes = append(notes, r.Caveats...)
 	if r.Emulated {
 		notes = append(notes, EmulatedNote)
 	}
@@ -153,8 +158,9 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 	for _, s := range d.Series {
 		hi := hosts[s.Key.Host]
 		row := Row{Host: s.Key.Host, Runtime: s.Key.Runtime, Benchmark: s.Key.Benchmark, Metric: s.Key.Metric,
-			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Values: s.Values,
+			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Emulated: s.Emulated,
 			Info: strings.Join(sortedKeys(s.Info), ", ")}
+		row.Values, row.Caveats = plausibleValues(s)
 		if hi.Env != nil {
 			if ri, ok := hi.Env.Runtimes[s.Key.Runtime]; ok {
 				row.Class, row.Emulated = ri.Class, ri.Emulated
@@ -177,11 +183,15 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 				r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
 				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
 				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				var baseValues []float64
 				if base != nil {
+					baseValues, _ = plausibleValues(base)
+				}
+				if len(baseValues) > 0 && len(r.Values) > 0 {
 					if r.IsBaseline() {
 						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
 					} else {
-						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, base.Values)
+						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, baseValues)
 					}
 				}
 			}
@@ -383,4 +393,37 @@ func (a *Analysis) alerts() string {
 		text += ": " + strings.Join(words, ", ")
 	}
 	return text + "."
+}
+
+// plausibleValues are the series' sorted values that can be measurements, and the
+// caveats a reader needs: what was kept out and why, and whether the metric moves with
+// the whole host.
+func plausibleValues(s *results.Series) ([]float64, []string) {
+	var caveats []string
+	if c := results.Caveat(s.Key.Benchmark, s.Key.Metric); c != "" {
+		caveats = append(caveats, c)
+	}
+	kept := s.Values
+	reasons := map[string]int{}
+	var order []string
+	for i, v := range s.Values {
+		why := results.Implausible(s.Unit, v)
+		if why == "" {
+			if len(reasons) > 0 {
+				kept = append(kept, v)
+			}
+			continue
+		}
+		if len(reasons) == 0 {
+			kept = append([]float64(nil), s.Values[:i]...)
+		}
+		if reasons[why] == 0 {
+			order = append(order, why)
+		}
+		reasons[why]++
+	}
+	for _, why := range order {
+		caveats = append(caveats, fmt.Sprintf("%d value(s) kept out: %s", reasons[why], why))
+	}
+	return kept, caveats
 }

@@ -102,7 +102,7 @@ func (a *Analysis) chartSpecs() []chartSpec {
 		}
 		for _, g := range gs {
 			specs = append(specs, barSpec(g, id(g.Host, g.Benchmark, g.Metric, g.Params), hostPrefix(g.Host)))
-			if g.Benchmark == "startup" {
+			if a.declared(g.Host, g.Benchmark, g.Metric).Distribution {
 				specs = append(specs, cdfSpec(g, id(g.Host, g.Benchmark, g.Metric, g.Params, "cdf"), hostPrefix(g.Host)))
 			}
 		}

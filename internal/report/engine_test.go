@@ -105,3 +105,21 @@ func TestNegativeEngineOverheadHasOneSign(t *testing.T) {
 		t.Errorf("an interval that does not exist is not said so:\n%s", b.String())
 	}
 }
+
+// Values that cannot be measurements stay out of a report's statistics, with the
+// reason, and MemAvailable's per-container drop carries its caveat.
+func TestImplausibleValuesAndHostWideMetricsAreNoted(t *testing.T) {
+	s := &results.Series{Key: results.SeriesKey{Runtime: "runc", Benchmark: "density", Metric: "mem_available_per_container", Params: "n=1"},
+		Unit: "MiB", Better: results.Lower, Values: []float64{-68.6, -1, 3, 4, 5}}
+	kept, caveats := plausibleValues(s)
+	if len(kept) != 3 || kept[0] != 3 {
+		t.Errorf("kept %v", kept)
+	}
+	text := strings.Join(caveats, "\n")
+	if !strings.Contains(text, "2 value(s) kept out: negative MiB") || !strings.Contains(text, "moves with everything else on the host") {
+		t.Errorf("caveats: %s", text)
+	}
+	if kept, caveats := plausibleValues(&results.Series{Unit: "ms", Values: []float64{1, 2}}); len(kept) != 2 || caveats != nil {
+		t.Errorf("plain series: %v %v", kept, caveats)
+	}
+}

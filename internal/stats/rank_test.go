@@ -263,3 +263,21 @@ func TestShiftOfConstantShiftIsExact(t *testing.T) {
 		t.Errorf("large shift %+v", s)
 	}
 }
+
+func TestIntervalsMarshalWithoutNaN(t *testing.T) {
+	s := Summarize([]float64{1, 2, 3})
+	b, err := json.Marshal(s.MedianCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); got != `{"coverage":0.75,"hi":null,"lo":null,"ok":false}` {
+		t.Errorf("n=3 median interval as JSON: %s", got)
+	}
+	s = Summarize([]float64{1, 2, 3, 4, 5, 6})
+	if b, err = json.Marshal(s.MedianCI); err != nil || string(b) != `{"coverage":0.96875,"hi":6,"lo":1,"ok":true}` {
+		t.Errorf("n=6 median interval as JSON: %s %v", b, err)
+	}
+	if r := RatioOfMedians([]float64{2, 4, 6}, []float64{1, 2, 3}); r != 2 {
+		t.Errorf("ratio of medians %g", r)
+	}
+}

@@ -18,5 +18,5 @@ func TestOnEveryRuntime(t *testing.T) {
 		t.Skip("-short: runs containers")
 	}
 	img := imagetest.Default(t)
-	benchtest.RunOnRuntimes(t, cpu.Benchmark{}, img, map[string]any{cpu.SettingTime: "1s"}, "")
+	benchtest.RunOnRuntimes(t, cpu.Benchmark{}, img, map[string]any{"time": "1s"}, "")
 }

@@ -18,5 +18,5 @@ func TestOnEveryRuntime(t *testing.T) {
 		t.Skip("-short: runs containers")
 	}
 	img := imagetest.Default(t)
-	benchtest.RunOnRuntimes(t, disk.Benchmark{}, img, map[string]any{disk.SettingRuntime: "1s", disk.SettingSizeMiB: 32}, "")
+	benchtest.RunOnRuntimes(t, disk.Benchmark{}, img, map[string]any{"runtime": "1s", "size_mib": 32}, "")
 }

@@ -43,25 +43,45 @@ const (
 	InfoStack = "stack"
 )
 
-// Settings keys (config file: benchmarks: http: {...}) and their defaults.
+// Settings keys (config file: benchmarks: http: {...}).
 const (
-	// SettingConcurrency is the number of requests kept in flight, each on its own
-	// keep-alive connection; a new request goes out as soon as one is answered.
-	SettingConcurrency = "concurrency"
-	// SettingDuration is how long each file is requested.
-	SettingDuration = "duration"
-	// SettingMaxRequests bounds the requests per file, whatever the duration.
-	SettingMaxRequests = "max_requests"
-	// SettingStartupTimeout bounds the wait for the first 200 response.
+	SettingConcurrency    = "concurrency"
+	SettingDuration       = "duration"
+	SettingMaxRequests    = "max_requests"
 	SettingStartupTimeout = "startup_timeout"
-
-	DefaultConcurrency    = 16
-	DefaultDuration       = 10 * time.Second
-	DefaultMaxRequests    = 5_000_000
-	DefaultStartupTimeout = 60 * time.Second
-	QuickConcurrency      = 8
-	QuickDuration         = 2 * time.Second
 )
+
+// Settings are the benchmark's settings.
+type Settings struct {
+	// Concurrency is the number of requests kept in flight, each on its own keep-alive
+	// connection; a new request goes out as soon as one is answered.
+	Concurrency int `yaml:"concurrency"`
+	// Duration is how long each file is requested.
+	Duration bench.Duration `yaml:"duration"`
+	// MaxRequests bounds the requests per file, whatever the duration.
+	MaxRequests int `yaml:"max_requests"`
+	// StartupTimeout bounds the wait for the first 200 response.
+	StartupTimeout bench.Duration `yaml:"startup_timeout"`
+}
+
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Concurrency: 16, Duration: bench.Duration(10 * time.Second), MaxRequests: 5_000_000,
+		StartupTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Concurrency, s.Duration = 8, bench.Duration(2*time.Second)
+	}
+	return s
+}
+
+// Validate refuses settings that cannot load a server.
+func (s Settings) Validate() error {
+	if s.Concurrency < 1 || s.Duration <= 0 || s.MaxRequests < 1 || s.StartupTimeout <= 0 {
+		return fmt.Errorf("settings %s, %s, %s and %s must be positive",
+			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
+	}
+	return nil
+}
 
 // MaxErrorRatio is the share of failed requests (not 200 with the full body length, or no
 // response) above which a trial fails rather than reports.
@@ -128,28 +148,12 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{concurrency: DefaultConcurrency, duration: DefaultDuration}
-	if t.Quick {
-		s.concurrency, s.duration = QuickConcurrency, QuickDuration
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.concurrency, err = t.Settings.Int(SettingConcurrency, s.concurrency); err != nil {
-		return s, err
-	}
-	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
-		return s, err
-	}
-	if s.maxRequests, err = t.Settings.Int(SettingMaxRequests, DefaultMaxRequests); err != nil {
-		return s, err
-	}
-	if s.startupTimeout, err = t.Settings.Duration(SettingStartupTimeout, DefaultStartupTimeout); err != nil {
-		return s, err
-	}
-	if s.concurrency < 1 || s.duration <= 0 || s.maxRequests < 1 || s.startupTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s, %s and %s must be positive",
-			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
-	}
-	return s, nil
+	return settings{concurrency: cfg.Concurrency, duration: cfg.Duration.D(), maxRequests: cfg.MaxRequests,
+		startupTimeout: cfg.StartupTimeout.D()}, nil
 }
 
 // Run starts apache2 in a container, times it until it serves, then loads it with each file.
@@ -227,9 +231,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		loads = append(loads, measured{f, m})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}

@@ -48,24 +48,47 @@ const (
 	DirectionRoundTrip = "round-trip"
 )
 
-// Settings keys (config file: benchmarks: network: {...}) and their defaults.
+// Settings keys (config file: benchmarks: network: {...}).
 const (
-	// SettingDuration is how long iperf3 sends in each direction.
-	SettingDuration = "duration"
-	// SettingRoundTrips is how many request/response round trips the latency test times.
-	SettingRoundTrips = "round_trips"
-	// SettingMessageSize is the bytes of each latency request and of its response.
-	SettingMessageSize = "message_size"
-	// SettingReadyTimeout bounds the wait for the servers in the container to listen.
+	SettingDuration     = "duration"
+	SettingRoundTrips   = "round_trips"
+	SettingMessageSize  = "message_size"
 	SettingReadyTimeout = "ready_timeout"
-
-	DefaultDuration     = 10 * time.Second
-	DefaultRoundTrips   = 20_000
-	DefaultMessageSize  = 1
-	DefaultReadyTimeout = 60 * time.Second
-	QuickDuration       = 2 * time.Second
-	QuickRoundTrips     = 2_000
 )
+
+// Settings are the benchmark's settings.
+type Settings struct {
+	// Duration is how long iperf3 sends in each direction (whole seconds).
+	Duration bench.Duration `yaml:"duration"`
+	// RoundTrips is how many request/response round trips the latency test times.
+	RoundTrips int `yaml:"round_trips"`
+	// MessageSize is the bytes of each latency request and of its response.
+	MessageSize int `yaml:"message_size"`
+	// ReadyTimeout bounds the wait for the servers in the container to listen.
+	ReadyTimeout bench.Duration `yaml:"ready_timeout"`
+}
+
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Duration: bench.Duration(10 * time.Second), RoundTrips: 20_000, MessageSize: 1,
+		ReadyTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Duration, s.RoundTrips = bench.Duration(2*time.Second), 2_000
+	}
+	return s
+}
+
+// Validate refuses settings iperf3 or the latency test cannot run.
+func (s Settings) Validate() error {
+	// iperf3 takes whole seconds.
+	if d := s.Duration.D(); d < time.Second || d%time.Second != 0 {
+		return fmt.Errorf("setting %s: %s is not a whole number of seconds (at least 1s)", SettingDuration, d)
+	}
+	if s.RoundTrips < 1 || s.MessageSize < 1 || s.ReadyTimeout <= 0 {
+		return fmt.Errorf("settings %s, %s and %s must be positive", SettingRoundTrips, SettingMessageSize, SettingReadyTimeout)
+	}
+	return nil
+}
 
 // addrDir is where the container finds files naming its own address (ip) and the host's
 // (host-ip). They are known only once the driver made the container's network, after the
@@ -103,31 +126,12 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{duration: DefaultDuration, roundTrips: DefaultRoundTrips, messageSize: DefaultMessageSize}
-	if t.Quick {
-		s.duration, s.roundTrips = QuickDuration, QuickRoundTrips
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
-		return s, err
-	}
-	if s.roundTrips, err = t.Settings.Int(SettingRoundTrips, s.roundTrips); err != nil {
-		return s, err
-	}
-	if s.messageSize, err = t.Settings.Int(SettingMessageSize, s.messageSize); err != nil {
-		return s, err
-	}
-	if s.readyTimeout, err = t.Settings.Duration(SettingReadyTimeout, DefaultReadyTimeout); err != nil {
-		return s, err
-	}
-	// iperf3 takes whole seconds.
-	if s.duration < time.Second || s.duration%time.Second != 0 {
-		return s, fmt.Errorf("setting %s: %s is not a whole number of seconds (at least 1s)", SettingDuration, s.duration)
-	}
-	if s.roundTrips < 1 || s.messageSize < 1 || s.readyTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s and %s must be positive", SettingRoundTrips, SettingMessageSize, SettingReadyTimeout)
-	}
-	return s, nil
+	return settings{duration: cfg.Duration.D(), roundTrips: cfg.RoundTrips, messageSize: cfg.MessageSize,
+		readyTimeout: cfg.ReadyTimeout.D()}, nil
 }
 
 // Run starts one container that runs iperf3 clients against a server on the host, then
@@ -242,9 +246,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Logf("network %s: the latency test timed out after %d of %d round trips", t.Runtime, lat.Count, lat.Requested)
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}

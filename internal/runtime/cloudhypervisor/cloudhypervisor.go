@@ -27,6 +27,7 @@ var kind = vmm.KVMDriverKind{
 }
 
 func init() {
+	runtime.DeclareOptions(DriverName, vmm.KVMOptions{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "cloud-hypervisor",
 		Options:     map[string]string{"memory": "512M", "cpus": "2"},

@@ -25,7 +25,6 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
@@ -48,7 +47,19 @@ const (
 	handlerFirecracker = "aws.firecracker"
 )
 
+// Options are the containerd driver's profile options.
+type Options struct {
+	Socket      string `yaml:"socket"`      // containerd's socket
+	Handler     string `yaml:"handler"`     // runtime handler (io.containerd.runc.v2, ...)
+	BinaryName  string `yaml:"binary_name"` // the runc shim's OCI runtime binary
+	Snapshotter string `yaml:"snapshotter"` // default overlayfs
+	// OCIRuntime is the OCI runtime behind the handler (runc, crun, runsc).
+	OCIRuntime     string `yaml:"oci_runtime"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
@@ -64,7 +75,7 @@ func init() {
 		prof("containerd-runc", handlerRunc, "runc", "containerd with the runc shim and runc"),
 		prof("containerd-crun", handlerRunc, "crun", "containerd with the runc shim running crun"),
 		prof("containerd-runsc", handlerRunc, "runsc", "containerd with the runc shim running gVisor's runsc (platform option; "+
-			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", "platform", "ptrace"),
+			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", runtime.OptionPlatform, gvisor.DefaultPlatform),
 		prof("containerd-kata", handlerKata, "", "containerd with Kata Containers' shim (containerd-shim-kata-v2)"),
 		runtime.Profile{Name: "firecracker-containerd", Driver: DriverName, Description: "firecracker-containerd: its own containerd, " +
 			"the aws.firecracker shim and the devmapper snapshotter",
@@ -97,7 +108,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 		snapshotter: p.Option("snapshotter", "overlayfs"),
 	}
 	if d.handler == handlerRunc {
-		d.binaryName = p.Option("binary_name", p.Option("oci_runtime", "runc"))
+		d.binaryName = p.Option("binary_name", p.Option(runtime.OptionOCIRuntime, "runc"))
 	}
 	return d, nil
 }
@@ -140,8 +151,8 @@ func (d *Driver) connect(ctx context.Context) (*containerd.Client, error) {
 func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{
 		"handler": d.handler, "socket": d.socket, "snapshotter": d.snapshotter}}
-	if oci := d.profile.Option("oci_runtime", ""); oci != "" {
-		st.Options["oci_runtime"] = oci
+	if oci := d.profile.Option(runtime.OptionOCIRuntime, ""); oci != "" {
+		st.Options[runtime.OptionOCIRuntime] = oci
 	}
 	switch {
 	case d.handler == handlerKata:
@@ -156,10 +167,10 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		}
 	case d.isRunsc():
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.profile.Option("platform", "ptrace")
+		st.Options[runtime.OptionPlatform] = d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
 		if bin, err := exec.LookPath(d.binaryName); err == nil {
-			mode, why := gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
-			st.Options["network"] = gvisor.Stack(mode) + ": " + why
+			mode, why := gvisor.NetworkMode(d.profile.Option(runtime.OptionNetwork, ""), gvisor.Version(bin))
+			st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 		}
 	}
 	shim := shimBinary(d.handler)
@@ -183,7 +194,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Found, st.Binary = true, bin
-		st.SHA256, _ = filehash.SHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	} else {
 		st.Found = true
 	}
@@ -275,12 +288,12 @@ func (d *Driver) writeRunscWrappers() error {
 	if err != nil {
 		return fmt.Errorf("runtime %s: %s not found: %w", d.profile.Name, d.binaryName, err)
 	}
-	d.runscNetMode, _ = gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
+	d.runscNetMode, _ = gvisor.NetworkMode(d.profile.Option(runtime.OptionNetwork, ""), gvisor.Version(bin))
 	dir := filepath.Join(d.env.Home, "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("making %s: %w", dir, err)
 	}
-	platform := d.profile.Option("platform", "ptrace")
+	platform := d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
 	d.wrapper = filepath.Join(dir, "isobench-runsc-"+platform+"-"+d.runscNetMode)
 	for path, extra := range map[string]string{d.wrapper: " --network=" + d.runscNetMode, d.wrapper + "-nonet": " --network=none"} {
 		script := fmt.Sprintf("#!/bin/sh\nexec %s --platform=%s%s \"$@\"\n", bin, platform, extra)

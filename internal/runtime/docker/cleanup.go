@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
@@ -13,18 +12,12 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 // cleanup sweeps every dockerd that a docker profile points to; a daemon that does not
 // answer holds nothing isobench can remove now, so it is skipped.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
-	done := map[string]bool{}
-	for _, p := range profiles {
-		if p.Driver != DriverName {
+	var sweep runtime.Sweep
+	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
+		host := p.Option(runtime.OptionHost, DefaultHost)
+		if !sweep.First(host) {
 			continue
 		}
-		host := p.Option("host", DefaultHost)
-		if done[host] {
-			continue
-		}
-		done[host] = true
 		d, err := New(p, env)
 		if err != nil {
 			continue
@@ -34,12 +27,8 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 			continue
 		}
 		cli, _ := drv.Client()
-		r, err := dockerapi.Sweep(ctx, cli, "dockerd at "+host)
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		sweep.Add(dockerapi.Sweep(ctx, cli, "dockerd at "+host))
 		cli.Close()
 	}
-	return removed, errors.Join(errs...)
+	return sweep.Result()
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/vishvananda/netlink"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
@@ -78,8 +77,8 @@ func New(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, er
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
-	rt := p.Option("runtime", "runc")
-	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option("oci_runtime", rt)}
+	rt := p.Option(runtime.OptionRuntime, "runc")
+	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option(runtime.OptionOCIRuntime, rt)}
 	if !env.Subnet.IsValid() {
 		d.env.Subnet = netip.MustParsePrefix("198.18.0.0/15")
 	}
@@ -138,9 +137,9 @@ func (d *Driver) Reachable(ctx context.Context) (problem, fix string) {
 
 // Check implements runtime.Driver.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{"runtime": d.runtimeName, "host": d.host}}
+	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{runtime.OptionRuntime: d.runtimeName, runtime.OptionHost: d.host}}
 	if d.ociRuntime != "" {
-		st.Options["oci_runtime"] = d.ociRuntime
+		st.Options[runtime.OptionOCIRuntime] = d.ociRuntime
 	}
 	if d.isKata() && !kata.Check(&st) {
 		return st
@@ -183,21 +182,23 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Binary = bin
-		st.SHA256, _ = filehash.SHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	}
 	st.Found = true
 	if d.ociRuntime == "runsc" {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = "ptrace"
+		st.Options[runtime.OptionPlatform] = gvisor.DefaultPlatform
 		for _, a := range rt.Args {
 			if p, ok := strings.CutPrefix(a, "--platform="); ok {
-				st.Options["platform"] = p
+				st.Options[runtime.OptionPlatform] = p
 			}
 			switch a {
 			case "--network=none":
-				st.Options["network"] = "none"
+				st.Options[runtime.OptionNetwork] = gvisor.NetNone
 			case "--network=host":
-				st.Options["network"] = gvisor.Stack(gvisor.NetHost)
+				st.Options[runtime.OptionNetwork] = gvisor.Stack(gvisor.NetHost)
 			}
 		}
 	}
@@ -663,3 +664,13 @@ func (d *Driver) Gateway() string { return d.gateway }
 
 // ListFilter selects what isobench labelled.
 func ListFilter() filters.Args { return filters.NewArgs(filters.Arg("label", Label+"=1")) }
+
+// Options are the profile options of a Docker-API engine.
+type Options struct {
+	// Host is the API endpoint (unix:///var/run/docker.sock, or a path).
+	Host string `yaml:"host"`
+	// Runtime is a runtime name the engine knows (default runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is the OCI runtime behind Runtime (default: Runtime).
+	OCIRuntime string `yaml:"oci_runtime"`
+}

@@ -30,7 +30,15 @@ var kind = vmm.KVMDriverKind{
 	Modules: []string{"virtio_mmio", "virtio_blk", "virtio_net"},
 }
 
+// Options are the firecracker driver's profile options.
+type Options struct {
+	vmm.KVMOptions `yaml:",inline"`
+	// Jailer must be false: isobench does not run Firecracker's jailer.
+	Jailer string `yaml:"jailer"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "firecracker",
 		Options:     map[string]string{"memory": "512M", "cpus": "2", "jailer": "false"},

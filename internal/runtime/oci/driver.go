@@ -21,24 +21,41 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind of OCI runtime profiles.
 const DriverName = "oci"
 
+// Options are the oci driver's profile options.
+type Options struct {
+	// Flavor is runc, crun or runsc (default: the binary's name).
+	Flavor         string `yaml:"flavor"`
+	gvisor.Options `yaml:",inline"`
+}
+
+// Validate refuses an unknown flavor and runsc options runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf("flavor", o.Flavor, string(flavorRunc), string(flavorCrun), string(flavorRunsc)); err != nil {
+		return err
+	}
+	return o.Options.Validate()
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
-		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{"platform": "ptrace"},
+		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{runtime.OptionPlatform: gvisor.DefaultPlatform},
 			Description: "gVisor's runsc (user-space kernel); platform set by the platform option"},
 	)
 }
@@ -101,9 +118,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{}}
 	if d.flavor == flavorRunsc {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.platform()
+		st.Options[runtime.OptionPlatform] = d.platform()
 		mode, why := d.runscNet()
-		st.Options["network"] = gvisor.Stack(mode) + ": " + why
+		st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -116,7 +133,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = filehash.SHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -142,7 +161,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-func (d *Driver) platform() string { return d.profile.Option("platform", "ptrace") }
+func (d *Driver) platform() string {
+	return d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
+}
 
 // Prepare implements runtime.Driver.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -338,16 +359,16 @@ func (c *container) Create(ctx context.Context) error {
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
 	for _, pid := range procs.Descendants(os.Getpid()) {
-		args := cmdline(pid)
+		args := procs.Cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
-		role := "gofer"
+		role := runtime.RoleGofer
 		if containsArg(args, "boot") {
-			role, c.pid = "sandbox", pid
+			role, c.pid = runtime.RoleSandbox, pid
 		}
 		c.procs = append(c.procs, runtime.Process{PID: pid, Role: role})
-		if role != "sandbox" {
+		if role != runtime.RoleSandbox {
 			go reapQuietly(pid)
 		}
 	}
@@ -364,14 +385,6 @@ func reapQuietly(pid int) {
 			return
 		}
 	}
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func containsPair(args []string, flag, value string) bool {
@@ -528,7 +541,7 @@ func (c *container) cleanup() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.UnmountAll(c.dir); err != nil {
+	if err := mounts.UnmountAll(c.dir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -542,7 +555,7 @@ func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if c.d.flavor == flavorRunsc {
 		return append([]runtime.Process(nil), c.procs...), nil
 	}
-	return runtime.ProcessTree(c.pid, "workload"), nil
+	return runtime.ProcessTree(c.pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container.

@@ -14,12 +14,12 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 	"github.com/isobench/isobench/internal/runtime/vmm/kvmprobe"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind and the name of its built-in profile.
@@ -36,7 +36,20 @@ const (
 // guestModules are what the guest loads from the initramfs to reach its disk and network.
 var guestModules = []string{"virtio_mmio", "virtio_blk", "virtio_net"}
 
+// Options are the qemu-microvm driver's profile options.
+type Options struct {
+	vmm.KVMOptions `yaml:",inline"`
+	// Accel is auto, kvm or tcg (default auto: KVM where it runs ordinary guests).
+	Accel string `yaml:"accel"`
+	// Machine overrides the -M value.
+	Machine string `yaml:"machine"`
+}
+
+// Validate refuses an accelerator QEMU has not.
+func (o Options) Validate() error { return strictyaml.OneOf("accel", o.Accel, "auto", "kvm", "tcg") }
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "qemu-system-x86_64",
 		Options: map[string]string{"memory": "512M", "cpus": "2", "accel": "auto"},
@@ -91,7 +104,7 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 // Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
 // few minutes, see kvmprobe.Probe) and falls back to TCG, marking results emulated.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{runtime.OptionNetwork: "virtio-net-tap"}}
 	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
 	if err != nil {
 		st.Problem, st.Fix = "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"
@@ -99,8 +112,8 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	st.Found, st.Binary = true, bin
 	d.qemu = bin
-	if sum, err := filehash.SHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])

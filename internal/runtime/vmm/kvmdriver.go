@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
@@ -48,6 +47,16 @@ type KVMDriverKind struct {
 	Install       string   // the fix when the binary is missing
 	Modules       []string // what the guest loads from the initramfs to reach its disk and network
 	MaxCPUs       int
+}
+
+// KVMOptions are the profile options every microVM driver takes.
+type KVMOptions struct {
+	Memory      string `yaml:"memory"`       // guest RAM, e.g. 512M
+	CPUs        string `yaml:"cpus"`         // vCPUs
+	Kernel      string `yaml:"kernel"`       // the guest kernel (default: newest /boot/vmlinuz-*-cloud-amd64)
+	Agent       string `yaml:"agent"`        // the static isobench binary booted as init
+	BootTimeout string `yaml:"boot_timeout"` // how long the guest may take to reach the agent
+	Binary      string `yaml:"binary"`       // the VMM's binary
 }
 
 // NewKVMDriver parses the profile options every KVM-only VMM has: memory (512M), cpus (2),
@@ -88,7 +97,7 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 		bin = d.Kind.DefaultBinary
 	}
 	st := CheckKVMOnlyVMM(ctx, bin, d.Kind.Install)
-	st.Options["network"] = "virtio-net-tap"
+	st.Options[runtime.OptionNetwork] = "virtio-net-tap"
 	if st.Problem != "" {
 		return st
 	}
@@ -214,8 +223,8 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	if sum, err := filehash.SHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "--version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
@@ -244,7 +253,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 // AgentBinary is the static isobench binary a microVM boots as its init: the profile's
 // agent option, else env.Agent, else this executable.
 func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
-	if agent := p.Option("agent", env.Agent); agent != "" {
+	if agent := p.Option(runtime.OptionAgent, env.Agent); agent != "" {
 		return agent, nil
 	}
 	exe, err := os.Executable()
