@@ -24,6 +24,8 @@ type Metric struct {
 	Distribution bool
 	// Headline: the one figure that sums the benchmark up; at most one per benchmark.
 	Headline bool
+	// Caveat is what a reader must know before trusting a change in the metric, or "".
+	Caveat string
 }
 
 // Declared is what the named benchmarks declare about their metrics, for the run's
@@ -37,7 +39,7 @@ func Declared(names []string) []results.MetricInfo {
 		}
 		for _, m := range b.Metrics() {
 			out = append(out, results.MetricInfo{Benchmark: name, Name: m.Name, Unit: m.Unit, Better: m.Better,
-				Description: m.Description, Distribution: m.Distribution, Headline: m.Headline})
+				Description: m.Description, Distribution: m.Distribution, Headline: m.Headline, Caveat: m.Caveat})
 		}
 	}
 	return out

@@ -293,7 +293,7 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	if cur.Unit != old.Unit || cur.Better != old.Better {
 		row.Notes = append(row.Notes, fmt.Sprintf("OLD measured in %s (%s is better), NEW in %s (%s is better)", old.Unit, old.Better, cur.Unit, cur.Better))
 	}
-	if c := results.Caveat(k.Benchmark, k.Metric); c != "" {
+	if c := cmp.Or(cur.Caveat, old.Caveat); c != "" {
 		row.Notes = append(row.Notes, c)
 	}
 	for _, e := range row.Excluded {

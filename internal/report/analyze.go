@@ -400,8 +400,8 @@ func (a *Analysis) alerts() string {
 // the whole host.
 func plausibleValues(s *results.Series) ([]float64, []string) {
 	var caveats []string
-	if c := results.Caveat(s.Key.Benchmark, s.Key.Metric); c != "" {
-		caveats = append(caveats, c)
+	if s.Caveat != "" {
+		caveats = append(caveats, s.Caveat)
 	}
 	kept := s.Values
 	reasons := map[string]int{}

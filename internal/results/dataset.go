@@ -101,6 +101,9 @@ func LoadDataset(ctx context.Context, dirs []string) (*Dataset, error) {
 					last = &Series{Key: key, Unit: s.Unit, Better: s.Better}
 					if run.Env != nil {
 						last.Emulated = run.Env.Runtimes[s.Runtime].Emulated
+						if m, ok := run.Env.Metric(s.Benchmark, s.Metric); ok {
+							last.Caveat = m.Caveat
+						}
 					}
 					d.Series[key] = last
 					hosts[s.Host] = true

@@ -137,6 +137,9 @@ type MetricInfo struct {
 	// Headline: the one figure that sums the benchmark up (start-up's total); an engine's
 	// headline is set against that of the OCI runtime it drives.
 	Headline bool `json:"headline,omitempty"`
+	// Caveat is what a reader must know before trusting a change in the metric (a
+	// host-wide counter that other processes move too), or "".
+	Caveat string `json:"caveat,omitempty"`
 }
 
 // Metric finds the declaration of a benchmark's metric.

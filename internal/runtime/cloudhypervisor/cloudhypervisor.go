@@ -31,7 +31,7 @@ func init() {
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "cloud-hypervisor",
 		Options:     map[string]string{"memory": "512M", "cpus": "2"},
-		Description: "Cloud Hypervisor microVM (needs working KVM; no emulation fallback)",
+		Description: "Cloud Hypervisor microVM (needs working KVM; no emulation fallback; driver never run against a real VMM binary)",
 	})
 	runtime.RegisterCleaner(DriverName, cleanup)
 }

@@ -42,7 +42,7 @@ func init() {
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "firecracker",
 		Options:     map[string]string{"memory": "512M", "cpus": "2", "jailer": "false"},
-		Description: "Firecracker microVM (needs working KVM; no emulation fallback)",
+		Description: "Firecracker microVM (needs working KVM; no emulation fallback; driver never run against a real VMM binary)",
 	})
 	runtime.RegisterCleaner(DriverName, cleanup)
 }

@@ -29,7 +29,7 @@ const DriverName = "qemu-microvm"
 // CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it finds the devices through ACPI: ACPI stays on.
 // Under TCG the kernel calibrates its clock with the PIT, so PIT and PIC stay on there.
 const (
-	machineKVM = "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off"
+	machineKVM = kvmprobe.HostMachine
 	machineTCG = "microvm,x-option-roms=off,isa-serial=on"
 )
 
