@@ -16,8 +16,9 @@ packages=(
   debootstrap busybox-static
   # host-side peers of the benchmarks and the overhead/agreement scripts
   sysbench fio iperf3 hyperfine python3
-  # report tests: the HTML page is checked in headless Chromium
-  chromium
+  # report tests: the HTML page is checked in headless Chromium, with the font the
+  # charts are measured in (Liberation Sans; without it text is set wider than drawn)
+  chromium fonts-liberation
   # history tests: a private PostgreSQL server (started and stopped by the test itself)
   postgresql
   # tools the tests and scripts use

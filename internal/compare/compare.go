@@ -186,6 +186,12 @@ func Runtimes(ctx context.Context, dir, a, b string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	return RuntimesOf(data, dir, a, b, opts)
+}
+
+// RuntimesOf is Runtimes on a dataset already loaded (named dir in messages), for a
+// report that compares every runtime with its reference.
+func RuntimesOf(data *results.Dataset, dir, a, b string, opts Options) (*Result, error) {
 	seen := map[string]bool{}
 	for k := range data.Series {
 		seen[k.Runtime] = true

@@ -434,15 +434,7 @@ func (c *Container) errorf(format string, args ...any) error {
 // Create creates the container, attaches to its output and registers for its exit, as
 // `docker run` does, so that no output and no exit is missed.
 func (c *Container) Create(ctx context.Context) error {
-	cfg := &container.Config{
-		Image:        c.d.imageRef,
-		Cmd:          c.spec.Args,
-		Env:          c.spec.Env,
-		WorkingDir:   c.spec.Cwd,
-		Labels:       map[string]string{Label: "1"},
-		AttachStdout: true,
-		AttachStderr: true,
-	}
+	cfg := ContainerConfig(c.d.imageRef, c.spec)
 	hc := &container.HostConfig{
 		Runtime:     c.d.runtimeName,
 		NetworkMode: container.NetworkMode(c.netMode),
@@ -574,14 +566,46 @@ func (c *Container) Delete(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	// A create that failed half-way may have left the container under its name.
-	target := c.id
-	if target == "" {
-		target = c.spec.ID
+	if err := RemoveContainer(dctx, c.cli, c.id, c.spec.ID); err != nil {
+		return c.errorf("%w", err)
 	}
-	err := c.cli.ContainerRemove(dctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	return nil
+}
+
+// ContainerConfig is the engine's configuration of the container of s: labelled as
+// isobench's, attached to its output.
+func ContainerConfig(imageRef string, s runtime.Spec) *container.Config {
+	return &container.Config{
+		Image:        imageRef,
+		Cmd:          s.Args,
+		Env:          s.Env,
+		WorkingDir:   s.Cwd,
+		Labels:       map[string]string{Label: "1"},
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+}
+
+// RemoveContainer force-removes container id (or, when a create failed half-way and left
+// no id, the container named name) with its anonymous volumes; a container already gone
+// is no error.
+func RemoveContainer(ctx context.Context, cli *client.Client, id, name string) error {
+	target := id
+	if target == "" {
+		target = name
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = cli.ContainerRemove(ctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		// podman 4.3 fails a forced remove whose SIGKILL meets the workload's own exit
+		// ("container state improper"); the next try finds it stopped.
+		if err == nil || client.IsErrNotFound(err) || !strings.Contains(err.Error(), "container state improper") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil && !client.IsErrNotFound(err) {
-		return c.errorf("remove: %w", err)
+		return fmt.Errorf("remove: %w", err)
 	}
 	return nil
 }

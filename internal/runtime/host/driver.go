@@ -18,6 +18,7 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/mounts"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
@@ -245,17 +246,10 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 	go func() { done <- p.cmd.Wait() }()
 	select {
 	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return 128 + int(ws.Signal()), nil
-			}
-			return ee.ExitCode(), nil
+		if code, ok := procs.ExitStatus(err); ok {
+			return code, nil
 		}
-		if err != nil {
-			return -1, err
-		}
-		return 0, nil
+		return -1, err
 	case <-ctx.Done():
 		p.kill()
 		<-done
