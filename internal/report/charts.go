@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	goruntime "runtime"
 	"sort"
 	"strconv"
@@ -425,8 +424,8 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 // is not ""), and keeps each SVG for the HTML page.
 func renderCharts(ctx context.Context, specs []chartSpec, dir string) ([]Chart, error) {
 	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("creating chart directory: %w", err)
+		if err := makeDir(dir); err != nil {
+			return nil, err
 		}
 	}
 	charts := make([]Chart, len(specs))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -133,7 +132,7 @@ func RenderFigure(f Figure, dir, id string) ([]byte, error) {
 	if dir == "" {
 		return out, nil
 	}
-	if err := os.WriteFile(filepath.Join(dir, id+".svg"), out, 0o644); err != nil {
+	if err := writeBytes(filepath.Join(dir, id+".svg"), out); err != nil {
 		return nil, fmt.Errorf("writing chart: %w", err)
 	}
 	img := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(PNGDPI), vgimg.UseBackgroundColor(color.White))
@@ -142,7 +141,7 @@ func RenderFigure(f Figure, dir, id string) ([]byte, error) {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&png); err != nil {
 		return nil, fmt.Errorf("chart %s: drawing png: %w", id, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, id+".png"), png.Bytes(), 0o644); err != nil {
+	if err := writeBytes(filepath.Join(dir, id+".png"), png.Bytes()); err != nil {
 		return nil, fmt.Errorf("writing chart: %w", err)
 	}
 	return out, nil
