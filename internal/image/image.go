@@ -48,6 +48,10 @@ type Image struct {
 	Created time.Time `json:"created"`
 	// Size is the compressed size of its layers in bytes.
 	Size int64 `json:"size"`
+	// Unpacked and Entries are what its layers hold uncompressed, as counted when
+	// it was stored; unpacking allows no more. Zero when the store did not record them.
+	Unpacked int64 `json:"unpacked,omitempty"`
+	Entries  int64 `json:"entries,omitempty"`
 
 	store *Store
 }
