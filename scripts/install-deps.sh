@@ -15,6 +15,8 @@ packages=(
   sysbench fio iperf3 hyperfine python3
   # report tests: the HTML page is checked in headless Chromium
   chromium
+  # history tests: a private PostgreSQL server (started and stopped by the test itself)
+  postgresql
   # tools the tests and scripts use
   iproute2 procps psmisc kmod time curl ca-certificates git
 )

@@ -20,7 +20,7 @@ import (
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/overlay"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 func needRoot(t *testing.T) {

@@ -5,6 +5,8 @@ package hostinfo
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/results"
+	"github.com/prometheus/procfs"
 )
 
 // Collect reads the host facts.
@@ -158,37 +161,44 @@ func onlineCPUs() int {
 }
 
 func memTotal() uint64 {
-	v, _ := MemInfo("MemTotal")
+	v, _ := MemTotal()
 	return v
 }
 
-// MemInfo reads one field of /proc/meminfo in bytes.
-func MemInfo(field string) (uint64, bool) {
-	f, err := os.Open("/proc/meminfo")
+// MemAvailable is the host's MemAvailable (/proc/meminfo) in bytes.
+func MemAvailable() (uint64, error) {
+	m, err := meminfo()
 	if err != nil {
-		return 0, false
+		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || k != field {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			return 0, false
-		}
-		n, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		if len(fields) > 1 && fields[1] == "kB" {
-			n *= 1024
-		}
-		return n, true
+	if m.MemAvailableBytes == nil {
+		return 0, errors.New("/proc/meminfo has no MemAvailable")
 	}
-	return 0, false
+	return *m.MemAvailableBytes, nil
+}
+
+// MemTotal is the host's MemTotal (/proc/meminfo) in bytes.
+func MemTotal() (uint64, error) {
+	m, err := meminfo()
+	if err != nil {
+		return 0, err
+	}
+	if m.MemTotalBytes == nil {
+		return 0, errors.New("/proc/meminfo has no MemTotal")
+	}
+	return *m.MemTotalBytes, nil
+}
+
+func meminfo() (procfs.Meminfo, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return procfs.Meminfo{}, fmt.Errorf("reading /proc/meminfo: %w", err)
+	}
+	m, err := fs.Meminfo()
+	if err != nil {
+		return procfs.Meminfo{}, fmt.Errorf("reading /proc/meminfo: %w", err)
+	}
+	return m, nil
 }
 
 func osRelease() string {

@@ -63,6 +63,10 @@ type Row struct {
 	Values []float64 `json:"-"`
 	// Info lists the facts the samples carried ("stack=linux-veth"), comma-separated.
 	Info string `json:"info,omitempty"`
+	// Caveats are what a reader must know before trusting the numbers: values kept out
+	// of the statistics because they cannot be measurements, and metrics that move with
+	// the whole host (the same words compare uses).
+	Caveats []string `json:"caveats,omitempty"`
 }
 
 // IsBaseline tells whether the row is its own baseline.
@@ -74,6 +78,7 @@ func (r Row) Notes() string {
 	if r.Info != "" {
 		notes = append(notes, r.Info)
 	}
+	notes = append(notes, r.Caveats...)
 	if r.Emulated {
 		notes = append(notes, EmulatedNote)
 	}
@@ -107,14 +112,14 @@ type Analysis struct {
 	Options  Options
 	Hosts    []HostInfo
 	Rows     []Row
-	Failures []FailureCount
+	Failures []results.FailureCount
 	Samples  int
 	Warnings []string
 }
 
 // Load reads the run directories and computes every statistic.
 func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
-	d, err := LoadDataset(ctx, dirs)
+	d, err := results.LoadDataset(ctx, dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +129,14 @@ func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
 var classOrder = map[string]int{"process": 0, "container": 1, "sandbox": 2, "vm": 3}
 
 // Analyze computes the statistics of every series of d.
-func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
+func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, error) {
 	a := &Analysis{Options: opts, Failures: d.Failures, Samples: d.Samples, Warnings: append([]string(nil), d.Warnings...)}
 	hosts := map[string]*HostInfo{}
 	for _, run := range d.Runs {
 		for _, h := range run.Hosts {
 			hi := hosts[h]
 			if hi == nil {
-				hi = &HostInfo{Host: h, Env: d.environmentFor(h)}
+				hi = &HostInfo{Host: h, Env: d.EnvironmentFor(h)}
 				hi.Baseline = opts.Baseline
 				if hi.Baseline == "" && hi.Env != nil {
 					hi.Baseline = hi.Env.Baseline
@@ -147,8 +152,9 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 	for _, s := range d.Series {
 		hi := hosts[s.Key.Host]
 		row := Row{Host: s.Key.Host, Runtime: s.Key.Runtime, Benchmark: s.Key.Benchmark, Metric: s.Key.Metric,
-			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Values: s.Values,
+			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Emulated: s.Emulated,
 			Info: strings.Join(sortedKeys(s.Info), ", ")}
+		row.Values, row.Caveats = plausibleValues(s)
 		if hi.Env != nil {
 			if ri, ok := hi.Env.Runtimes[s.Key.Runtime]; ok {
 				row.Class, row.Emulated = ri.Class, ri.Emulated
@@ -170,12 +176,16 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 				r.Summary = stats.SummarizeSorted(r.Values)
 				r.Noisy = stats.Noisy(r.Summary, opts.noiseCV())
 				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
-				base := d.Series[SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				var baseValues []float64
 				if base != nil {
+					baseValues, _ = plausibleValues(base)
+				}
+				if len(baseValues) > 0 && len(r.Values) > 0 {
 					if r.IsBaseline() {
 						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
 					} else {
-						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, base.Values)
+						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, baseValues)
 					}
 				}
 			}
@@ -201,7 +211,7 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 }
 
 // inputWarnings lists what a reader of the numbers must know.
-func (a *Analysis) inputWarnings(d *Dataset) []string {
+func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 	var w []string
 	for _, hi := range a.Hosts {
 		hasBaseline := false
@@ -342,4 +352,37 @@ func firstLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// plausibleValues are the series' sorted values that can be measurements, and the
+// caveats a reader needs: what was kept out and why, and whether the metric moves with
+// the whole host.
+func plausibleValues(s *results.Series) ([]float64, []string) {
+	var caveats []string
+	if c := results.Caveat(s.Key.Benchmark, s.Key.Metric); c != "" {
+		caveats = append(caveats, c)
+	}
+	kept := s.Values
+	reasons := map[string]int{}
+	var order []string
+	for i, v := range s.Values {
+		why := results.Implausible(s.Unit, v)
+		if why == "" {
+			if len(reasons) > 0 {
+				kept = append(kept, v)
+			}
+			continue
+		}
+		if len(reasons) == 0 {
+			kept = append([]float64(nil), s.Values[:i]...)
+		}
+		if reasons[why] == 0 {
+			order = append(order, why)
+		}
+		reasons[why]++
+	}
+	for _, why := range order {
+		caveats = append(caveats, fmt.Sprintf("%d value(s) kept out: %s", reasons[why], why))
+	}
+	return kept, caveats
 }

@@ -21,6 +21,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/isobench/isobench/internal/results"
 )
 
 // Chart kinds.
@@ -145,7 +147,7 @@ func sweepParam(gs []group) string {
 		values := map[string]bool{}
 		ok := true
 		for _, g := range gs {
-			v, has := parseParams(g.Params)[p]
+			v, has := results.MustParseParams(g.Params)[p]
 			if _, err := strconv.ParseFloat(v, 64); !has || err != nil {
 				ok = false
 				break
@@ -168,9 +170,9 @@ func splitSweep(gs []group, sweep string) []sweepGroup {
 	var out []sweepGroup
 	idx := map[string]int{}
 	for _, g := range gs {
-		p := parseParams(g.Params)
+		p := results.MustParseParams(g.Params)
 		delete(p, sweep)
-		rest := paramsKey(p)
+		rest := p.String()
 		i, ok := idx[rest]
 		if !ok {
 			i = len(out)
@@ -284,7 +286,7 @@ func lineSpec(sg sweepGroup, sweep, id, prefix string) chartSpec {
 			var lines []*line
 			byRuntime := map[string]*line{}
 			for _, g := range sg.points {
-				x, _ := strconv.ParseFloat(parseParams(g.Params)[sweep], 64)
+				x, _ := strconv.ParseFloat(results.MustParseParams(g.Params)[sweep], 64)
 				for _, r := range g.Rows {
 					l := byRuntime[r.Runtime]
 					if l == nil {

@@ -18,12 +18,13 @@ const OCIRuntimeOption = "oci_runtime"
 var engineMetrics = []string{"total"}
 
 // EngineOverhead is what an engine adds to the start-up of the OCI runtime it drives:
-// the engine's median minus the bare runtime's, with a bootstrap interval.
+// the Hodges-Lehmann shift from the bare runtime's start-up to the engine's, with the
+// interval of the Mann-Whitney test (NaN bounds when the samples are too few for one).
 type EngineOverhead struct {
 	Host, Engine, Runtime, Metric, Unit string
 	EngineMedian, RuntimeMedian         float64
 	Overhead                            float64
-	CI                                  stats.Interval
+	CI                                  stats.CoveredInterval
 	// Share is the part of the engine's start-up that the engine itself adds.
 	Share float64
 }
@@ -51,9 +52,10 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 				if er == nil || br == nil {
 					continue
 				}
-				d, ci := stats.DiffCI(er.Values, br.Values)
+				shift := stats.HodgesLehmann(br.Values, er.Values, stats.Confidence)
+				d := shift.Estimate
 				o := EngineOverhead{Host: h.Host, Engine: engine, Runtime: bare, Metric: m, Unit: er.Unit,
-					EngineMedian: er.Summary.Median, RuntimeMedian: br.Summary.Median, Overhead: d, CI: ci}
+					EngineMedian: er.Summary.Median, RuntimeMedian: br.Summary.Median, Overhead: d, CI: shift.CI}
 				if er.Summary.Median != 0 {
 					o.Share = d / er.Summary.Median
 				}
@@ -74,20 +76,33 @@ func writeEngineOverheads(w io.Writer, rows []EngineOverhead, markdown bool) {
 		return
 	}
 	if markdown {
-		fmt.Fprintf(w, "## Engine overhead\n\nStart-up through an engine minus the start-up of the same OCI runtime driven directly (medians, 95%% bootstrap interval).\n\n")
+		fmt.Fprintf(w, "## Engine overhead\n\nStart-up through an engine minus the start-up of the same OCI runtime driven directly (Hodges-Lehmann shift with the 95%% interval of the Mann-Whitney test).\n\n")
 		fmt.Fprintf(w, "| host | engine | runtime | metric | engine | runtime | overhead [95%% CI] | share |\n|---|---|---|---|---:|---:|---|---:|\n")
 	} else {
 		fmt.Fprintf(w, "\nengine overhead (start-up through the engine minus the same runtime driven directly):\n")
 	}
 	for _, o := range rows {
-		ov := fmt.Sprintf("%s %s [%s, %s]", num(o.Overhead), o.Unit, num(o.CI.Lo), num(o.CI.Hi))
+		ov := fmt.Sprintf("%s %s [%s, %s]", signedNum(o.Overhead), o.Unit, signedNum(o.CI.Lo), signedNum(o.CI.Hi))
+		if !o.CI.OK {
+			ov = fmt.Sprintf("%s %s [interval: %s]", signedNum(o.Overhead), o.Unit, stats.TooSmall)
+		}
 		if markdown {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", mdEscape(o.Host), o.Engine, o.Runtime, o.Metric,
 				num(o.EngineMedian), num(o.RuntimeMedian), ov, 100*o.Share)
 		} else {
-			fmt.Fprintf(w, "  %s: %s %s %s vs %s %s: +%s (%.0f%% of the engine's start-up)\n", o.Host, o.Engine, o.Metric,
+			fmt.Fprintf(w, "  %s: %s %s %s vs %s %s: %s (%.0f%% of the engine's start-up)\n", o.Host, o.Engine, o.Metric,
 				num(o.EngineMedian), o.Runtime, num(o.RuntimeMedian), strings.TrimSpace(ov), 100*o.Share)
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// signedNum is num with an explicit sign, so an engine that is faster than its runtime
+// reads "-2.8", never "+-2.8".
+func signedNum(v float64) string {
+	s := num(v)
+	if v > 0 {
+		return "+" + s
+	}
+	return s
 }

@@ -20,6 +20,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	},
 	"num":          num,
 	"medianWithCI": medianWithCI,
+	"medianCIText": medianCIText,
 	"ratioText":    ratioText,
 	"orDash":       orDash,
 	"pct":          func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) },
@@ -49,11 +50,11 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p class="note">{{.Samples}} samples in {{len .Rows}} series from {{len .Hosts}} host(s).
-Medians with 95% bootstrap intervals ({{.Resamples}} resamples, seed {{.Seed}}); ratios are medians divided by the baseline's
-median, with bootstrap intervals; percentiles use the numpy "linear" (R type 7) definition. Noisy: coefficient of variation above {{.NoisePct}}%.</p>
+Medians with distribution-free order-statistic intervals of at least 95% coverage (the actual coverage shown; "n too small" below 6 samples);
+ratios are medians divided by the baseline's median, with bootstrap intervals ({{.Resamples}} resamples, seed {{.Seed}}); percentiles use the numpy "linear" (R type 7) definition. Noisy: coefficient of variation above {{.NoisePct}}%.</p>
 {{if .Warnings}}<h2 id="warnings">Warnings</h2><div class="warn"><ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul></div>{{end}}
 {{if .Engines}}<h2 id="engines">Engine overhead</h2>
-<p class="note">Start-up through an engine minus the start-up of the same OCI runtime driven directly: what the engine itself adds (medians, 95% bootstrap interval of the difference).</p>
+<p class="note">Start-up through an engine minus the start-up of the same OCI runtime driven directly: what the engine itself adds (Hodges-Lehmann shift with the 95% interval of the Mann-Whitney test).</p>
 <table data-section="engine-overhead"><tr><th>host</th><th>engine profile</th><th>OCI runtime</th><th>metric</th><th>through the engine</th><th>runtime directly</th><th>engine overhead [95% CI]</th><th>share of the engine's start-up</th></tr>
 {{range .Engines}}<tr><td>{{.Host}}</td><td>{{.Engine}}</td><td>{{.Runtime}}</td><td>{{.Metric}}</td><td class="n">{{num .EngineMedian}} {{.Unit}}</td><td class="n">{{num .RuntimeMedian}} {{.Unit}}</td><td class="n">{{num .Overhead}} {{.Unit}} [{{num .CI.Lo}}, {{num .CI.Hi}}]</td><td class="n">{{pct .Share}}</td></tr>
 {{end}}</table>{{end}}
@@ -63,7 +64,7 @@ median, with bootstrap intervals; percentiles use the numpy "linear" (R type 7) 
 {{range .Benchmarks}}<h3>{{.Name}}</h3>
 {{range .Groups}}<h4>{{.Title}} <span class="note">({{.UnitNote}})</span></h4>
 <table data-metric="{{.Metric}}"><tr><th>runtime</th><th>class</th><th>median ± 95% CI</th><th>95% CI</th><th>mean</th><th>stddev</th><th>p5</th><th>p95</th><th>p99</th><th>vs {{.Baseline}} [95% CI]</th><th>n</th><th>notes</th></tr>
-{{range .Rows}}<tr{{if .Emulated}} class="emulated"{{end}}><td>{{.Runtime}}</td><td>{{orDash .Class}}</td><td class="n">{{medianWithCI .}}</td><td class="n">[{{num .Summary.MedianCI.Lo}}, {{num .Summary.MedianCI.Hi}}]</td>
+{{range .Rows}}<tr{{if .Emulated}} class="emulated"{{end}}><td>{{.Runtime}}</td><td>{{orDash .Class}}</td><td class="n">{{medianWithCI .}}</td><td class="n">{{medianCIText .}}</td>
 <td class="n">{{num .Summary.Mean}}</td><td class="n">{{num .Summary.StdDev}}</td><td class="n">{{num .Summary.P5}}</td><td class="n">{{num .Summary.P95}}</td><td class="n">{{num .Summary.P99}}</td>
 <td class="n">{{ratioText .}}</td><td class="n">{{.Summary.N}}</td><td>{{.Notes}}</td></tr>
 {{end}}</table>{{end}}

@@ -18,6 +18,9 @@ const NamePrefix = "isobench-"
 // LinkPrefix starts the name of network links isobench creates (link names are limited to 15 bytes).
 const LinkPrefix = "isb"
 
+// HostStateDir holds host-wide state shared by isobench processes (locks, probe verdicts).
+const HostStateDir = "/run/isobench"
+
 // Class groups runtimes in reports.
 type Class string
 

@@ -11,7 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/isobench/isobench/internal/netsetup"
-	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/procs"
 )
 
 // Servers are command-line fragments of the server processes a benchmark starts, so that
@@ -56,7 +56,7 @@ func (s Servers) startedSince(t testing.TB, before map[int]bool) map[int]string 
 		}
 	}
 	if before != nil {
-		for _, pid := range runtime.Descendants(os.Getpid()) {
+		for _, pid := range procs.Descendants(os.Getpid()) {
 			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 			if err != nil {
 				continue

@@ -47,6 +47,38 @@ func (Density) Metrics() []bench.Metric {
 // The workload of the idle containers is the probe, so every runtime idles the same program.
 func (Density) Tools() []string { return nil }
 
+// Settings are the benchmark's settings (config file: benchmarks: density: {...}).
+type Settings struct {
+	// Steps are the numbers of idle containers to run together, each step from zero.
+	Steps []int `yaml:"steps"`
+	// Settle is how long the containers of a step idle before memory is read.
+	Settle bench.Duration `yaml:"settle"`
+	// BurstN containers start at once, BurstParallel at a time, for the burst rate.
+	BurstN        int `yaml:"burst_n"`
+	BurstParallel int `yaml:"burst_parallel"`
+}
+
+// DefaultSettings implements bench.Configurable.
+func (Density) DefaultSettings(quick bool) any {
+	if quick {
+		return &Settings{Steps: []int{1, 5, 10}, Settle: bench.Duration(time.Second), BurstN: 8, BurstParallel: 2}
+	}
+	return &Settings{Steps: []int{1, 10, 50, 100}, Settle: bench.Duration(3 * time.Second), BurstN: 20, BurstParallel: 4}
+}
+
+// Validate refuses steps without containers and an empty burst.
+func (s Settings) Validate() error {
+	for _, n := range s.Steps {
+		if n < 1 {
+			return fmt.Errorf("density: step %d: every step needs at least one container", n)
+		}
+	}
+	if s.BurstN < 1 || s.BurstParallel < 1 {
+		return errors.New("density: burst_n and burst_parallel must be at least 1")
+	}
+	return nil
+}
+
 type settings struct {
 	steps         []int
 	settle        time.Duration
@@ -55,37 +87,26 @@ type settings struct {
 	budget        uint64
 }
 
+// memAvailable reads the host's MemAvailable; tests replace it to inject a failure.
+var memAvailable = hostinfo.MemAvailable
+
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{}
-	def := settings{steps: []int{1, 10, 50, 100}, settle: 3 * time.Second, burstN: 20, burstParallel: 4}
-	if t.Quick {
-		def = settings{steps: []int{1, 5, 10}, settle: time.Second, burstN: 8, burstParallel: 2}
+	cfg := Density{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.steps, err = t.Settings.Ints("steps", def.steps); err != nil {
-		return s, err
-	}
-	if s.settle, err = t.Settings.Duration("settle", def.settle); err != nil {
-		return s, err
-	}
-	if s.burstN, err = t.Settings.Int("burst_n", def.burstN); err != nil {
-		return s, err
-	}
-	if s.burstParallel, err = t.Settings.Int("burst_parallel", def.burstParallel); err != nil {
-		return s, err
-	}
-	for _, n := range s.steps {
-		if n < 1 {
-			return s, fmt.Errorf("density: step %d: every step needs at least one container", n)
-		}
-	}
-	if s.burstN < 1 || s.burstParallel < 1 {
-		return s, errors.New("density: burst_n and burst_parallel must be at least 1")
-	}
+	s := settings{steps: cfg.Steps, settle: cfg.Settle.D(), burstN: cfg.BurstN, burstParallel: cfg.BurstParallel}
 	s.budget = t.MemoryBudget
 	if s.budget == 0 {
-		// By default the steps may take half of what the host has available.
-		avail, _ := hostinfo.MemInfo("MemAvailable")
+		// By default the steps may take half of what the host has available. Without
+		// that figure there is no budget, and no step may run unbounded.
+		avail, err := memAvailable()
+		if err != nil {
+			return s, fmt.Errorf("density: reading the host's MemAvailable for the memory budget: %w", err)
+		}
+		if avail == 0 {
+			return s, errors.New("density: the host reports no MemAvailable: cannot set a memory budget")
+		}
 		s.budget = avail / 2
 	}
 	return s, nil
@@ -151,7 +172,10 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	defer func() { removeAll(context.WithoutCancel(ctx), running) }()
 
 	settleCaches()
-	rec.AvailBefore, _ = hostinfo.MemInfo("MemAvailable")
+	var err error
+	if rec.AvailBefore, err = memAvailable(); err != nil {
+		return err
+	}
 	pssSum := uint64(0)
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
@@ -159,7 +183,10 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 		}
 		// What the step took so far, by the larger of the two measures (MemAvailable is
 		// noisy when other things run), and what one more container will likely take.
-		avail, _ := hostinfo.MemInfo("MemAvailable")
+		avail, err := memAvailable()
+		if err != nil {
+			return err
+		}
 		taken := max(sub(rec.AvailBefore, avail), pssSum)
 		next := uint64(0)
 		if len(running) > 0 {
@@ -188,7 +215,9 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	}
 
 	sleepCtx(ctx, s.settle)
-	rec.AvailAfter, _ = hostinfo.MemInfo("MemAvailable")
+	if rec.AvailAfter, err = memAvailable(); err != nil {
+		return err
+	}
 	total := uint64(0)
 	counted := 0
 	var overhead int64

@@ -21,7 +21,7 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 	"github.com/isobench/isobench/internal/runtime/overlay"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 var ids atomic.Int64

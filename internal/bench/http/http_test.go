@@ -19,6 +19,7 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 type sample struct {

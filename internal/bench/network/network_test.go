@@ -20,7 +20,8 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
-	"github.com/isobench/isobench/internal/testbin"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 type sample struct {
@@ -143,7 +144,7 @@ func TestNetworkBadSettings(t *testing.T) {
 }
 
 func TestFreeLoopbackPorts(t *testing.T) {
-	ports, err := network.FreeLoopbackPorts(3)
+	ports, err := bench.FreeLoopbackPorts(3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"context"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
 // DriverName is the driver kind and its built-in profile's name.
@@ -21,12 +21,13 @@ const DriverName = "cloud-hypervisor"
 // Install is the fix when the binary is missing.
 const Install = "install cloud-hypervisor from its GitHub releases (static binary) into PATH"
 
-var kind = vm.KVMDriverKind{
+var kind = vmm.KVMDriverKind{
 	Name: DriverName, DefaultBinary: "cloud-hypervisor", Install: Install, MaxCPUs: 254,
 	Modules: []string{"virtio_pci", "virtio_blk", "virtio_net"},
 }
 
 func init() {
+	runtime.DeclareOptions(DriverName, vmm.KVMOptions{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "cloud-hypervisor",
 		Options:     map[string]string{"memory": "512M", "cpus": "2"},
@@ -37,12 +38,12 @@ func init() {
 
 // Driver runs containers as Cloud Hypervisor VMs.
 type Driver struct {
-	*vm.KVMDriver
+	*vmm.KVMDriver
 }
 
-// New makes the driver; its profile options are those of vm.NewKVMDriver.
+// New makes the driver; its profile options are those of vmm.NewKVMDriver.
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	base, err := vm.NewKVMDriver(p, env, kind)
+	base, err := vmm.NewKVMDriver(p, env, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -51,5 +52,5 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 
 // cleanup kills cloud-hypervisor processes that a killed run left and removes VM taps.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	return vm.SweepVMMs("cloud-hypervisor", vm.SocketVMM(env, "cloud-hypervisor", "--api-socket"))
+	return vmm.SweepVMMs("cloud-hypervisor", vmm.SocketVMM(env, "cloud-hypervisor", "--api-socket"))
 }

@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/unixapi"
 )
 
 // baseCmdline is the kernel command line before the guest spec. The devices are found on
@@ -17,12 +18,12 @@ const baseCmdline = "console=ttyS0 reboot=k panic=-1 loglevel=6"
 // apiPrefix is where Cloud Hypervisor's API lives on its socket.
 const apiPrefix = "/api/v1"
 
-// container is one Cloud Hypervisor VM; vm.Machine holds what every VMM shares.
+// container is one Cloud Hypervisor VM; vmm.Machine holds what every VMM shares.
 type container struct {
-	*vm.Machine
+	*vmm.Machine
 	d      *Driver
 	config VMConfig
-	api    *vm.UnixAPI // set by Create, used by Start
+	api    *unixapi.Client // set by Create, used by Start
 }
 
 func (c *container) apiSock() string { return filepath.Join(c.Dir, "ch.sock") }
@@ -45,13 +46,13 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 func (c *container) Create(ctx context.Context) error {
 	// Its own log goes to a file, so the serial console (stdout) carries only the guest.
 	cmd := exec.Command(c.d.Binary, "--api-socket", "path="+c.apiSock(), "--log-file", c.logPath(), "-v")
-	api := vm.NewUnixAPI(DriverName, c.apiSock(), apiPrefix)
+	api := unixapi.New(DriverName, c.apiSock(), apiPrefix)
 	if err := c.LaunchAPI(ctx, cmd, api, "/vmm.ping", c.logPath()); err != nil {
 		return err
 	}
 	c.api = api
 	if err := api.Put(ctx, "/vm.create", c.config); err != nil {
-		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(c.logPath()))
+		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vmm.TailOfFile(c.logPath()))
 	}
 	return nil
 }
@@ -61,7 +62,7 @@ func (c *container) Create(ctx context.Context) error {
 func (c *container) Start(ctx context.Context) error {
 	return c.StartWith(ctx, func(ctx context.Context) error {
 		if err := c.api.Put(ctx, "/vm.boot", nil); err != nil {
-			return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(c.logPath()))
+			return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vmm.TailOfFile(c.logPath()))
 		}
 		return nil
 	})

@@ -25,10 +25,12 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
+	"github.com/isobench/isobench/internal/runtime/kata"
 )
 
 const (
@@ -46,7 +48,19 @@ const (
 	handlerFirecracker = "aws.firecracker"
 )
 
+// Options are the containerd driver's profile options.
+type Options struct {
+	Socket      string `yaml:"socket"`      // containerd's socket
+	Handler     string `yaml:"handler"`     // runtime handler (io.containerd.runc.v2, ...)
+	BinaryName  string `yaml:"binary_name"` // the runc shim's OCI runtime binary
+	Snapshotter string `yaml:"snapshotter"` // default overlayfs
+	// OCIRuntime is the OCI runtime behind the handler (runc, crun, runsc).
+	OCIRuntime     string `yaml:"oci_runtime"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
@@ -143,7 +157,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	switch {
 	case d.handler == handlerKata:
-		if !CheckKata(&st) {
+		if !kata.Check(&st) {
 			return st
 		}
 	case d.handler == handlerFirecracker:
@@ -181,7 +195,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Found, st.Binary = true, bin
-		st.SHA256, _ = FileSHA256(bin)
+		st.SHA256, _ = filehash.SHA256(bin)
 	} else {
 		st.Found = true
 	}
@@ -522,7 +536,7 @@ func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if pid == 0 || syscall.Kill(pid, 0) != nil {
 		return nil, c.errorf("task process %d is gone", pid)
 	}
-	return ShimTree(pid), nil
+	return runtime.ShimTree(pid), nil
 }
 
 // Network implements runtime.Container.

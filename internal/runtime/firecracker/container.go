@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/unixapi"
 )
 
 // baseCmdline is the kernel command line before the guest spec.
@@ -27,7 +28,7 @@ import (
 const baseCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
 
 // buildConfig is the machine configuration Create sends through the API.
-func buildConfig(p vm.BootParams) Config {
+func buildConfig(p vmm.BootParams) Config {
 	c := Config{
 		BootSource:    BootSource{KernelImagePath: p.Vmlinux, InitrdPath: p.Initrd, BootArgs: p.Cmdline},
 		MachineConfig: MachineConfiguration{VcpuCount: p.VCPUs, MemSizeMib: p.MemBytes >> 20, Smt: false},
@@ -38,17 +39,17 @@ func buildConfig(p vm.BootParams) Config {
 	}
 	if p.Tap != nil {
 		c.NetworkInterfaces = append(c.NetworkInterfaces, NetworkInterface{
-			IfaceID: "eth0", HostDevName: p.Tap.Name, GuestMac: vm.GuestMAC(p.Tap.GuestIP)})
+			IfaceID: "eth0", HostDevName: p.Tap.Name, GuestMac: vmm.GuestMAC(p.Tap.GuestIP)})
 	}
 	return c
 }
 
-// container is one Firecracker VM; vm.Machine holds what every VMM shares.
+// container is one Firecracker VM; vmm.Machine holds what every VMM shares.
 type container struct {
-	*vm.Machine
+	*vmm.Machine
 	d      *Driver
 	config Config
-	api    *vm.UnixAPI // set by Create, used by Start
+	api    *unixapi.Client // set by Create, used by Start
 }
 
 func (c *container) apiSock() string { return filepath.Join(c.Dir, "firecracker.sock") }
@@ -76,13 +77,13 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 func (c *container) Create(ctx context.Context) error {
 	cmd := exec.Command(c.d.Binary, "--api-sock", c.apiSock(), "--id", c.ID(),
 		"--log-path", c.logPath(), "--level", "Warning")
-	api := vm.NewUnixAPI(DriverName, c.apiSock(), "")
+	api := unixapi.New(DriverName, c.apiSock(), "")
 	if err := c.LaunchAPI(ctx, cmd, api, "/", c.logPath()); err != nil {
 		return err
 	}
 	c.api = api
 	if err := configure(ctx, api, c.config); err != nil {
-		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(c.logPath()))
+		return fmt.Errorf("%w (firecracker log: %s)", err, vmm.TailOfFile(c.logPath()))
 	}
 	return nil
 }

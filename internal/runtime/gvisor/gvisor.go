@@ -16,6 +16,9 @@ import (
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // gVisor's network modes: its own user-space stack ("sandbox"), or the host kernel's
@@ -112,4 +115,30 @@ func UnpinNullNetns(ctx context.Context, binary, root string) error {
 	}
 	UnmountNullNetns(root)
 	return nil
+}
+
+// Platforms are runsc's --platform values.
+var Platforms = []string{"ptrace", "systrap", "kvm"}
+
+// DefaultPlatform is the platform isobench runs runsc on unless a profile says otherwise:
+// ptrace works in every VM, without KVM or seccomp trap support.
+const DefaultPlatform = "ptrace"
+
+// NetNone runs runsc with --network=none: containers get no network.
+const NetNone = "none"
+
+// Options are the profile options of every driver that runs runsc.
+type Options struct {
+	// Platform is runsc's --platform (default ptrace).
+	Platform string `yaml:"platform"`
+	// Network is gVisor's network mode: sandbox, host or none (default: what works here).
+	Network string `yaml:"network"`
+}
+
+// Validate refuses a platform or network mode runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf(runtime.OptionPlatform, o.Platform, Platforms...); err != nil {
+		return err
+	}
+	return strictyaml.OneOf(runtime.OptionNetwork, o.Network, NetSandbox, NetHost, NetNone)
 }

@@ -7,8 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,18 +21,37 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind of OCI runtime profiles.
 const DriverName = "oci"
 
+// Options are the oci driver's profile options.
+type Options struct {
+	// Flavor is runc, crun or runsc (default: the binary's name).
+	Flavor         string `yaml:"flavor"`
+	gvisor.Options `yaml:",inline"`
+}
+
+// Validate refuses an unknown flavor and runsc options runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf("flavor", o.Flavor, string(flavorRunc), string(flavorCrun), string(flavorRunsc)); err != nil {
+		return err
+	}
+	return o.Options.Validate()
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
@@ -116,7 +133,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = fileSHA256(bin)
+	st.SHA256, _ = filehash.SHA256(bin)
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -337,7 +354,7 @@ func (c *container) Create(ctx context.Context) error {
 // their bundle path, waits for the sandbox as the container, and reaps the others.
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
-	for _, pid := range runtime.Descendants(os.Getpid()) {
+	for _, pid := range procs.Descendants(os.Getpid()) {
 		args := cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
@@ -582,17 +599,4 @@ func firstLine(s string) string {
 		return strings.TrimSpace(sc.Text())
 	}
 	return ""
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

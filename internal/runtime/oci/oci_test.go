@@ -18,6 +18,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
+
 	// Registers the runc, crun and runsc profiles driver() looks up.
 	"github.com/isobench/isobench/internal/runtime/oci"
 	"github.com/isobench/isobench/internal/runtime/overlay"

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
@@ -29,7 +29,7 @@ func (d *Driver) runscNet() (mode, why string) {
 // as subreaper. Nothing isobench starts itself is named "exe", so no one else's exit
 // status is taken.
 func reapRunscHelpers() {
-	for _, pid := range runtime.Descendants(os.Getpid()) {
+	for _, pid := range procs.Descendants(os.Getpid()) {
 		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			continue

@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
 // Container is one container in the podman service. It speaks the compat API like the
@@ -52,17 +52,17 @@ func (c *Container) Create(ctx context.Context) error {
 		Cmd:          c.spec.Args,
 		Env:          c.spec.Env,
 		WorkingDir:   c.spec.Cwd,
-		Labels:       map[string]string{docker.Label: "1"},
+		Labels:       map[string]string{dockerapi.Label: "1"},
 		AttachStdout: true,
 		AttachStderr: true,
 	}
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode)}
-	mounts, err := docker.EngineMounts(c.spec.Mounts)
+	mounts, err := dockerapi.EngineMounts(c.spec.Mounts)
 	if err != nil {
 		return err
 	}
 	hc.Mounts = mounts
-	c.id, c.closeConn, err = docker.CreateAttached(ctx, c.cli, cfg, hc, c.spec, c.attached)
+	c.id, c.closeConn, err = dockerapi.CreateAttached(ctx, c.cli, cfg, hc, c.spec, c.attached)
 	if err != nil {
 		return c.errorf("%w", err)
 	}
@@ -71,7 +71,7 @@ func (c *Container) Create(ctx context.Context) error {
 
 // Start implements runtime.Container.
 func (c *Container) Start(ctx context.Context) error {
-	if err := docker.StartCreated(ctx, c.cli, c.id); err != nil {
+	if err := dockerapi.StartCreated(ctx, c.cli, c.id); err != nil {
 		return c.errorf("%w", err)
 	}
 	return nil
@@ -105,7 +105,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	if err != nil {
 		return -1, c.errorf("wait: exit code %q: %w", body, err)
 	}
-	docker.DrainAttached(c.attached)
+	dockerapi.DrainAttached(c.attached)
 	return code, nil
 }
 
@@ -145,7 +145,7 @@ func (c *Container) Delete(ctx context.Context) error {
 // Processes lists conmon, podman's per-container monitor, as the shim and everything
 // under it: the workload, or gVisor's sandbox and gofer.
 func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
-	procs, err := docker.ShimProcesses(ctx, c.cli, c.id)
+	procs, err := dockerapi.ShimProcesses(ctx, c.cli, c.id)
 	if err != nil {
 		return nil, c.errorf("%w", err)
 	}
@@ -161,7 +161,7 @@ func (c *Container) Network() runtime.NetworkInfo {
 		return *c.netInfo
 	}
 	early := runtime.NetworkInfo{HostIP: c.d.engine.Gateway(), Stack: c.stack}
-	if info, ok := docker.StartedNetwork(c.cli, c.id, c.netMode, early); ok {
+	if info, ok := dockerapi.StartedNetwork(c.cli, c.id, c.netMode, early); ok {
 		c.netInfo = &info
 		return info
 	}

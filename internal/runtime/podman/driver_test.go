@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/podman"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 func needPodman(t *testing.T) {

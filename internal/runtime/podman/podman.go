@@ -17,10 +17,10 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/containerd"
-	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
@@ -30,7 +30,21 @@ const DriverName = "podman"
 // Stack names the network stack of containers on podman's bridge (netavark or CNI).
 const Stack = "podman-bridge"
 
+// Options are the podman driver's profile options.
+type Options struct {
+	// Runtime is a runtime name podman knows, or a path (default: OCIRuntime, else runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is runc, crun or runsc (default: Runtime's base name).
+	OCIRuntime string `yaml:"oci_runtime"`
+	// Host is a running podman service to use instead of starting one.
+	Host string `yaml:"host"`
+	// WaitInterval is how often libpod looks for a container's exit (default 5ms).
+	WaitInterval   string `yaml:"wait_interval"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(rt, desc string) runtime.Profile {
 		return runtime.Profile{Name: "podman-" + rt, Driver: DriverName,
 			Options: map[string]string{"runtime": rt, "oci_runtime": rt}, Description: desc}
@@ -54,7 +68,7 @@ type Driver struct {
 	// external is the profile's `host` option: a podman service isobench does not run.
 	external string
 	svcDir   string
-	engine   *docker.Driver
+	engine   *dockerapi.Driver
 
 	// waitInterval is how often libpod looks for the container's exit while Wait waits.
 	waitInterval time.Duration
@@ -92,13 +106,13 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	engineProfile := p
 	engineProfile.Options = map[string]string{"runtime": d.runtimeName, "oci_runtime": d.ociRuntime}
 	// No per-container Ulimits: the service's containers.conf sets ones that fit its limits.
-	e := docker.Engine{
+	e := dockerapi.Engine{
 		Daemon:     "podman service",
 		StartFix:   "isobench starts it in Prepare; for a profile with a host option: podman system service --time=0 " + host,
 		Stack:      Stack,
 		RuntimeFix: "add it to [engine.runtimes] in the service's containers.conf, e.g. %[1]s = [\"/usr/bin/%[1]s\"]",
 	}
-	engine, err := docker.NewEngine(engineProfile, env, e, host)
+	engine, err := dockerapi.New(engineProfile, env, e, host)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +179,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Binary = bin
-	st.SHA256, _ = containerd.FileSHA256(bin)
+	st.SHA256, _ = filehash.SHA256(bin)
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	out, err := exec.CommandContext(vctx, bin, "--version").Output()
 	cancel()
@@ -193,7 +207,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Options["runtime_binary"] = rt
-	st.Options["runtime_sha256"], _ = containerd.FileSHA256(rt)
+	st.Options["runtime_sha256"], _ = filehash.SHA256(rt)
 	st.Found = true
 	// A running service must run this profile's runtime; one isobench starts will.
 	if d.external != "" || answers(ctx, serviceConfig{Dir: d.svcDir}.socket()) {
@@ -273,7 +287,7 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 		}
 		d.cli, d.libpod = cli, unixHTTPClient(sock)
 	}
-	d.imageRef = docker.ImageRef(img)
+	d.imageRef = dockerapi.ImageRef(img)
 	return nil
 }
 

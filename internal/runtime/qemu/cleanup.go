@@ -6,12 +6,12 @@ import (
 	"strings"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
-// cleanup kills qemu processes that a killed run left and removes VM taps (vm.SweepVMMs).
+// cleanup kills qemu processes that a killed run left and removes VM taps (vmm.SweepVMMs).
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	return vm.SweepVMMs("qemu", leftoverQEMU)
+	return vmm.SweepVMMs("qemu", leftoverQEMU)
 }
 
 // leftoverQEMU matches a qemu whose -name is a container id of isobench's.

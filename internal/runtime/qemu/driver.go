@@ -14,9 +14,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
+	"github.com/isobench/isobench/internal/runtime/vmm/kvmprobe"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind and the name of its built-in profile.
@@ -33,7 +37,20 @@ const (
 // guestModules are what the guest loads from the initramfs to reach its disk and network.
 var guestModules = []string{"virtio_mmio", "virtio_blk", "virtio_net"}
 
+// Options are the qemu-microvm driver's profile options.
+type Options struct {
+	vmm.KVMOptions `yaml:",inline"`
+	// Accel is auto, kvm or tcg (default auto: KVM where it runs ordinary guests).
+	Accel string `yaml:"accel"`
+	// Machine overrides the -M value.
+	Machine string `yaml:"machine"`
+}
+
+// Validate refuses an accelerator QEMU has not.
+func (o Options) Validate() error { return strictyaml.OneOf("accel", o.Accel, "auto", "kvm", "tcg") }
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "qemu-system-x86_64",
 		Options: map[string]string{"memory": "512M", "cpus": "2", "accel": "auto"},
@@ -57,8 +74,8 @@ type Driver struct {
 	mu      sync.Mutex
 	accel   string // "kvm" or "tcg", settled by Check or Prepare
 	kvmNote string
-	assets  *vm.Assets
-	agents  vm.AgentFiles // spots the agent among bind sources
+	assets  *guestassets.Assets
+	agents  vmm.AgentFiles // spots the agent among bind sources
 }
 
 // New makes the driver. Profile options: memory (512M), cpus (2), kernel (newest
@@ -66,7 +83,7 @@ type Driver struct {
 // default: this executable), machine (overrides the -M value).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	d := &Driver{profile: p, env: env}
-	mem, err := vm.ParseSize(p.Option("memory", "512M"))
+	mem, err := vmm.ParseSize(p.Option("memory", "512M"))
 	if err != nil {
 		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
 	}
@@ -86,7 +103,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 func (d *Driver) Profile() runtime.Profile { return d.profile }
 
 // Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
-// few minutes, see vm.ProbeKVM) and falls back to TCG, marking results emulated.
+// few minutes, see kvmprobe.Probe) and falls back to TCG, marking results emulated.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
 	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
@@ -96,7 +113,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	}
 	st.Found, st.Binary = true, bin
 	d.qemu = bin
-	if sum, err := vm.FileSHA256(bin); err == nil {
+	if sum, err := filehash.SHA256(bin); err == nil {
 		st.SHA256 = sum
 	}
 	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {
@@ -140,7 +157,7 @@ func (d *Driver) findKernel() error {
 	k := d.profile.Option("kernel", "")
 	if k == "" {
 		var err error
-		if k, err = vm.FindKernel(vm.DefaultKernelGlob); err != nil {
+		if k, err = guestassets.FindKernel(guestassets.DefaultKernelGlob); err != nil {
 			return err
 		}
 	} else if _, err := os.Stat(k); err != nil {
@@ -162,7 +179,7 @@ func (d *Driver) settleAccel(ctx context.Context) error {
 		d.accel, d.kvmNote = "tcg", "not used (accel: tcg)"
 		return nil
 	}
-	v := vm.ProbeKVM(ctx, d.qemu, d.kernel, machineKVM)
+	v := kvmprobe.Probe(ctx, d.qemu, d.kernel, machineKVM)
 	d.kvmNote = v.Reason
 	switch {
 	case v.Usable:
@@ -210,16 +227,12 @@ func (d *Driver) prepareRootFS(ctx context.Context, digest, rootfs string) error
 			return fmt.Errorf("%s: %s", DriverName, st.Problem)
 		}
 	}
-	agent := d.profile.Option("agent", "")
-	if agent == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
-		}
-		agent = exe
+	agent, err := vmm.AgentBinary(d.profile, d.env)
+	if err != nil {
+		return err
 	}
 	d.agent = agent
-	a, err := vm.PrepareAssets(ctx, vm.AssetRequest{
+	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
 		Dir: filepath.Join(d.home(), "assets"), Kernel: d.kernel, Modules: guestModules,
 		Agent: agent, RootFS: rootfs, Digest: digest,
 	})
@@ -237,8 +250,8 @@ func (d *Driver) home() string {
 	return image.Home("")
 }
 
-// tapSubnet is where this driver's VM links come from (see vm.TapSubnetFor).
-func (d *Driver) tapSubnet() netip.Prefix { return vm.TapSubnetFor(d.env.Subnet) }
+// tapSubnet is where this driver's VM links come from (see vmm.TapSubnetFor).
+func (d *Driver) tapSubnet() netip.Prefix { return vmm.TapSubnetFor(d.env.Subnet) }
 
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }
