@@ -36,9 +36,13 @@ type member struct {
 	mode             int64
 }
 
-func file(name, body string) member      { return member{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
-func dirm(name string) member            { return member{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, target string) member { return member{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777} }
+func file(name, body string) member {
+	return member{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
+}
+func dirm(name string) member { return member{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, target string) member {
+	return member{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777}
+}
 func hardlink(name, target string) member {
 	return member{name: name, link: target, typ: tar.TypeLink, mode: 0o644}
 }
