@@ -28,7 +28,7 @@ type Limits struct {
 	MaxEntries int64
 }
 
-// Default limits: the default benchmark image unpacks to about 0.3 GiB and 15,000
+// Default limits: the default benchmark image unpacks to about 0.33 GiB and 12,500
 // entries, so these leave room for larger imports while stopping bombs; raise
 // them with `isobench image import --max-size/--max-entries`.
 const (
