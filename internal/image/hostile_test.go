@@ -814,3 +814,97 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreNeverFollowsPlantedLinks: a blob in the store replaced by a symbolic
+// link (even to the genuine content) is refused when the image is opened or
+// unpacked, and a genuine import replaces it.
+func TestStoreNeverFollowsPlantedLinks(t *testing.T) {
+	s := openStore(t)
+	img := imageOf(t, false, genuineLayer(t))
+	dir := writeLayout(t, filepath.Join(t.TempDir(), "layout"), img)
+	stored, err := s.Import(context.Background(), dir, "genuine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeBlob := blobPath(filepath.Join(s.Home(), "images"), m.Layers[0].Digest)
+	elsewhere := filepath.Join(t.TempDir(), "blob")
+	if err := os.Rename(storeBlob, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, storeBlob); err != nil {
+		t.Fatal(err)
+	}
+	want := "images/blobs/sha256/" + m.Layers[0].Digest.Hex + " is a symbolic link"
+	if _, err := stored.V1(); !errors.Is(err, image.ErrUnsafeContent) || !strings.Contains(err.Error(), want) {
+		t.Errorf("V1 with a linked blob: %v; want ErrUnsafeContent saying %s", err, want)
+	}
+	if _, err := stored.RootFS(context.Background()); !errors.Is(err, image.ErrUnsafeContent) || !strings.Contains(err.Error(), want) {
+		t.Errorf("RootFS with a linked blob: %v; want ErrUnsafeContent saying %s", err, want)
+	}
+	again, err := s.Import(context.Background(), dir, "genuine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(storeBlob); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("store blob after the genuine import: %v, %v; want a regular file", fi.Mode(), err)
+	}
+	if _, err := again.RootFS(context.Background()); err != nil {
+		t.Errorf("RootFS after the genuine import: %v", err)
+	}
+}
+
+// TestMountedTreeKeptThenCollected: a replaced image's tree that a run still has
+// mounted is kept, and removed by CollectUnused (isobench cleanup) once unmounted.
+func TestMountedTreeKeptThenCollected(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: bind mounts the tree")
+	}
+	s := openStore(t)
+	dir := busyboxDir(t)
+	first, err := s.Import(context.Background(), dir, "bb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := first.RootFS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(tree, mnt, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	mounted := true
+	defer func() {
+		if mounted {
+			syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+	}()
+	writeFile(t, filepath.Join(dir, "etc", "motd"), []byte("second\n"))
+	if _, err := s.Import(context.Background(), dir, "bb"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(tree, "bin", "busybox")); err != nil {
+		t.Fatalf("re-import removed a tree that is still mounted: %v", err)
+	}
+	if _, err := image.CollectUnused(s.Home()); err == nil || !strings.Contains(err.Error(), "still mounted at "+mnt) {
+		t.Errorf("CollectUnused with the tree mounted: %v", err)
+	}
+	if err := syscall.Unmount(mnt, 0); err != nil {
+		t.Fatal(err)
+	}
+	mounted = false
+	removed, err := image.CollectUnused(s.Home())
+	if err != nil || len(removed) != 1 || removed[0] != tree {
+		t.Errorf("CollectUnused = %v, %v; want [%s]", removed, err, tree)
+	}
+	if _, err := os.Stat(tree); !os.IsNotExist(err) {
+		t.Errorf("tree still there: %v", err)
+	}
+}

@@ -173,6 +173,15 @@ func (s *Store) lockDir() string   { return filepath.Join(s.home, "locks") }
 
 func (s *Store) layout() layout.Path { return layout.Path(s.layoutDir()) }
 
+// checkBlobFile refuses a blob of the store that is not a regular file.
+func (s *Store) checkBlobFile(h v1.Hash) error {
+	f, err := s.openBlob(h)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // openBlob opens a blob of the store's layout without following links.
 func (s *Store) openBlob(h v1.Hash) (io.ReadCloser, error) {
 	if h.Algorithm != "sha256" || !isDigestHex(h.Hex) {
@@ -503,6 +512,33 @@ func (s *Store) Remove(name string) (*Removal, error) {
 		}
 	}
 	return r, nil
+}
+
+// CollectUnused opens the store at home and removes the unpacked trees no image
+// uses (those a mount kept when their image was replaced or removed) and unused
+// blobs. It returns the trees removed; trees still mounted are named in the error.
+func CollectUnused(home string) ([]string, error) {
+	s, err := Open(home)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := s.lock(nil, "index")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.collectGarbageLocked(); err != nil {
+		return nil, err
+	}
+	removed, kept, err := s.collectTreesLocked()
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for tree, users := range kept {
+		errs = append(errs, fmt.Errorf("unused root filesystem %s kept: still mounted at %s", tree, strings.Join(users, ", ")))
+	}
+	return removed, errors.Join(errs...)
 }
 
 // collectGarbageLocked removes blobs that no image in index.json refers to. The
