@@ -186,6 +186,12 @@ func Runtimes(ctx context.Context, dir, a, b string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	return RuntimesOf(data, dir, a, b, opts)
+}
+
+// RuntimesOf is Runtimes on a dataset already loaded (named dir in messages), for a
+// report that compares every runtime with its reference.
+func RuntimesOf(data *results.Dataset, dir, a, b string, opts Options) (*Result, error) {
 	seen := map[string]bool{}
 	for k := range data.Series {
 		seen[k.Runtime] = true
@@ -287,16 +293,13 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	if cur.Unit != old.Unit || cur.Better != old.Better {
 		row.Notes = append(row.Notes, fmt.Sprintf("OLD measured in %s (%s is better), NEW in %s (%s is better)", old.Unit, old.Better, cur.Unit, cur.Better))
 	}
-	if c := results.Caveat(k.Benchmark, k.Metric); c != "" {
+	if c := cmp.Or(cur.Caveat, old.Caveat); c != "" {
 		row.Notes = append(row.Notes, c)
 	}
 	for _, e := range row.Excluded {
 		row.Notes = append(row.Notes, fmt.Sprintf("%d %s value(s) kept out (e.g. %g): %s", e.Count, strings.ToUpper(e.Side), e.Example, e.Reason))
 	}
-	row.RatioOfMedians = math.NaN()
-	if row.Old.Median != 0 && row.Old.N > 0 && row.New.N > 0 {
-		row.RatioOfMedians = row.New.Median / row.Old.Median
-	}
+	row.RatioOfMedians = stats.RatioOfMedians(nv, ov)
 	level := 1 - opts.alpha()
 	var diffs []float64
 	if paired {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/isobench/isobench/internal/bench/density"
 	"github.com/isobench/isobench/internal/results"
 )
 
@@ -273,7 +274,7 @@ func TestImplausibleValuesAreKeptOut(t *testing.T) {
 func TestMemAvailableGetsAWord(t *testing.T) {
 	k := results.SeriesKey{Runtime: "runc", Benchmark: "density", Metric: "mem_available_per_container", Params: "n=1"}
 	s := func(vs ...float64) *results.Series {
-		sr := &results.Series{Key: k, Unit: "MiB", Better: results.Lower}
+		sr := &results.Series{Key: k, Unit: "MiB", Better: results.Lower, Caveat: declaredCaveat(t, "mem_available_per_container")}
 		for i, v := range vs {
 			sr.Add(v, i+1)
 		}
@@ -334,4 +335,15 @@ func TestMachineReadableFormats(t *testing.T) {
 	if !strings.Contains(md.String(), "| runc startup/total |") || !strings.Contains(md.String(), "**Gate failed:**") {
 		t.Errorf("markdown:\n%s", md.String())
 	}
+}
+
+func declaredCaveat(t *testing.T, metric string) string {
+	t.Helper()
+	for _, m := range (density.Density{}).Metrics() {
+		if m.Name == metric && m.Caveat != "" {
+			return m.Caveat
+		}
+	}
+	t.Fatalf("density declares no caveat for %s", metric)
+	return ""
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isobench/isobench/internal/mounts"
 	"golang.org/x/sys/unix"
 )
 
@@ -105,18 +106,14 @@ func removeTree(dir string) error {
 
 // mountPointsUnder lists mount points at or below dir, in mount table order.
 func mountPointsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mounts.All()
 	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
+		return nil, err
 	}
 	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		if p := unescapeMount(fields[4]); within(p, dir) {
-			points = append(points, p)
+	for _, m := range ms {
+		if within(m.Mountpoint, dir) {
+			points = append(points, m.Mountpoint)
 		}
 	}
 	return points, nil

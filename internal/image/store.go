@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/isobench/isobench/internal/mounts"
 )
 
 // Annotation keys on the index.json descriptors of the store's layout.
@@ -245,8 +246,15 @@ func (s *Store) imageFromDescriptor(d v1.Descriptor) (*Image, error) {
 	}
 	// Absent in stores written before they were recorded: RootFS then applies the
 	// store's limits.
-	img.Unpacked, _ = strconv.ParseInt(d.Annotations[annotationUnpacked], 10, 64)
-	img.Entries, _ = strconv.ParseInt(d.Annotations[annotationEntries], 10, 64)
+	for key, dst := range map[string]*int64{annotationUnpacked: &img.Unpacked, annotationEntries: &img.Entries} {
+		if v, ok := d.Annotations[key]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("reading image %s: annotation %s is %q, not a count", img.Name, key, v)
+			}
+			*dst = n
+		}
+	}
 	v, err := s.layout().Image(d.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("reading image %s: %w", img.Name, err)
@@ -649,26 +657,23 @@ func (s *Store) collectTreesLocked() (removed []string, kept map[string][]string
 // mount of it, or an overlay naming it as a layer. dir must match whole (a
 // path that dir is a prefix of does not count).
 func mountsUsing(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mounts.All()
 	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
+		return nil, err
 	}
 	var users []string
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		root, point := unescapeMount(fields[3]), unescapeMount(fields[4])
-		if within(point, dir) || within(root, dir) || namesPath(unescapeMount(line), dir) {
-			users = append(users, point)
+	for _, m := range ms {
+		named := namesPath(m.Source, dir) || namesPath(m.Options, dir) || namesPath(m.VFSOptions, dir)
+		if named || within(m.Mountpoint, dir) || within(m.Root, dir) {
+			users = append(users, m.Mountpoint)
 		}
 	}
 	return users, nil
 }
 
 // namesPath reports whether s holds dir as a whole path (followed by the end, a
-// separator of mount options or of overlay layers, a space or a '/').
+// separator of mount options or of overlay layers, a space or a '/'), so that a
+// tree's name is not matched inside a longer one (<hex> inside <hex>.v2).
 func namesPath(s, dir string) bool {
 	for i := 0; ; {
 		j := strings.Index(s[i:], dir)
@@ -683,26 +688,5 @@ func namesPath(s, dir string) bool {
 	}
 }
 
-// unescapeMount undoes the octal escapes (\040 for a space) of /proc/self/mountinfo.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // within reports whether path is dir or below it.
-func within(path, dir string) bool {
-	return path == dir || strings.HasPrefix(path, dir+"/")
-}
+func within(path, dir string) bool { return mounts.Within(path, dir) }

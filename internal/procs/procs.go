@@ -3,11 +3,15 @@
 package procs
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/prometheus/procfs"
 )
@@ -130,4 +134,85 @@ func PSS(pid int) (uint64, error) {
 		return 0, fmt.Errorf("smaps_rollup of %d: %w", pid, err)
 	}
 	return r.Pss, nil
+}
+
+// Alive tells whether pid runs and is not a zombie.
+func Alive(pid int) bool {
+	st, err := stat(pid)
+	return err == nil && st.State != "Z"
+}
+
+// PIDMax is the kernel's kernel.pid_max.
+func PIDMax() (uint64, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, err
+	}
+	v, err := fs.SysctlInts("kernel.pid_max")
+	if err != nil || len(v) != 1 || v[0] < 1 {
+		return 0, fmt.Errorf("reading kernel.pid_max: %v", err)
+	}
+	return uint64(v[0]), nil
+}
+
+// Mapping is one memory mapping of a process, as /proc/PID/smaps tells it.
+type Mapping struct {
+	SizeBytes int64
+	PSSBytes  int64
+}
+
+// Mappings reads /proc/PID/smaps mapping by mapping. procfs only sums smaps up, and a
+// VMM's guest RAM must be told apart from the rest of its memory.
+func Mappings(pid int) ([]Mapping, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, fmt.Errorf("reading the memory map of %d: %w", pid, err)
+	}
+	defer f.Close()
+	var out []Mapping
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		// A mapping's header starts with its address range, e.g. 7f00-7f80 rw-p ...
+		if strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			out = append(out, Mapping{})
+			continue
+		}
+		if len(out) == 0 || len(fields) < 2 {
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "Size:":
+			out[len(out)-1].SizeBytes = kb << 10
+		case "Pss:":
+			out[len(out)-1].PSSBytes = kb << 10
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the memory map of %d: %w", pid, err)
+	}
+	return out, nil
+}
+
+// ExitStatus is the shell's view of how a waited-for child ended: its exit code, or 128
+// plus the signal that killed it. ok is false when err is not about the child's exit.
+func ExitStatus(err error) (code int, ok bool) {
+	if err == nil {
+		return 0, true
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return -1, false
+	}
+	if ws, isWS := ee.Sys().(syscall.WaitStatus); isWS && ws.Signaled() {
+		return 128 + int(ws.Signal()), true
+	}
+	return ee.ExitCode(), true
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/stats"
 )
 
@@ -217,4 +218,16 @@ func pctDigits(frac float64) int {
 		return 1
 	}
 	return 0
+}
+
+// declared is what the run on host recorded about a benchmark's metric (zero when
+// nothing was: a run from before metrics were declared).
+func (a *Analysis) declared(host, benchmark, metric string) results.MetricInfo {
+	for _, h := range a.Hosts {
+		if h.Host == host {
+			m, _ := h.Env.Metric(benchmark, metric)
+			return m
+		}
+	}
+	return results.MetricInfo{}
 }

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 
@@ -15,6 +16,21 @@ type CoveredInterval struct {
 	Interval
 	Coverage float64 `json:"coverage"`
 	OK       bool    `json:"ok"`
+}
+
+// MarshalJSON writes the bounds (null when there are none), the coverage and ok; it
+// is needed because the embedded Interval's would drop the last two.
+func (c CoveredInterval) MarshalJSON() ([]byte, error) {
+	bounds, err := c.Interval.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(bounds, &m); err != nil {
+		return nil, err
+	}
+	m["coverage"], m["ok"] = c.Coverage, c.OK
+	return json.Marshal(m)
 }
 
 // TooSmall is what to show instead of an interval that does not exist at the level.

@@ -94,7 +94,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 		if res.Threads != n {
 			return fmt.Errorf("sysbench cpu ran %d threads, asked for %d", res.Threads, n)
 		}
-		emit(t, MetricEventsPerSecond, res.EventsPerSecond, map[string]string{"threads": strconv.Itoa(n)})
+		t.Emit(MetricEventsPerSecond, res.EventsPerSecond, map[string]string{"threads": strconv.Itoa(n)})
 	}
 	return nil
 }
@@ -127,11 +127,4 @@ func dedupe(list []int) []int {
 // wholeSeconds rounds up, since sysbench takes --time in whole seconds.
 func wholeSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
-}
-
-func emit(t *bench.Trial, metric string, v float64, params map[string]string) {
-	if t.Warmup || t.Emit == nil {
-		return
-	}
-	t.Emit(metric, v, params)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/hostinfo"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -34,7 +35,9 @@ func (Density) Description() string {
 
 func (Density) Metrics() []bench.Metric {
 	return []bench.Metric{
-		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)"},
+		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)",
+			Caveat: "MemAvailable is host-wide, so it moves with everything else on the host; at small n on a busy host the drop per container " +
+				"can be dominated by other processes (even negative); pss_per_container measures the containers themselves"},
 		{Name: "pss_per_container", Unit: "MiB", Better: results.Lower, Description: "proportional set size of each container's processes (workload, shim, sandbox, gofer, VMM), mean per container (param n)"},
 		{Name: "startup_under_load", Unit: "ms", Better: results.Lower, Description: "create to first output of one more container while n run (param n)"},
 		{Name: "vmm_overhead", Unit: "MiB", Better: results.Lower, Description: "VMs only: the VMM's memory beyond the guest memory it holds, mean per VM (param n)"},
@@ -287,26 +290,28 @@ func startIdle(ctx context.Context, t *bench.Trial) (runtime.Container, error) {
 // measure sums the PSS of a container's processes.
 func measure(ctx context.Context, c runtime.Container) containerMemory {
 	cm := containerMemory{ID: c.ID()}
-	procs, err := c.Processes(ctx)
+	ps, err := c.Processes(ctx)
 	if err != nil {
 		cm.Error = err.Error()
 		return cm
 	}
-	for _, p := range procs {
-		pss, err := PSS(p.PID)
+	for _, p := range ps {
+		pss, err := procs.PSS(p.PID)
 		if err != nil {
 			// A process may end between listing and reading; the others still count.
 			continue
 		}
-		cm.Processes = append(cm.Processes, processMemory{PID: p.PID, Role: p.Role, Command: command(p.PID), PSSBytes: pss})
+		cm.Processes = append(cm.Processes, processMemory{PID: p.PID, Role: p.Role, Command: procs.Comm(p.PID), PSSBytes: pss})
 		cm.PSSBytes += pss
 	}
 	if len(cm.Processes) == 0 {
-		cm.Error = fmt.Sprintf("none of the %d processes of %s could be read", len(procs), c.ID())
+		cm.Error = fmt.Sprintf("none of the %d processes of %s could be read", len(ps), c.ID())
 	}
 	if r, ok := c.(interface{ MemoryOverheadBytes() (int64, error) }); ok {
 		if v, err := r.MemoryOverheadBytes(); err == nil {
 			cm.Extra = map[string]string{"vmm_overhead_bytes": strconv.FormatInt(v, 10)}
+		} else {
+			cm.Extra = map[string]string{"vmm_overhead_error": err.Error()}
 		}
 	}
 	return cm

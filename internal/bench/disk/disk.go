@@ -209,9 +209,6 @@ func emitResults(t *bench.Trial, res *FioResult, tg target) error {
 			samples = append(samples, sample{iops, stats.IOPS, "4KiB"}, sample{lat, p99, "4KiB"})
 		}
 	}
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	for _, s := range samples {
 		t.Emit(s.metric, s.value, map[string]string{
 			"fs": tg.fs, "direct": strconv.Itoa(tg.direct), "bs": s.bs, "ioengine": "psync", "iodepth": "1",

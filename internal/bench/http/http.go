@@ -231,9 +231,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		loads = append(loads, measured{f, m})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}

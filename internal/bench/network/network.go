@@ -246,9 +246,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Logf("network %s: the latency test timed out after %d of %d round trips", t.Runtime, lat.Count, lat.Requested)
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}

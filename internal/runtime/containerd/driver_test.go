@@ -14,6 +14,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	ctrd "github.com/isobench/isobench/internal/runtime/containerd"
+	"github.com/isobench/isobench/internal/testutil"
 	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
@@ -77,8 +78,8 @@ func TestContainerdRuntimes(t *testing.T) {
 // network namespace a current runsc pins there are gone too.
 func assertRuntimeRootGone(t *testing.T) {
 	t.Helper()
-	if mounts, _ := os.ReadFile("/proc/mounts"); strings.Contains(string(mounts), ctrd.RuntimeRoot+"/") {
-		t.Errorf("mount left under %s", ctrd.RuntimeRoot)
+	if left := testutil.MountsUnder(t, ctrd.RuntimeRoot); len(left) > 0 {
+		t.Errorf("mounts left under %s: %v", ctrd.RuntimeRoot, left)
 	}
 	if _, err := os.Stat(ctrd.RuntimeRoot); err == nil {
 		t.Errorf("%s left", ctrd.RuntimeRoot)

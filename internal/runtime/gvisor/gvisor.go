@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/isobench/isobench/internal/nsthread"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/strictyaml"
 )
@@ -52,8 +52,14 @@ func NetworkMode(option, version string) (mode, why string) {
 		return option, "set by the profile"
 	}
 	if m := releaseDate.FindString(version); m != "" {
-		if date, _ := strconv.Atoi(m); date < fixedRootNSCheck && rmemDefaultInNewNetns() {
-			return NetHost, "runsc " + m + " takes every network namespace for the root one on this kernel, so gVisor's own stack cannot start; the host kernel's stack in the container's namespace serves instead (install runsc release-20240801 or later for gVisor's stack)"
+		if date, _ := strconv.Atoi(m); date < fixedRootNSCheck {
+			shown, err := rmemDefaultInNewNetns()
+			if err != nil {
+				return NetSandbox, fmt.Sprintf("gVisor's user-space network stack; whether runsc %s can start it here is unknown: %v", m, err)
+			}
+			if shown {
+				return NetHost, "runsc " + m + " takes every network namespace for the root one on this kernel, so gVisor's own stack cannot start; the host kernel's stack in the container's namespace serves instead (install runsc release-20240801 or later for gVisor's stack)"
+			}
 		}
 	}
 	return NetSandbox, "gVisor's user-space network stack"
@@ -69,25 +75,23 @@ func Stack(mode string) string {
 
 // rmemDefaultInNewNetns tells whether a fresh network namespace shows
 // /proc/sys/net/core/rmem_default, which old runsc reads as "this is the root namespace".
-func rmemDefaultInNewNetns() bool {
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
-	orig, err := netns.Get()
+func rmemDefaultInNewNetns() (bool, error) {
+	var statErr error
+	err := nsthread.Do(func() error {
+		ns, err := netns.New()
+		if err == nil {
+			ns.Close()
+		}
+		return err
+	}, func() error {
+		// /proc/sys/net shows the namespace of the thread that looks.
+		_, statErr = os.Stat("/proc/sys/net/core/rmem_default")
+		return nil
+	})
 	if err != nil {
-		return false
+		return false, fmt.Errorf("looking into a new network namespace: %w", err)
 	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		return false
-	}
-	defer ns.Close()
-	// /proc/sys/net shows the namespace of the thread that looks.
-	_, statErr := os.Stat("/proc/sys/net/core/rmem_default")
-	if err := netns.Set(orig); err != nil {
-		goruntime.Goexit() // the thread is stuck in the new namespace; do not hand it back
-	}
-	return statErr == nil
+	return statErr == nil, nil
 }
 
 // DefaultRoot is runsc's state directory when no --root is given.

@@ -21,9 +21,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
@@ -55,7 +55,7 @@ func init() {
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
-		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{"platform": "ptrace"},
+		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{runtime.OptionPlatform: gvisor.DefaultPlatform},
 			Description: "gVisor's runsc (user-space kernel); platform set by the platform option"},
 	)
 }
@@ -73,6 +73,7 @@ const (
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 	flavor  flavor
 	binary  string
 	rootfs  string
@@ -88,7 +89,11 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	if p.Binary == "" {
 		return nil, fmt.Errorf("profile %q: driver oci needs `binary:` (runc, crun, runsc or a path)", p.Name)
 	}
-	f := flavor(p.Option("flavor", ""))
+	opts := Options{Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	f := flavor(opts.Flavor)
 	if f == "" {
 		base := filepath.Base(p.Binary)
 		switch {
@@ -100,12 +105,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 			f = flavorRunc
 		}
 	}
-	switch f {
-	case flavorRunc, flavorCrun, flavorRunsc:
-	default:
-		return nil, fmt.Errorf("profile %q: flavor %q is not runc, crun or runsc", p.Name, f)
-	}
-	return &Driver{profile: p, env: env, flavor: f}, nil
+	return &Driver{profile: p, env: env, flavor: f, opts: opts}, nil
 }
 
 // Profile implements runtime.Driver.
@@ -118,9 +118,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{}}
 	if d.flavor == flavorRunsc {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.platform()
+		st.Options[runtime.OptionPlatform] = d.platform()
 		mode, why := d.runscNet()
-		st.Options["network"] = gvisor.Stack(mode) + ": " + why
+		st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -133,7 +133,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = filehash.SHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -159,7 +161,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-func (d *Driver) platform() string { return d.profile.Option("platform", "ptrace") }
+func (d *Driver) platform() string { return d.opts.Platform }
 
 // Prepare implements runtime.Driver.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -355,16 +357,16 @@ func (c *container) Create(ctx context.Context) error {
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
 	for _, pid := range procs.Descendants(os.Getpid()) {
-		args := cmdline(pid)
+		args := procs.Cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
-		role := "gofer"
+		role := runtime.RoleGofer
 		if containsArg(args, "boot") {
-			role, c.pid = "sandbox", pid
+			role, c.pid = runtime.RoleSandbox, pid
 		}
 		c.procs = append(c.procs, runtime.Process{PID: pid, Role: role})
-		if role != "sandbox" {
+		if role != runtime.RoleSandbox {
 			go reapQuietly(pid)
 		}
 	}
@@ -381,14 +383,6 @@ func reapQuietly(pid int) {
 			return
 		}
 	}
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func containsPair(args []string, flag, value string) bool {
@@ -545,7 +539,7 @@ func (c *container) cleanup() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.UnmountAll(c.dir); err != nil {
+	if err := mounts.UnmountAll(c.dir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -559,7 +553,7 @@ func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if c.d.flavor == flavorRunsc {
 		return append([]runtime.Process(nil), c.procs...), nil
 	}
-	return runtime.ProcessTree(c.pid, "workload"), nil
+	return runtime.ProcessTree(c.pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
@@ -46,7 +47,7 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		sweep.Add(dockerapi.Sweep(ctx, cli, where))
 	}
 	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		host := p.Option("host", "")
+		host := p.Option(runtime.OptionHost, "")
 		if host == "" || !sweep.First(host) {
 			continue
 		}
@@ -116,7 +117,7 @@ func sweepAardvark(dir string) ([]string, error) {
 	if err != nil || pid <= 1 {
 		return removed, nil
 	}
-	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.Contains(string(cmd), "aardvark-dns") {
+	if !strings.Contains(strings.Join(procs.Cmdline(pid), " "), "aardvark-dns") {
 		return removed, nil // a stale pid file
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {

@@ -3,10 +3,10 @@ package vmm
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/runtime/vmm/tap"
 )
 
@@ -61,20 +61,5 @@ func TCGClockArgs() string {
 	return args
 }
 
-// HostTSCkHz reads the host's clock rate from /proc/cpuinfo, 0 when unknown.
-func HostTSCkHz() int {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "cpu MHz" {
-			mhz, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				return 0
-			}
-			return int(mhz * 1000)
-		}
-	}
-	return 0
-}
+// HostTSCkHz is the host's clock rate, 0 when unknown.
+func HostTSCkHz() int { return hostinfo.CPUkHz() }

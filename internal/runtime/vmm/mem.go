@@ -1,11 +1,9 @@
 package vmm
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+
+	"github.com/isobench/isobench/internal/procs"
 )
 
 // VMMMemory splits a VMM process's proportional set size into the guest's RAM and the
@@ -20,52 +18,23 @@ type VMMMemory struct {
 // Overhead is the VMM's own memory: PSS without the guest's RAM.
 func (m VMMMemory) Overhead() int64 { return m.PSS - m.GuestPSS }
 
-// ReadVMMMemory reads /proc/<pid>/smaps and finds the guest RAM mapping by size.
+// ReadVMMMemory reads the VMM's memory map and finds the guest RAM mapping by size.
 func ReadVMMMemory(pid int, guestBytes int64) (VMMMemory, error) {
 	var m VMMMemory
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
+	maps, err := procs.Mappings(pid)
 	if err != nil {
 		return m, fmt.Errorf("reading VMM memory map: %w", err)
 	}
-	defer f.Close()
-	guestKB := guestBytes >> 10
-	inGuest, found := false, false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
+	found := false
+	for _, mp := range maps {
+		m.PSS += mp.PSSBytes
+		// Only the first mapping of the exact size counts, in case another matches.
+		if !found && mp.SizeBytes == guestBytes>>10<<10 {
+			m.GuestPSS, found = mp.PSSBytes, true
 		}
-		// A mapping header starts with an address range, e.g. 7f00-7f80 rw-p ...
-		if strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			inGuest = false
-			continue
-		}
-		if len(fields) < 2 {
-			continue
-		}
-		kb, err := strconv.ParseInt(fields[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch fields[0] {
-		case "Size:":
-			// Only the first mapping of the exact size counts, in case another matches.
-			inGuest = kb == guestKB && !found
-			found = found || inGuest
-		case "Pss:":
-			m.PSS += kb << 10
-			if inGuest {
-				m.GuestPSS += kb << 10
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return m, fmt.Errorf("reading VMM memory map: %w", err)
 	}
 	if !found {
-		return m, fmt.Errorf("no mapping of %d KiB (the guest RAM) in VMM process %d", guestKB, pid)
+		return m, fmt.Errorf("no mapping of %d KiB (the guest RAM) in VMM process %d", guestBytes>>10, pid)
 	}
 	return m, nil
 }

@@ -1,12 +1,9 @@
 package vmm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,12 +11,13 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/tap"
 )
 
 // VMMMatcher tells whether a process's argv is a VMM of isobench's, and names its VM.
-type VMMMatcher func(argv [][]byte) (id string, ok bool)
+type VMMMatcher func(argv []string) (id string, ok bool)
 
 // SweepVMMs is the leftover sweep of a VMM driver: it kills the VMM processes match
 // recognizes (a killed run's; their VMs die with isobench otherwise, through Pdeathsig)
@@ -28,17 +26,15 @@ type VMMMatcher func(argv [][]byte) (id string, ok bool)
 // the run's to sweep.
 func SweepVMMs(what string, match VMMMatcher) ([]string, error) {
 	var removed []string
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		argv, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		id, ok := match(bytes.Split(bytes.TrimRight(argv, "\x00"), []byte{0}))
+	pids, err := procs.All()
+	if err != nil {
+		return nil, err
+	}
+	for _, pid := range pids {
+		id, ok := match(procs.Cmdline(pid))
 		if !ok {
 			continue
 		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 			removed = append(removed, fmt.Sprintf("%s process %d (%s)", what, pid, id))
 		}
@@ -73,23 +69,23 @@ func SocketVMM(env runtime.Env, binary, sockFlag string) VMMMatcher {
 		home = image.Home("")
 	}
 	runDir := filepath.Join(home, "run") + string(filepath.Separator)
-	return func(argv [][]byte) (string, bool) { return LeftoverVM(argv, binary, sockFlag, runDir) }
+	return func(argv []string) (string, bool) { return LeftoverVM(argv, binary, sockFlag, runDir) }
 }
 
 // LeftoverVM tells whether argv is a process of binary whose sockFlag (given as
 // "--flag path", "--flag=path" or Cloud Hypervisor's "--flag path=..." form) lies in
 // <runDir>isobench-*, and returns that container id.
-func LeftoverVM(argv [][]byte, binary, sockFlag, runDir string) (string, bool) {
-	if len(argv) == 0 || filepath.Base(string(argv[0])) != binary {
+func LeftoverVM(argv []string, binary, sockFlag, runDir string) (string, bool) {
+	if len(argv) == 0 || filepath.Base(argv[0]) != binary {
 		return "", false
 	}
 	for i := 0; i < len(argv); i++ {
-		a := string(argv[i])
+		a := argv[i]
 		var sock string
 		if v, ok := strings.CutPrefix(a, sockFlag+"="); ok {
 			sock = v
 		} else if a == sockFlag && i+1 < len(argv) {
-			sock = string(argv[i+1])
+			sock = argv[i+1]
 		} else {
 			continue
 		}

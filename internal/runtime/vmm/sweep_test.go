@@ -3,15 +3,9 @@ package vmm
 import "testing"
 
 func TestLeftoverVMIsFoundByItsSocket(t *testing.T) {
-	argv := func(s ...string) [][]byte {
-		var out [][]byte
-		for _, a := range s {
-			out = append(out, []byte(a))
-		}
-		return out
-	}
+	argv := func(s ...string) []string { return s }
 	run := "/var/lib/isobench/run/"
-	for _, args := range [][][]byte{
+	for _, args := range [][]string{
 		argv("/usr/bin/firecracker", "--api-sock", run+"isobench-a1/firecracker.sock", "--id", "isobench-a1"),
 		argv("firecracker", "--api-sock="+run+"isobench-a1/firecracker.sock"),
 	} {
@@ -19,7 +13,7 @@ func TestLeftoverVMIsFoundByItsSocket(t *testing.T) {
 			t.Errorf("leftover not found in %q: %q %v", args, id, ok)
 		}
 	}
-	for _, args := range [][][]byte{
+	for _, args := range [][]string{
 		argv("cloud-hypervisor", "--api-socket", "path="+run+"isobench-b2/ch.sock"),
 		argv("/opt/ch/cloud-hypervisor", "--api-socket", run+"isobench-b2/ch.sock"),
 	} {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
@@ -169,8 +170,8 @@ func shortTempDir(t testing.TB, prefix string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		unmountUnder(dir)
-		if err := os.RemoveAll(dir); err != nil {
+		// A killed daemon may leave mounts under its state.
+		if err := mounts.UnmountAll(dir); err != nil {
 			t.Logf("removing %s: %v", dir, err)
 		}
 	})
@@ -287,22 +288,4 @@ func dockerAnswers(host string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-// unmountUnder lazily unmounts whatever a killed daemon left mounted under dir.
-func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return
-	}
-	var mounts []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-			mounts = append(mounts, f[1])
-		}
-	}
-	for i := len(mounts) - 1; i >= 0; i-- {
-		_ = syscall.Unmount(mounts[i], syscall.MNT_DETACH)
-	}
 }
