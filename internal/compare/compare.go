@@ -488,11 +488,9 @@ func (res *Result) judgeFailures(oldSide, newSide side) {
 	}
 }
 
-// judge lists every reason the gate fails, each once.
+// judge lists every reason the gate fails, each once; without the gate the same
+// findings are warnings.
 func (res *Result) judge() {
-	if !res.Options.Gate {
-		return
-	}
 	for _, r := range res.Rows {
 		if r.Regression {
 			res.gate(ReasonRegression, fmt.Sprintf("%s: %s worse (%s [%s]; p=%.3g Holm-adjusted), beyond the %s threshold",
@@ -500,6 +498,10 @@ func (res *Result) judge() {
 		}
 	}
 	for _, m := range res.Missing {
+		if !res.Options.Gate {
+			res.Warnings = append(res.Warnings, "series of OLD missing in NEW, not compared: "+m)
+			continue
+		}
 		if res.Options.AllowMissing {
 			res.Warnings = append(res.Warnings, "series of OLD missing in NEW (allowed by --allow-missing): "+m)
 			continue

@@ -211,7 +211,7 @@ func (d *Driver) globalArgs(network bool) []string {
 
 // New implements runtime.Driver: the bundle, the overlay and the network are made here,
 // outside the timed create.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -222,7 +222,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = c.cleanup()
+			err = errors.Join(err, c.cleanup())
 		}
 	}()
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
