@@ -293,6 +293,12 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	if cur.Unit != old.Unit || cur.Better != old.Better {
 		row.Notes = append(row.Notes, fmt.Sprintf("OLD measured in %s (%s is better), NEW in %s (%s is better)", old.Unit, old.Better, cur.Unit, cur.Better))
 	}
+	switch {
+	case old.Emulated && cur.Emulated:
+		row.Notes = append(row.Notes, "emulated on both sides (a VM under TCG): a change says little about the runtime on real hardware")
+	case old.Emulated || cur.Emulated:
+		row.Notes = append(row.Notes, "emulated on one side only (a VM under TCG): the two are not comparable")
+	}
 	if c := cmp.Or(cur.Caveat, old.Caveat); c != "" {
 		row.Notes = append(row.Notes, c)
 	}

@@ -40,6 +40,10 @@ func TestSameRuntimesNoSignificantChange(t *testing.T) {
 		if r.Significant {
 			t.Errorf("%s %s/%s[%s]: %+.1f%% p=%.4f flagged significant", r.Runtime, r.Benchmark, r.Metric, r.Params, 100*r.Change, r.P)
 		}
+		emulatedNote := strings.Contains(strings.Join(r.Notes, "\n"), "emulated on both sides")
+		if emulatedNote != (r.Runtime == "qemu-tcg") {
+			t.Errorf("%s %s/%s: notes %q", r.Runtime, r.Benchmark, r.Metric, r.Notes)
+		}
 	}
 	if code := cli.Main([]string{"compare", "--threshold", "5%", old, cur}); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
