@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -83,17 +81,8 @@ runtime is divided by the baseline runtime, with an interval for the ratio.`,
 	return cmd
 }
 
-// parsePercent reads "5%" or "5" as 0.05.
-func parsePercent(s string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
-	if err != nil {
-		return 0, errors.New("not a number")
-	}
-	if v < 0 || v > 1000 {
-		return 0, errors.New("out of range")
-	}
-	return v / 100, nil
-}
+// parsePercent reads a share: "10%" or "0.1" (see parseFraction).
+func parsePercent(s string) (float64, error) { return parseFraction(s) }
 
 // resultsInputError turns input that is not a readable run into exit status 2.
 func resultsInputError(err error) error {

@@ -98,9 +98,16 @@ func (c *Config) Validate() error {
 		if !known[p.Driver] {
 			return fmt.Errorf("runtime %q: unknown driver %q: use one of %v", p.Name, p.Driver, runtime.Drivers())
 		}
+		if err := runtime.CheckOptions(p); err != nil {
+			return err
+		}
 	}
-	for name := range c.Benchmarks {
-		if _, err := bench.Get(name); err != nil {
+	for name, settings := range c.Benchmarks {
+		b, err := bench.Get(name)
+		if err != nil {
+			return fmt.Errorf("benchmarks: %w", err)
+		}
+		if _, err := bench.DecodeSettings(b, settings, false); err != nil {
 			return fmt.Errorf("benchmarks: %w", err)
 		}
 	}

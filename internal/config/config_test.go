@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/isobench/isobench/internal/bench/cpu"
 	_ "github.com/isobench/isobench/internal/bench/startup"
 	"github.com/isobench/isobench/internal/config"
 	_ "github.com/isobench/isobench/internal/runtime/host"
@@ -23,7 +24,7 @@ runtimes:
     binary: runsc
     options: {platform: systrap}
 benchmarks:
-  startup: {trials_hint: 3}
+  cpu: {time: 3s, threads: [1]}
 network:
   subnet: 198.19.0.0/16
 `), "test.yaml")
@@ -47,8 +48,8 @@ network:
 	if c.Network.Subnet != "198.19.0.0/16" {
 		t.Errorf("subnet = %q", c.Network.Subnet)
 	}
-	if c.BenchSettings("startup")["trials_hint"] != 3 {
-		t.Errorf("settings = %v", c.BenchSettings("startup"))
+	if c.BenchSettings("cpu")["time"] != "3s" {
+		t.Errorf("settings = %v", c.BenchSettings("cpu"))
 	}
 }
 
@@ -64,6 +65,15 @@ func TestBadConfigs(t *testing.T) {
 		"bad subnet":       {"network:\n  subnet: banana\n", "IPv4 prefix"},
 		"not yaml":         {"runtimes: [", "not valid"},
 		"subnet too small": {"network:\n  subnet: 198.18.0.0/30\n", "IPv4 prefix"},
+		"setting typo":     {"benchmarks:\n  cpu: {tme: 3s}\n", `benchmark cpu settings: unknown key "tme": allowed are max_prime, threads, time`},
+		"setting value":    {"benchmarks:\n  cpu: {time: soon}\n", `"soon" is not a duration`},
+		"settings refused": {"benchmarks:\n  cpu: {threads: []}\n", "threads not empty"},
+		"no settings":      {"benchmarks:\n  startup: {trials_hint: 3}\n", "benchmark startup takes no settings"},
+		"option typo":      {"runtimes:\n  - {name: x, driver: oci, binary: runsc, options: {platfrom: systrap}}\n", `unknown key "platfrom": allowed are flavor, network, platform`},
+		"platform typo":    {"runtimes:\n  - {name: x, driver: oci, binary: runsc, options: {platform: sytrap}}\n", `platform: "sytrap" is not one of ptrace, systrap, kvm`},
+		"network typo":     {"runtimes:\n  - {name: x, driver: oci, binary: runsc, options: {network: hots}}\n", `network: "hots" is not one of sandbox, host, none`},
+		"flavor typo":      {"runtimes:\n  - {name: x, driver: oci, binary: runsc, options: {flavor: gvisor}}\n", `flavor: "gvisor" is not one of runc, crun, runsc`},
+		"host options":     {"runtimes:\n  - {name: x, driver: host, options: {a: b}}\n", "driver host takes no options"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/prometheus/procfs"
+
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -64,7 +66,7 @@ func TakeProcesses(listed []runtime.Process) (*Snapshot, error) {
 		if _, seen := roles[p.PID]; !seen {
 			roles[p.PID] = p.Role
 		}
-		for _, d := range runtime.Descendants(p.PID) {
+		for _, d := range procs.Descendants(p.PID) {
 			if _, seen := roles[d]; !seen {
 				roles[d] = p.Role
 			}
@@ -73,7 +75,7 @@ func TakeProcesses(listed []runtime.Process) (*Snapshot, error) {
 	read := 0
 	for pid, role := range roles {
 		p, err := readStat(pid)
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, fs.ErrNotExist) {
 			continue // exited meanwhile: its time shows in its parent's reaped time
 		}
 		if err != nil {
@@ -91,45 +93,18 @@ func TakeProcesses(listed []runtime.Process) (*Snapshot, error) {
 
 // readStat reads /proc/PID/stat.
 func readStat(pid int) (proc, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return proc{}, err
 	}
-	return parseStat(pid, string(data))
-}
-
-// parseStat reads the fields of a /proc/PID/stat line; the command name in parentheses
-// may hold spaces and parentheses, so fields are counted from its last ')'.
-func parseStat(pid int, line string) (proc, error) {
-	end := strings.LastIndexByte(line, ')')
-	if end < 0 {
-		return proc{}, fmt.Errorf("/proc/%d/stat: no command name in %q", pid, line)
-	}
-	f := strings.Fields(line[end+1:])
-	// f[0] is field 3 (state); utime is field 14, starttime field 22.
-	if len(f) < 20 {
-		return proc{}, fmt.Errorf("/proc/%d/stat: %d fields after the name, want at least 20", pid, len(f))
-	}
-	num := func(field int) (uint64, error) {
-		v, err := strconv.ParseUint(f[field-3], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat field %d: %w", pid, field, err)
-		}
-		return v, nil
-	}
-	var vals [5]uint64
-	for i, field := range []int{14, 15, 16, 17, 22} {
-		v, err := num(field)
-		if err != nil {
-			return proc{}, err
-		}
-		vals[i] = v
-	}
-	ppid, err := strconv.Atoi(f[1])
+	st, err := p.Stat()
 	if err != nil {
-		return proc{}, fmt.Errorf("/proc/%d/stat ppid: %w", pid, err)
+		return proc{}, err
 	}
-	return proc{pid: pid, ppid: ppid, start: vals[4], own: vals[0] + vals[1], reaped: vals[2] + vals[3]}, nil
+	if st.CUTime < 0 || st.CSTime < 0 {
+		return proc{}, fmt.Errorf("/proc/%d/stat: negative children's times %d and %d", pid, st.CUTime, st.CSTime)
+	}
+	return proc{pid: pid, ppid: st.PPID, start: st.Starttime, own: uint64(st.UTime + st.STime), reaped: uint64(st.CUTime + st.CSTime)}, nil
 }
 
 // Usage is the CPU time a container's processes took between two snapshots.

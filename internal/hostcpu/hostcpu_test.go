@@ -8,23 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 )
-
-func TestParseStat(t *testing.T) {
-	// A command name with a space and a parenthesis, as a process may choose.
-	line := "4242 (my (odd) name) S 17 4242 4242 0 -1 4194560 1 0 0 0 250 130 7 3 20 0 3 0 987654 1000 10 18446744073709551615\n"
-	p, err := parseStat(4242, line)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.ppid != 17 || p.own != 380 || p.reaped != 10 || p.start != 987654 {
-		t.Fatalf("parsed %+v", p)
-	}
-	if _, err := parseStat(1, "1 (x) S 0 1"); err == nil {
-		t.Fatal("a short line was accepted")
-	}
-}
 
 func snap(at time.Time, ps ...proc) *Snapshot {
 	s := &Snapshot{At: at, procs: map[string]proc{}}
@@ -75,15 +61,15 @@ func TestTakeMeasuresARealBusyProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	procs := []runtime.Process{{PID: cmd.Process.Pid, Role: "workload"}}
-	before, err := TakeProcesses(procs)
+	listed := []runtime.Process{{PID: cmd.Process.Pid, Role: "workload"}}
+	before, err := TakeProcesses(listed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		// The shell sleeps again once both loops are done: its child then is sleep.
-		kids := runtime.Descendants(cmd.Process.Pid)
+		kids := procs.Descendants(cmd.Process.Pid)
 		if len(kids) == 1 {
 			if b, _ := os.ReadFile("/proc/" + itoa(kids[0]) + "/comm"); string(b) == "sleep\n" {
 				if s, _ := readStat(kids[0]); s.start > before.procs[procKey(before, cmd.Process.Pid)].start {
@@ -96,7 +82,7 @@ func TestTakeMeasuresARealBusyProcess(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	after, err := TakeProcesses(procs)
+	after, err := TakeProcesses(listed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,17 @@ func IsInputError(err error) bool {
 // stays bounded whatever the file size. A last line cut short (no newline and not
 // valid JSON) is skipped with a warning; any other damage is an error.
 func ReadSamples(path string, fn func(Sample) error) (Warnings, error) {
-	return readJSONL(path, func(line []byte, lineNo int) (bool, error) {
+	return readJSONL(path, sampleDecoder(path, fn))
+}
+
+// ReadSamplesFrom is ReadSamples over a reader already open (a file opened without
+// following symlinks, say); name is used in messages.
+func ReadSamplesFrom(r io.Reader, name string, fn func(Sample) error) (Warnings, error) {
+	return readJSONLFrom(r, name, sampleDecoder(name, fn))
+}
+
+func sampleDecoder(path string, fn func(Sample) error) func([]byte, int) (bool, error) {
+	return func(line []byte, lineNo int) (bool, error) {
 		var s Sample
 		if err := json.Unmarshal(line, &s); err != nil {
 			return false, err
@@ -73,7 +83,7 @@ func ReadSamples(path string, fn func(Sample) error) (Warnings, error) {
 			return true, &NotResultsError{Path: path, Line: lineNo, Reason: "record has no metric or runtime"}
 		}
 		return true, fn(s)
-	})
+	}
 }
 
 // ReadFailures streams failures.jsonl at path into fn. A missing file means no failures.
@@ -81,7 +91,16 @@ func ReadFailures(path string, fn func(Failure) error) (Warnings, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return readJSONL(path, func(line []byte, lineNo int) (bool, error) {
+	return readJSONL(path, failureDecoder(path, fn))
+}
+
+// ReadFailuresFrom is ReadFailures over a reader already open; name is used in messages.
+func ReadFailuresFrom(r io.Reader, name string, fn func(Failure) error) (Warnings, error) {
+	return readJSONLFrom(r, name, failureDecoder(name, fn))
+}
+
+func failureDecoder(path string, fn func(Failure) error) func([]byte, int) (bool, error) {
+	return func(line []byte, lineNo int) (bool, error) {
 		var f Failure
 		if err := json.Unmarshal(line, &f); err != nil {
 			return false, err
@@ -90,7 +109,7 @@ func ReadFailures(path string, fn func(Failure) error) (Warnings, error) {
 			return true, err
 		}
 		return true, fn(f)
-	})
+	}
 }
 
 // ReadEnvironment reads dir's environment.json. A missing file is an error that
@@ -147,7 +166,11 @@ func readJSONL(path string, decode func(line []byte, lineNo int) (parsed bool, e
 		return nil, fmt.Errorf("opening results: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	return readJSONLFrom(f, path, decode)
+}
+
+func readJSONLFrom(src io.Reader, path string, decode func(line []byte, lineNo int) (parsed bool, err error)) (Warnings, error) {
+	r := bufio.NewReaderSize(src, 1<<20)
 	var warns Warnings
 	lineNo := 0
 	for {

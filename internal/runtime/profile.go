@@ -30,6 +30,9 @@ type Env struct {
 	Home string
 	// Subnet is where container and host link addresses come from (198.18.0.0/15 by default).
 	Subnet netip.Prefix
+	// Agent is the static isobench binary that microVM drivers boot as the guest's init
+	// (a profile's agent option wins); empty means this executable.
+	Agent string
 }
 
 // StateDir is where a driver keeps the state of one container (bundle, writable layer).

@@ -41,25 +41,45 @@ const (
 	InfoStack = "stack"
 )
 
-// Settings keys (config file: benchmarks: http: {...}) and their defaults.
+// Settings keys (config file: benchmarks: http: {...}).
 const (
-	// SettingConcurrency is the number of requests kept in flight, each on its own
-	// keep-alive connection; a new request goes out as soon as one is answered.
-	SettingConcurrency = "concurrency"
-	// SettingDuration is how long each file is requested.
-	SettingDuration = "duration"
-	// SettingMaxRequests bounds the requests per file, whatever the duration.
-	SettingMaxRequests = "max_requests"
-	// SettingStartupTimeout bounds the wait for the first 200 response.
+	SettingConcurrency    = "concurrency"
+	SettingDuration       = "duration"
+	SettingMaxRequests    = "max_requests"
 	SettingStartupTimeout = "startup_timeout"
-
-	DefaultConcurrency    = 16
-	DefaultDuration       = 10 * time.Second
-	DefaultMaxRequests    = 5_000_000
-	DefaultStartupTimeout = 60 * time.Second
-	QuickConcurrency      = 8
-	QuickDuration         = 2 * time.Second
 )
+
+// Settings are the benchmark's settings.
+type Settings struct {
+	// Concurrency is the number of requests kept in flight, each on its own keep-alive
+	// connection; a new request goes out as soon as one is answered.
+	Concurrency int `yaml:"concurrency"`
+	// Duration is how long each file is requested.
+	Duration bench.Duration `yaml:"duration"`
+	// MaxRequests bounds the requests per file, whatever the duration.
+	MaxRequests int `yaml:"max_requests"`
+	// StartupTimeout bounds the wait for the first 200 response.
+	StartupTimeout bench.Duration `yaml:"startup_timeout"`
+}
+
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Concurrency: 16, Duration: bench.Duration(10 * time.Second), MaxRequests: 5_000_000,
+		StartupTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Concurrency, s.Duration = 8, bench.Duration(2*time.Second)
+	}
+	return s
+}
+
+// Validate refuses settings that cannot load a server.
+func (s Settings) Validate() error {
+	if s.Concurrency < 1 || s.Duration <= 0 || s.MaxRequests < 1 || s.StartupTimeout <= 0 {
+		return fmt.Errorf("settings %s, %s, %s and %s must be positive",
+			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
+	}
+	return nil
+}
 
 // File is one document the server serves.
 type File struct {
@@ -116,28 +136,12 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{concurrency: DefaultConcurrency, duration: DefaultDuration}
-	if t.Quick {
-		s.concurrency, s.duration = QuickConcurrency, QuickDuration
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.concurrency, err = t.Settings.Int(SettingConcurrency, s.concurrency); err != nil {
-		return s, err
-	}
-	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
-		return s, err
-	}
-	if s.maxRequests, err = t.Settings.Int(SettingMaxRequests, DefaultMaxRequests); err != nil {
-		return s, err
-	}
-	if s.startupTimeout, err = t.Settings.Duration(SettingStartupTimeout, DefaultStartupTimeout); err != nil {
-		return s, err
-	}
-	if s.concurrency < 1 || s.duration <= 0 || s.maxRequests < 1 || s.startupTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s, %s and %s must be positive",
-			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
-	}
-	return s, nil
+	return settings{concurrency: cfg.Concurrency, duration: cfg.Duration.D(), maxRequests: cfg.MaxRequests,
+		startupTimeout: cfg.StartupTimeout.D()}, nil
 }
 
 // Run starts apache2 in a container, times it until it serves, then loads it with each file.
@@ -162,32 +166,18 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("keeping raw output: %w", err)
 	}
 	defer stdout.Close()
-	stderr := &bench.FirstByteBuffer{}
-	c, err := t.Driver.New(ctx, runtime.Spec{
-		ID:      t.NewID(),
-		Args:    []string{"/bin/sh", "-c", serverScript},
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Network: true,
-		RawDir:  t.RawDir,
+	c, err := bench.NewServerContainer(ctx, t, "apache2", runtime.Spec{
+		Args: []string{"/bin/sh", "-c", serverScript},
 		Mounts: []runtime.Mount{
 			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
 			{Type: "bind", Source: filepath.Join(dir, "ports.conf"), Destination: portsConf, ReadOnly: true},
 		},
-	})
+	}, stdout, &bench.FirstByteBuffer{})
 	if err != nil {
-		return fmt.Errorf("preparing the apache2 container: %w", err)
+		return err
 	}
-	defer func() {
-		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
-		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
-			err = fmt.Errorf("deleting the container: %w", derr)
-		}
-		_ = os.WriteFile(filepath.Join(t.RawDir, "apache2.stderr"), stderr.Bytes(), 0o644)
-	}()
-	failed := func(step string, err error) error {
-		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
-	}
+	defer c.Remove(ctx, &err)
+	failed := c.Failed
 	// apache2 listens on the container's address when it is known now; otherwise (engines
 	// assign it at start) on every address of the container's own namespace.
 	listen := strconv.Itoa(port)
@@ -199,17 +189,9 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("writing apache2's listener configuration: %w", err)
 	}
 
-	if err := c.Create(ctx); err != nil {
-		return failed("create", err)
-	}
-	started := time.Now()
-	if err := c.Start(ctx); err != nil {
-		return failed("start", err)
-	}
-	// Asking an engine for the address is part of what a client of it waits for.
-	netInfo, err := bench.ContainerAddress(ctx, c, cfg.startupTimeout)
+	started, netInfo, err := c.Launch(ctx, cfg.startupTimeout)
 	if err != nil {
-		return failed("start", err)
+		return err
 	}
 	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
 	baseURL := "http://" + addr + "/"
@@ -238,9 +220,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		loads = append(loads, measured{f, m})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}
@@ -309,10 +288,3 @@ func makeSite() (string, error) {
 func Content(size int) []byte { return httpload.Content(size) }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}

@@ -73,7 +73,7 @@ func kindByName(name string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return Kind{}, fmt.Errorf("setting %s: unknown aggressor %q (known: %s)", SettingAggressors, name, strings.Join(kindNames(), ", "))
+	return Kind{}, fmt.Errorf("setting aggressors: unknown aggressor %q (known: %s)", name, strings.Join(kindNames(), ", "))
 }
 
 // exitMark is printed when an aggressor's hog ends, which it never does on its own.

@@ -1,6 +1,7 @@
 package interference
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -13,59 +14,72 @@ import (
 	"github.com/isobench/isobench/internal/runtime"
 )
 
-// Settings keys (config file: benchmarks: interference: {...}) and their defaults.
-const (
-	// SettingAggressors lists the aggressor kinds (cpu, memory, disk, network, fork).
-	SettingAggressors = "aggressors"
-	// SettingCounts lists how many aggressor containers run beside the victim at once.
-	SettingCounts = "counts"
-	// SettingAggressorRuntimes lists the aggressors' runtimes; the default is every
-	// runtime of the run. "same" is the victim's own.
-	SettingAggressorRuntimes = "aggressor_runtimes"
-	// SettingVictimCPUs is the cpuset of the victim (container and host-side client).
-	SettingVictimCPUs = "victim_cpus"
-	// SettingPlacements lists where aggressors run: "shared" (the victim's CPUs),
-	// "separate" (every other CPU) or a cpuset list like "1-3".
-	SettingPlacements = "placements"
-	// SettingAggressorMemory and SettingVictimMemory limit each container's memory
-	// ("512MiB"; empty: no limit). A runtime that cannot limit memory then refuses.
-	SettingAggressorMemory = "aggressor_memory"
-	SettingVictimMemory    = "victim_memory"
-	// SettingVictimTime is how long the CPU victim computes per measurement.
-	SettingVictimTime = "victim_time"
-	// SettingRoundTrips is how many request/response round trips the latency victim times.
-	SettingRoundTrips = "round_trips"
-	// SettingSettle is how long the aggressors run before the victim is measured.
-	SettingSettle = "settle"
-)
+// Settings are the benchmark's settings (config file: benchmarks: interference: {...}).
+type Settings struct {
+	// Aggressors lists the aggressor kinds (cpu, memory, disk, network, fork).
+	Aggressors []string `yaml:"aggressors"`
+	// Counts lists how many aggressor containers run beside the victim at once.
+	Counts []int `yaml:"counts"`
+	// AggressorRuntimes lists the aggressors' runtimes; empty means every runtime of the
+	// run, "same" the victim's own.
+	AggressorRuntimes []string `yaml:"aggressor_runtimes"`
+	// VictimCPUs is the cpuset of the victim (its containers and its host-side client).
+	VictimCPUs string `yaml:"victim_cpus"`
+	// Placements lists where aggressors run: "shared" (the victim's CPUs), "separate"
+	// (every other CPU) or "cpus:LIST" (a cpuset like cpus:1-3).
+	Placements []string `yaml:"placements"`
+	// AggressorMemory and VictimMemory limit each container's memory ("512MiB"; empty:
+	// no limit). A runtime that cannot limit memory then refuses before anything starts.
+	AggressorMemory string `yaml:"aggressor_memory"`
+	VictimMemory    string `yaml:"victim_memory"`
+	// VictimTime is how long the CPU victim computes per measurement (whole seconds).
+	VictimTime bench.Duration `yaml:"victim_time"`
+	// RoundTrips is how many request/response round trips the latency victim times.
+	RoundTrips int `yaml:"round_trips"`
+	// Settle is how long the aggressors run before the victim is measured.
+	Settle bench.Duration `yaml:"settle"`
+}
 
 // Placements of the aggressors' CPUs.
 const (
 	PlacementShared   = "shared"
 	PlacementSeparate = "separate"
+	// placementCPUListPrefix starts a placement that names its cpuset.
+	placementCPUListPrefix = "cpus:"
 )
 
 // SameRuntime in aggressor_runtimes names the victim's runtime.
 const SameRuntime = "same"
 
-var (
-	DefaultCounts          = []int{1, 2}
-	QuickCounts            = []int{1}
-	DefaultPlacements      = []string{PlacementSeparate, PlacementShared}
-	QuickPlacements        = []string{PlacementSeparate}
-	DefaultVictimCPUs      = "0"
-	DefaultVictimTime      = 2 * time.Second
-	QuickVictimTime        = 1 * time.Second
-	DefaultRoundTrips      = 5000
-	QuickRoundTrips        = 1000
-	DefaultSettle          = time.Second
-	QuickSettle            = 300 * time.Millisecond
-	maxCount               = 16
-	maxVictimTime          = 5 * time.Minute
-	maxRoundTrips          = 1_000_000
-	maxSettle              = time.Minute
-	placementCPUListPrefix = "cpus:"
+const (
+	maxCount      = 16
+	maxVictimTime = 5 * time.Minute
+	maxRoundTrips = 1_000_000
+	maxSettle     = time.Minute
 )
+
+// DefaultSettings implements bench.Configurable. The quick run puts aggressors on the
+// CPUs the victim does not use (what partitioning a host buys); the full run also
+// shares the victim's CPUs and runs two aggressors at once.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{
+		Aggressors: kindNames(), Counts: []int{1, 2}, VictimCPUs: "0",
+		Placements: []string{PlacementSeparate, PlacementShared},
+		VictimTime: bench.Duration(2 * time.Second), RoundTrips: 5000, Settle: bench.Duration(time.Second),
+	}
+	if quick {
+		s.Counts, s.Placements = []int{1}, []string{PlacementSeparate}
+		s.VictimTime, s.RoundTrips, s.Settle = bench.Duration(time.Second), 1000, bench.Duration(300*time.Millisecond)
+	}
+	return s
+}
+
+// Validate checks the settings against each other and against this host's CPUs and
+// memory; the runtimes are checked when a trial starts, before anything runs.
+func (s Settings) Validate() error {
+	_, err := s.resolve()
+	return err
+}
 
 // config is a trial's settings, checked.
 type config struct {
@@ -86,87 +100,72 @@ type placement struct {
 	label, cpus string
 }
 
-// readSettings reads and checks the settings; every cpuset, memory limit and runtime is
-// checked against the host and the runtimes here, so that nothing starts when one
-// cannot be had.
-func readSettings(t *bench.Trial) (config, error) {
-	c := config{counts: DefaultCounts, victimTime: DefaultVictimTime, roundTrips: DefaultRoundTrips, settle: DefaultSettle}
-	placements := DefaultPlacements
-	if t.Quick {
-		c.counts, c.victimTime, c.roundTrips, c.settle = QuickCounts, QuickVictimTime, QuickRoundTrips, QuickSettle
-		placements = QuickPlacements
-	}
-	var err error
-	kindNames, err := strings_(t.Settings, SettingAggressors, kindNames())
-	if err != nil {
-		return c, err
-	}
-	for _, n := range kindNames {
+// resolve checks the settings and turns them into a config, runtimes aside.
+func (s Settings) resolve() (config, error) {
+	c := config{counts: s.Counts, victimCPUs: s.VictimCPUs, victimTime: s.VictimTime.D(), roundTrips: s.RoundTrips, settle: s.Settle.D()}
+	for _, n := range s.Aggressors {
 		k, err := kindByName(n)
 		if err != nil {
 			return c, err
 		}
 		c.kinds = append(c.kinds, k)
 	}
-	if c.counts, err = t.Settings.Ints(SettingCounts, c.counts); err != nil {
-		return c, err
-	}
 	for _, k := range c.counts {
 		if k < 1 || k > maxCount {
-			return c, fmt.Errorf("setting %s: %d aggressors is not between 1 and %d", SettingCounts, k, maxCount)
+			return c, fmt.Errorf("setting counts: %d aggressors is not between 1 and %d", k, maxCount)
 		}
 	}
-	if len(c.kinds) == 0 || len(c.counts) == 0 {
-		return c, fmt.Errorf("settings %s and %s must not be empty", SettingAggressors, SettingCounts)
-	}
-	if c.victimTime, err = t.Settings.Duration(SettingVictimTime, c.victimTime); err != nil {
-		return c, err
+	if len(c.kinds) == 0 || len(c.counts) == 0 || len(s.Placements) == 0 {
+		return c, errors.New("settings aggressors, counts and placements must not be empty")
 	}
 	if c.victimTime < time.Second || c.victimTime%time.Second != 0 || c.victimTime > maxVictimTime {
-		return c, fmt.Errorf("setting %s: %s is not a whole number of seconds between 1s and %s", SettingVictimTime, c.victimTime, maxVictimTime)
-	}
-	if c.roundTrips, err = t.Settings.Int(SettingRoundTrips, c.roundTrips); err != nil {
-		return c, err
+		return c, fmt.Errorf("setting victim_time: %s is not a whole number of seconds between 1s and %s", c.victimTime, maxVictimTime)
 	}
 	if c.roundTrips < 100 || c.roundTrips > maxRoundTrips {
-		return c, fmt.Errorf("setting %s: %d is not between 100 and %d", SettingRoundTrips, c.roundTrips, maxRoundTrips)
-	}
-	if c.settle, err = t.Settings.Duration(SettingSettle, c.settle); err != nil {
-		return c, err
+		return c, fmt.Errorf("setting round_trips: %d is not between 100 and %d", c.roundTrips, maxRoundTrips)
 	}
 	if c.settle < 0 || c.settle > maxSettle {
-		return c, fmt.Errorf("setting %s: %s is not between 0 and %s", SettingSettle, c.settle, maxSettle)
+		return c, fmt.Errorf("setting settle: %s is not between 0 and %s", c.settle, maxSettle)
 	}
-
-	c.victimCPUs = t.Settings.String(SettingVictimCPUs, DefaultVictimCPUs)
 	if err := runtime.CheckResources(runtime.Resources{CPUs: c.victimCPUs}); err != nil {
-		return c, fmt.Errorf("setting %s: %w", SettingVictimCPUs, err)
+		return c, fmt.Errorf("setting victim_cpus: %w", err)
 	}
-	if placements, err = strings_(t.Settings, SettingPlacements, placements); err != nil {
-		return c, err
-	}
-	for _, p := range placements {
+	for _, p := range s.Placements {
 		pl, err := resolvePlacement(p, c.victimCPUs)
 		if err != nil {
-			return c, fmt.Errorf("setting %s: %w", SettingPlacements, err)
+			return c, fmt.Errorf("setting placements: %w", err)
 		}
 		c.placements = append(c.placements, pl)
 	}
-	if len(c.placements) == 0 {
-		return c, fmt.Errorf("setting %s must not be empty", SettingPlacements)
-	}
-	if c.aggressorMem, err = bytesSetting(t.Settings, SettingAggressorMemory); err != nil {
+	var err error
+	if c.aggressorMem, err = parseSize("aggressor_memory", s.AggressorMemory); err != nil {
 		return c, err
 	}
-	if c.victimMem, err = bytesSetting(t.Settings, SettingVictimMemory); err != nil {
+	if c.victimMem, err = parseSize("victim_memory", s.VictimMemory); err != nil {
 		return c, err
 	}
+	for _, r := range []runtime.Resources{{MemoryBytes: c.aggressorMem}, {MemoryBytes: c.victimMem}} {
+		if err := runtime.CheckResources(r); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
 
-	names, err := strings_(t.Settings, SettingAggressorRuntimes, nil)
+// readSettings reads and checks the trial's settings, and checks that every runtime named
+// exists in the run and can apply every CPU set and memory limit asked for, so that
+// nothing starts when one cannot be had.
+func readSettings(t *bench.Trial) (config, error) {
+	s := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(s); err != nil {
+		return config{}, err
+	}
+	c, err := s.resolve()
 	if err != nil {
 		return c, err
 	}
-	if names == nil {
+	names := s.AggressorRuntimes
+	if len(names) == 0 {
 		for n := range t.Peers {
 			names = append(names, n)
 		}
@@ -190,7 +189,6 @@ func readSettings(t *bench.Trial) (config, error) {
 		c.runtimes = append(c.runtimes, n)
 	}
 
-	// Every limit asked for must be possible on every runtime that gets it.
 	victim := runtime.Resources{CPUs: c.victimCPUs, MemoryBytes: c.victimMem}
 	if err := runtime.CanLimit(t.Driver, victim); err != nil {
 		return c, fmt.Errorf("victim on %s (%s): %w", t.Runtime, victim, err)
@@ -219,7 +217,7 @@ func peer(t *bench.Trial, name string) (runtime.Driver, error) {
 			known = append(known, n)
 		}
 		sort.Strings(known)
-		return nil, fmt.Errorf("setting %s: runtime %q is not one of this run's runtimes %v (add it to --runtimes)", SettingAggressorRuntimes, name, known)
+		return nil, fmt.Errorf("setting aggressor_runtimes: runtime %q is not one of this run's runtimes %v (add it to --runtimes)", name, known)
 	}
 	return d, nil
 }
@@ -240,7 +238,10 @@ func resolvePlacement(p, victimCPUs string) (placement, error) {
 		if err := runtime.CheckResources(runtime.Resources{CPUs: list}); err != nil {
 			return placement{}, fmt.Errorf("%q is not shared, separate or a usable cpuset: %w", p, err)
 		}
-		return placement{label: placementCPUListPrefix + list, cpus: list}, nil
+		if !strings.HasPrefix(p, placementCPUListPrefix) {
+			return placement{}, fmt.Errorf("%q is not shared, separate or cpus:LIST", p)
+		}
+		return placement{label: p, cpus: list}, nil
 	}
 }
 
@@ -271,38 +272,9 @@ func otherCPUs(victimCPUs string) (string, error) {
 	return strings.Join(other, ","), nil
 }
 
-// strings_ reads a list of strings ([a, b]) or one comma-separated string.
-func strings_(s bench.Settings, key string, def []string) ([]string, error) {
-	v, ok := s[key]
-	if !ok {
-		return def, nil
-	}
-	switch x := v.(type) {
-	case string:
-		var out []string
-		for _, f := range strings.Split(x, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				out = append(out, f)
-			}
-		}
-		return out, nil
-	case []any:
-		var out []string
-		for _, e := range x {
-			str, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("setting %s: %v is not a list of names", key, v)
-			}
-			out = append(out, strings.TrimSpace(str))
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("setting %s: %v is not a list of names like [a, b]", key, v)
-}
-
-// bytesSetting reads a size like "512MiB", "1GiB" or a number of bytes; absent or empty is 0.
-func bytesSetting(s bench.Settings, key string) (int64, error) {
-	v := strings.TrimSpace(s.String(key, ""))
+// parseSize reads a size like "512MiB", "1GiB" or a number of bytes; empty is 0.
+func parseSize(key, v string) (int64, error) {
+	v = strings.TrimSpace(v)
 	if v == "" || v == "0" {
 		return 0, nil
 	}

@@ -7,6 +7,7 @@ package nginx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,20 +41,39 @@ const (
 	InfoStack = "stack"
 )
 
-// Settings keys (config file: benchmarks: nginx: {...}) and their defaults.
-const (
-	SettingConcurrency  = "concurrency"
-	SettingDuration     = "duration"
-	SettingMaxRequests  = "max_requests"
-	SettingReadyTimeout = "ready_timeout"
+// Settings are the benchmark's settings (config file: benchmarks: nginx: {...}).
+type Settings struct {
+	// Concurrency is the number of requests kept in flight, each on its own keep-alive
+	// connection.
+	Concurrency int `yaml:"concurrency"`
+	// Duration is how long each file is requested.
+	Duration bench.Duration `yaml:"duration"`
+	// MaxRequests bounds the requests per file, whatever the duration.
+	MaxRequests int `yaml:"max_requests"`
+	// ReadyTimeout bounds the wait for the first 200 response.
+	ReadyTimeout bench.Duration `yaml:"ready_timeout"`
+}
 
-	DefaultConcurrency  = 16
-	DefaultDuration     = 10 * time.Second
-	DefaultMaxRequests  = 5_000_000
-	DefaultReadyTimeout = 60 * time.Second
-	QuickConcurrency    = 8
-	QuickDuration       = 3 * time.Second
-)
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Concurrency: 16, Duration: bench.Duration(10 * time.Second), MaxRequests: 5_000_000,
+		ReadyTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Concurrency, s.Duration = 8, bench.Duration(3*time.Second)
+	}
+	return s
+}
+
+// Validate refuses settings that cannot load a server.
+func (s Settings) Validate() error {
+	if s.Concurrency < 1 || s.Duration <= 0 || s.MaxRequests < 1 || s.ReadyTimeout <= 0 {
+		return errors.New("settings concurrency, duration, max_requests and ready_timeout must be positive")
+	}
+	if s.Concurrency > 10_000 {
+		return fmt.Errorf("setting concurrency: %d connections is more than 10000", s.Concurrency)
+	}
+	return nil
+}
 
 // File is one document nginx serves.
 type File struct {
@@ -101,31 +121,14 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{load: httpload.Options{Concurrency: DefaultConcurrency, Duration: DefaultDuration}}
-	if t.Quick {
-		s.load.Concurrency, s.load.Duration = QuickConcurrency, QuickDuration
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.load.Concurrency, err = t.Settings.Int(SettingConcurrency, s.load.Concurrency); err != nil {
-		return s, err
-	}
-	if s.load.Duration, err = t.Settings.Duration(SettingDuration, s.load.Duration); err != nil {
-		return s, err
-	}
-	if s.load.MaxRequests, err = t.Settings.Int(SettingMaxRequests, DefaultMaxRequests); err != nil {
-		return s, err
-	}
-	if s.readyTimeout, err = t.Settings.Duration(SettingReadyTimeout, DefaultReadyTimeout); err != nil {
-		return s, err
-	}
-	if s.load.Concurrency < 1 || s.load.Duration <= 0 || s.load.MaxRequests < 1 || s.readyTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s, %s and %s must be positive",
-			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingReadyTimeout)
-	}
-	if s.load.Concurrency > 10_000 {
-		return s, fmt.Errorf("setting %s: %d connections is more than 10000", SettingConcurrency, s.load.Concurrency)
-	}
-	return s, nil
+	return settings{
+		load:         httpload.Options{Concurrency: cfg.Concurrency, Duration: cfg.Duration.D(), MaxRequests: cfg.MaxRequests},
+		readyTimeout: cfg.ReadyTimeout.D(),
+	}, nil
 }
 
 // Run starts nginx in a container and loads it with each file.

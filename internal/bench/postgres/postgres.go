@@ -48,24 +48,42 @@ const (
 	ModeTPCB     = "tpc-b"
 )
 
-// Settings keys (config file: benchmarks: postgres: {...}) and their defaults.
-const (
-	// SettingScale is pgbench's scale factor: 100,000 accounts each.
-	SettingScale = "scale"
-	// SettingClients is pgbench's connections; its threads are min(clients, 2).
-	SettingClients = "clients"
-	// SettingDuration is how long each mode runs.
-	SettingDuration     = "duration"
-	SettingReadyTimeout = "ready_timeout"
+// Settings are the benchmark's settings (config file: benchmarks: postgres: {...}).
+type Settings struct {
+	// Scale is pgbench's scale factor: 100,000 accounts each.
+	Scale int `yaml:"scale"`
+	// Clients is pgbench's connections; its threads are min(clients, 2).
+	Clients int `yaml:"clients"`
+	// Duration is how long each mode runs (whole seconds).
+	Duration bench.Duration `yaml:"duration"`
+	// ReadyTimeout bounds the wait for the server to accept connections.
+	ReadyTimeout bench.Duration `yaml:"ready_timeout"`
+}
 
-	DefaultScale        = 5
-	QuickScale          = 1
-	DefaultClients      = 8
-	QuickClients        = 4
-	DefaultDuration     = 10 * time.Second
-	QuickDuration       = 3 * time.Second
-	DefaultReadyTimeout = 90 * time.Second
-)
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Scale: 5, Clients: 8, Duration: bench.Duration(10 * time.Second), ReadyTimeout: bench.Duration(90 * time.Second)}
+	if quick {
+		s.Scale, s.Clients, s.Duration = 1, 4, bench.Duration(3*time.Second)
+	}
+	return s
+}
+
+// Validate refuses settings pgbench or the server cannot run.
+func (s Settings) Validate() error {
+	if s.Scale < 1 || s.Clients < 1 || s.ReadyTimeout <= 0 {
+		return errors.New("settings scale, clients and ready_timeout must be positive")
+	}
+	// pgbench -T takes whole seconds.
+	if d := s.Duration.D(); d < time.Second || d%time.Second != 0 {
+		return fmt.Errorf("setting duration: %s is not a whole number of seconds (at least 1s)", d)
+	}
+	// Each server connection is a process; more than the server allows fails every trial.
+	if s.Clients > maxConnections-5 || s.Scale > 1000 {
+		return fmt.Errorf("settings clients (at most %d) or scale (at most 1000) too large", maxConnections-5)
+	}
+	return nil
+}
 
 // The database's user, and where the trial's configuration appears in the container.
 const (
@@ -103,35 +121,11 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{scale: DefaultScale, clients: DefaultClients, duration: DefaultDuration}
-	if t.Quick {
-		s.scale, s.clients, s.duration = QuickScale, QuickClients, QuickDuration
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.scale, err = t.Settings.Int(SettingScale, s.scale); err != nil {
-		return s, err
-	}
-	if s.clients, err = t.Settings.Int(SettingClients, s.clients); err != nil {
-		return s, err
-	}
-	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
-		return s, err
-	}
-	if s.readyTimeout, err = t.Settings.Duration(SettingReadyTimeout, DefaultReadyTimeout); err != nil {
-		return s, err
-	}
-	if s.scale < 1 || s.clients < 1 || s.readyTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s and %s must be positive", SettingScale, SettingClients, SettingReadyTimeout)
-	}
-	// pgbench -T takes whole seconds.
-	if s.duration < time.Second || s.duration%time.Second != 0 {
-		return s, fmt.Errorf("setting %s: %s is not a whole number of seconds (at least 1s)", SettingDuration, s.duration)
-	}
-	// Each server connection is a process; more than the server allows fails every trial.
-	if s.clients > maxConnections-5 || s.scale > 1000 {
-		return s, fmt.Errorf("settings %s (at most %d) or %s (at most 1000) too large", SettingClients, maxConnections-5, SettingScale)
-	}
-	return s, nil
+	return settings{scale: cfg.Scale, clients: cfg.Clients, duration: cfg.Duration.D(), readyTimeout: cfg.ReadyTimeout.D()}, nil
 }
 
 // maxConnections is the server's connection limit.

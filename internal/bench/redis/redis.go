@@ -42,23 +42,37 @@ const (
 	InfoStack = "stack"
 )
 
-// Settings keys (config file: benchmarks: redis: {...}) and their defaults.
-const (
-	// SettingRequests is the requests per operation and pipeline depth.
-	SettingRequests = "requests"
-	// SettingClients is redis-benchmark's parallel connections.
-	SettingClients = "clients"
-	// SettingPipeline is the pipelined run's depth (requests sent before reading replies).
-	SettingPipeline = "pipeline"
-	// SettingReadyTimeout bounds the wait for the server to answer.
-	SettingReadyTimeout = "ready_timeout"
+// Settings are the benchmark's settings (config file: benchmarks: redis: {...}).
+type Settings struct {
+	// Requests is the requests per operation and pipeline depth.
+	Requests int `yaml:"requests"`
+	// Clients is redis-benchmark's parallel connections.
+	Clients int `yaml:"clients"`
+	// Pipeline is the pipelined run's depth (requests sent before reading replies).
+	Pipeline int `yaml:"pipeline"`
+	// ReadyTimeout bounds the wait for the server to answer.
+	ReadyTimeout bench.Duration `yaml:"ready_timeout"`
+}
 
-	DefaultRequests     = 200_000
-	QuickRequests       = 20_000
-	DefaultClients      = 32
-	DefaultPipeline     = 16
-	DefaultReadyTimeout = 60 * time.Second
-)
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Requests: 200_000, Clients: 32, Pipeline: 16, ReadyTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Requests = 20_000
+	}
+	return s
+}
+
+// Validate refuses settings that cannot drive a server.
+func (s Settings) Validate() error {
+	if s.Requests < 1 || s.Clients < 1 || s.Pipeline < 2 || s.ReadyTimeout <= 0 {
+		return errors.New("settings requests, clients and ready_timeout must be positive and pipeline at least 2")
+	}
+	if s.Requests > 100_000_000 || s.Clients > 10_000 || s.Pipeline > 10_000 {
+		return errors.New("settings requests (at most 100000000), clients and pipeline (at most 10000 each) are too large")
+	}
+	return nil
+}
 
 // ops are the commands redis-benchmark runs, as it names them in its CSV.
 var ops = []string{"SET", "GET"}
@@ -92,32 +106,11 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{requests: DefaultRequests}
-	if t.Quick {
-		s.requests = QuickRequests
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.requests, err = t.Settings.Int(SettingRequests, s.requests); err != nil {
-		return s, err
-	}
-	if s.clients, err = t.Settings.Int(SettingClients, DefaultClients); err != nil {
-		return s, err
-	}
-	if s.pipeline, err = t.Settings.Int(SettingPipeline, DefaultPipeline); err != nil {
-		return s, err
-	}
-	if s.readyTimeout, err = t.Settings.Duration(SettingReadyTimeout, DefaultReadyTimeout); err != nil {
-		return s, err
-	}
-	if s.requests < 1 || s.clients < 1 || s.pipeline < 2 || s.readyTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s and %s must be positive and %s at least 2",
-			SettingRequests, SettingClients, SettingReadyTimeout, SettingPipeline)
-	}
-	if s.requests > 100_000_000 || s.clients > 10_000 || s.pipeline > 10_000 {
-		return s, fmt.Errorf("settings %s (at most 100000000), %s and %s (at most 10000 each) are too large",
-			SettingRequests, SettingClients, SettingPipeline)
-	}
-	return s, nil
+	return settings{requests: cfg.Requests, clients: cfg.Clients, pipeline: cfg.Pipeline, readyTimeout: cfg.ReadyTimeout.D()}, nil
 }
 
 // serverScript runs redis-server in the foreground, without persistence, logging to stdout.

@@ -22,18 +22,12 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 // cleanup sweeps the namespace isobench of every containerd a profile points to; a
 // containerd that does not answer is skipped.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
-	done := map[string]bool{}
-	for _, p := range profiles {
-		if p.Driver != DriverName {
-			continue
-		}
+	var sweep runtime.Sweep
+	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
 		sock := p.Option("socket", DefaultSocket)
-		if done[sock] {
+		if !sweep.First(sock) {
 			continue
 		}
-		done[sock] = true
 		// No socket, no daemon, and nothing of isobench's in it to remove.
 		if _, err := os.Stat(strings.TrimPrefix(sock, "unix://")); err != nil {
 			continue
@@ -42,14 +36,10 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		if err != nil {
 			continue
 		}
-		r, err := Sweep(ctx, c, sock)
+		sweep.Add(Sweep(ctx, c, sock))
 		c.Close()
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
 	}
-	return removed, errors.Join(errs...)
+	return sweep.Result()
 }
 
 // Sweep removes the namespace isobench's containers (with tasks and snapshots), their

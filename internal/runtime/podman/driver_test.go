@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/podman"
+	"github.com/isobench/isobench/internal/testutil"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 func needPodman(t *testing.T) {
@@ -178,9 +179,12 @@ func TestPodmanRuntimes(t *testing.T) {
 			if rt == "runsc" {
 				// runsc's pinned null network namespace is shared: it stays for others' containers.
 				others, _ := exec.Command(st.Options["runtime_binary"], "list", "--quiet").Output()
-				mounts, _ := os.ReadFile("/proc/mounts")
-				if len(strings.TrimSpace(string(others))) == 0 && strings.Contains(string(mounts), "/runsc/null-netns ") {
-					t.Errorf("runsc's null network namespace still mounted after Close")
+				if len(strings.TrimSpace(string(others))) == 0 {
+					for _, m := range testutil.MountsUnder(t, "/") {
+						if strings.HasSuffix(m, "/runsc/null-netns") {
+							t.Errorf("runsc's null network namespace still mounted after Close: %s", m)
+						}
+					}
 				}
 			}
 		})
