@@ -21,16 +21,21 @@ const (
 // CPUCostMetric declares a host CPU cost metric per unit.
 func CPUCostMetric(name, unit string) Metric {
 	return Metric{Name: name, Unit: "CPU-s/" + unit, Better: results.Lower,
-		Description: "host CPU seconds taken by every process the runtime started for the workload (workload, shim, sandbox, gofer, VMM), per " + unit + "; role tells them apart"}
+		Description: "host CPU seconds taken by every process the runtime started for the workload (workload, shim, sandbox, gofer, VMM), per " + unit + "; role tells them apart (a role below 10 ms of CPU has no sample)"}
 }
 
 // EmitCPUCost emits u per unit of work, once per role and once in all (role total);
 // params are copied. Nothing is emitted for no work: a ratio to nothing means nothing.
+// A role whose processes took less than the accounting's resolution (one clock tick,
+// 10 ms) has no sample: it was not measured as zero, it was too small to measure.
 func EmitCPUCost(t *Trial, metric string, u hostcpu.Usage, work float64, params map[string]string) {
-	if t.Emit == nil || t.Warmup || !(work > 0) {
+	if t.Emit == nil || !(work > 0) {
 		return
 	}
 	for _, role := range u.Roles() {
+		if !(u.Seconds[role] > 0) {
+			continue
+		}
 		p := map[string]string{ParamRole: role}
 		for k, v := range params {
 			p[k] = v

@@ -17,6 +17,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/httpload"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
@@ -123,6 +124,7 @@ func (Benchmark) Metrics() []bench.Metric {
 		{Name: MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
 		{Name: MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
 		{Name: MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
+		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
 	}
 }
 
@@ -204,9 +206,14 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	type measured struct {
 		file File
 		m    *vegeta.Metrics
+		cpu  hostcpu.Usage
 	}
 	var loads []measured
 	for _, f := range Files {
+		before, err := hostcpu.Take(ctx, c)
+		if err != nil {
+			return failed("reading host CPU accounting", err)
+		}
 		m, err := httpload.Attack(ctx, baseURL+f.Name, f.Size, httpload.Options{
 			Concurrency: cfg.concurrency, Duration: cfg.duration, MaxRequests: cfg.maxRequests})
 		if m != nil {
@@ -217,7 +224,11 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return failed("loading "+f.Name, err)
 		}
-		loads = append(loads, measured{f, m})
+		after, err := hostcpu.Take(ctx, c)
+		if err != nil {
+			return failed("reading host CPU accounting", err)
+		}
+		loads = append(loads, measured{f, m, hostcpu.Since(before, after)})
 	}
 
 	if t.Info != nil {
@@ -230,6 +241,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
 		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)
 		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, float64(l.m.Requests)*l.m.Success/1000, p)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/probe"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
@@ -112,6 +113,7 @@ func (Benchmark) Metrics() []bench.Metric {
 		{Name: MetricRetransmits, Unit: "count", Better: results.Lower, Description: "TCP segments the sender retransmitted during the iperf3 run"},
 		{Name: MetricLatencyP50, Unit: "us", Better: results.Lower, Description: "median TCP request/response round trip, host client to echo server in the container"},
 		{Name: MetricLatencyP99, Unit: "us", Better: results.Lower, Description: "99th percentile TCP request/response round trip"},
+		bench.CPUCostMetric(bench.MetricHostCPUPerGbit, "Gbit"),
 	}
 }
 
@@ -195,6 +197,10 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if _, netInfo, err = c.Launch(ctx, cfg.readyTimeout); err != nil {
 		return err
 	}
+	cpuBefore, err := hostcpu.Take(ctx, c)
+	if err != nil {
+		return failed("reading host CPU accounting", err)
+	}
 	// The server starts only now: some engines put the host's address on their bridge
 	// when the first container starts. The clients in the container wait for it.
 	server, err := startIperf3Server(ctx, t, hostIperf, netInfo.HostIP, iperfPort, cfg)
@@ -210,6 +216,10 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	cancel()
 	if err != nil {
 		return failed("waiting for the iperf3 clients in the container", err)
+	}
+	cpuAfter, err := hostcpu.Take(ctx, c)
+	if err != nil {
+		return failed("reading host CPU accounting", err)
 	}
 	reports, attempts, err := splitReports(stdout.Bytes())
 	if err != nil {
@@ -261,6 +271,17 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	t.Emit(MetricLatencyP50, lat.P50us, params(DirectionRoundTrip))
 	t.Emit(MetricLatencyP99, lat.P99us, params(DirectionRoundTrip))
+	// Host CPU per Gbit moved in both directions; a repeated iperf3 run took CPU for
+	// bits no report counts, so then there is no figure rather than a wrong one.
+	gbits := 0.0
+	for _, m := range throughputs {
+		gbits += m.res.BitsPerSecond * m.res.Seconds / 1e9
+	}
+	if attempts[0] == 1 && attempts[1] == 1 {
+		bench.EmitCPUCost(t, bench.MetricHostCPUPerGbit, hostcpu.Since(cpuBefore, cpuAfter), gbits, nil)
+	} else {
+		t.Logf("network %s: no host CPU per Gbit: iperf3 ran more than once", t.Runtime)
+	}
 	return nil
 }
 
