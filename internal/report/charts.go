@@ -415,6 +415,9 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 			one.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(plotter.NewGrid(), one, sd, sm)
 			p.NominalY(labels...)
+			// Every ratio 1 gives the log axis no range, which gonum pads to zero and
+			// cannot draw: the axis always spans at least 0.8 to 1.25.
+			p.X.Min, p.X.Max = math.Min(p.X.Min, 0.8), math.Max(p.X.Max, 1.25)
 			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.5+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}, true

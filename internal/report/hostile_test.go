@@ -84,3 +84,34 @@ func TestReportRefusesASymlinkedReportDirectory(t *testing.T) {
 		})
 	}
 }
+
+// --title is the user's text, shown as text: in Markdown it must not start new blocks,
+// links or HTML, in the HTML page it must not become markup.
+func TestTitleIsEscaped(t *testing.T) {
+	run := writeFixture(t, fixture.Default("alpha", 1))
+	title := "Q3 | *bold* `code`\n# injected heading\n<script>alert(1)</script> [click](javascript:alert(1)) ![img](x.png)"
+	a, err := Load(context.Background(), []string{run}, Options{Title: title})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	if err := Markdown(&md, a); err != nil {
+		t.Fatal(err)
+	}
+	first, rest, _ := strings.Cut(md.String(), "\n")
+	if !strings.HasPrefix(first, "# Q3 ") || strings.Contains(rest, "# injected") {
+		t.Errorf("title broke out of its heading line: %q", first)
+	}
+	for _, raw := range []string{"<script>", "[click](", "![img]", "*bold*", "`code`", "| *"} {
+		if strings.Contains(md.String(), raw) {
+			t.Errorf("Markdown holds %q unescaped:\n%s", raw, first)
+		}
+	}
+	var page strings.Builder
+	if err := HTML(&page, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(page.String(), "<script>alert(1)</script>") {
+		t.Error("HTML page holds the title's markup unescaped")
+	}
+}
