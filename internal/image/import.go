@@ -93,16 +93,27 @@ func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
 
 	format, img, layers, err := s.readSource(ctx, abs, fi, tmp)
 	if err != nil {
-		return nil, err
+		return nil, withHint(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("importing %s: %w", src, err)
 	}
 	stored, err := s.put(ctx, img, name, format+" "+abs, "", layers, s.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", src, err)
+		return nil, withHint(fmt.Errorf("importing %s: %w", src, err))
 	}
 	return stored, nil
+}
+
+// withHint ends a refusal of hostile content with what the user can do.
+func withHint(err error) error {
+	switch {
+	case errors.Is(err, ErrUnsafeContent):
+		return fmt.Errorf("%w (rebuild the image without such members)", err)
+	case errors.Is(err, ErrDigestMismatch):
+		return fmt.Errorf("%w (import a genuine copy)", err)
+	}
+	return err
 }
 
 // readSource detects src's format and opens it as an image; tmp is scratch space
