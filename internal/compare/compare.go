@@ -293,6 +293,12 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	if cur.Unit != old.Unit || cur.Better != old.Better {
 		row.Notes = append(row.Notes, fmt.Sprintf("OLD measured in %s (%s is better), NEW in %s (%s is better)", old.Unit, old.Better, cur.Unit, cur.Better))
 	}
+	switch {
+	case old.Emulated && cur.Emulated:
+		row.Notes = append(row.Notes, "emulated on both sides (a VM under TCG): a change says little about the runtime on real hardware")
+	case old.Emulated || cur.Emulated:
+		row.Notes = append(row.Notes, "emulated on one side only (a VM under TCG): the two are not comparable")
+	}
 	if c := cmp.Or(cur.Caveat, old.Caveat); c != "" {
 		row.Notes = append(row.Notes, c)
 	}
@@ -488,11 +494,9 @@ func (res *Result) judgeFailures(oldSide, newSide side) {
 	}
 }
 
-// judge lists every reason the gate fails, each once.
+// judge lists every reason the gate fails, each once; without the gate the same
+// findings are warnings.
 func (res *Result) judge() {
-	if !res.Options.Gate {
-		return
-	}
 	for _, r := range res.Rows {
 		if r.Regression {
 			res.gate(ReasonRegression, fmt.Sprintf("%s: %s worse (%s [%s]; p=%.3g Holm-adjusted), beyond the %s threshold",
@@ -500,6 +504,10 @@ func (res *Result) judge() {
 		}
 	}
 	for _, m := range res.Missing {
+		if !res.Options.Gate {
+			res.Warnings = append(res.Warnings, "series of OLD missing in NEW, not compared: "+m)
+			continue
+		}
 		if res.Options.AllowMissing {
 			res.Warnings = append(res.Warnings, "series of OLD missing in NEW (allowed by --allow-missing): "+m)
 			continue

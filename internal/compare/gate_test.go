@@ -347,3 +347,15 @@ func declaredCaveat(t *testing.T, metric string) string {
 	t.Fatalf("density declares no caveat for %s", metric)
 	return ""
 }
+
+func TestSeriesWithoutUsableValuesFailsTheGate(t *testing.T) {
+	old := dataset([]series{{"runc", "mem", "MiB", results.Lower, []float64{5, 5.1, 5.2, 5.0, 4.9, 5.1}}})
+	cur := dataset([]series{{"runc", "mem", "MiB", results.Lower, []float64{-1, -2, -3, -4, -5, -6}}})
+	res := runsOf(old, cur, gate5)
+	if got := reasons(res); got[ReasonUnusable] != 1 || len(res.Gate) != 1 || !strings.Contains(res.Gate[0].Message, "no usable values (6 old, 0 new)") {
+		t.Errorf("gate %+v, want one unusable line", res.Gate)
+	}
+	if v := Verdict(res.Rows[0]); v != "unusable" {
+		t.Errorf("verdict %q", v)
+	}
+}

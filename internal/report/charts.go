@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	goruntime "runtime"
 	"sort"
 	"strconv"
@@ -416,6 +415,9 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 			one.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(plotter.NewGrid(), one, sd, sm)
 			p.NominalY(labels...)
+			// Every ratio 1 gives the log axis no range, which gonum pads to zero and
+			// cannot draw: the axis always spans at least 0.8 to 1.25.
+			p.X.Min, p.X.Max = math.Min(p.X.Min, 0.8), math.Max(p.X.Max, 1.25)
 			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.5+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}, true
@@ -425,8 +427,8 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 // is not ""), and keeps each SVG for the HTML page.
 func renderCharts(ctx context.Context, specs []chartSpec, dir string) ([]Chart, error) {
 	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("creating chart directory: %w", err)
+		if err := makeDir(dir); err != nil {
+			return nil, err
 		}
 	}
 	charts := make([]Chart, len(specs))

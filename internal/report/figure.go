@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -41,6 +40,8 @@ func (f *Figure) Add(label string, thumbs ...plot.Thumbnailer) {
 // Draw draws the figure onto c. A margin is left on either side: a browser showing the
 // SVG without gonum's fonts sets its text in a wider one, which must not be cut off.
 func (f Figure) Draw(c draw.Canvas) {
+	widenDegenerate(&f.Plot.X)
+	widenDegenerate(&f.Plot.Y)
 	c = draw.Crop(c, vg.Points(10), -vg.Points(6), 0, 0)
 	switch {
 	case len(f.Legend) == 0:
@@ -122,7 +123,14 @@ func svgFonts(svg []byte) []byte {
 
 // RenderFigure draws f as SVG (returned) and, when dir is not "", writes
 // dir/<id>.svg and dir/<id>.png.
-func RenderFigure(f Figure, dir, id string) ([]byte, error) {
+func RenderFigure(f Figure, dir, id string) (svgOut []byte, err error) {
+	// gonum panics on data it cannot draw; data from a run directory is not trusted to be
+	// drawable, and one chart must not take the whole report down with a goroutine dump.
+	defer func() {
+		if r := recover(); r != nil {
+			svgOut, err = nil, fmt.Errorf("chart %s: cannot draw it: %v", id, r)
+		}
+	}()
 	svg := vgsvg.New(f.Width, f.Height)
 	f.Draw(draw.New(svg))
 	var buf bytes.Buffer
@@ -133,7 +141,7 @@ func RenderFigure(f Figure, dir, id string) ([]byte, error) {
 	if dir == "" {
 		return out, nil
 	}
-	if err := os.WriteFile(filepath.Join(dir, id+".svg"), out, 0o644); err != nil {
+	if err := writeBytes(filepath.Join(dir, id+".svg"), out); err != nil {
 		return nil, fmt.Errorf("writing chart: %w", err)
 	}
 	img := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(PNGDPI), vgimg.UseBackgroundColor(color.White))
@@ -142,7 +150,7 @@ func RenderFigure(f Figure, dir, id string) ([]byte, error) {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&png); err != nil {
 		return nil, fmt.Errorf("chart %s: drawing png: %w", id, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, id+".png"), png.Bytes(), 0o644); err != nil {
+	if err := writeBytes(filepath.Join(dir, id+".png"), png.Bytes()); err != nil {
 		return nil, fmt.Errorf("writing chart: %w", err)
 	}
 	return out, nil
@@ -250,4 +258,38 @@ func (LogTicks125) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// widenDegenerate gives an axis a range it can draw. gonum pads an empty range by 1 on
+// each side, which a constant series of 1e16 or more swallows (and its tick maker then
+// panics), and a log axis must stay above zero (every ratio 1 pads to 0 .. 2).
+func widenDegenerate(a *plot.Axis) {
+	lo, hi := a.Min, a.Max
+	if !finite(lo, hi) {
+		return
+	}
+	if _, isLog := a.Scale.(plot.LogScale); isLog {
+		if hi <= 0 {
+			lo, hi = 0.8, 1.25
+		}
+		if lo <= 0 {
+			lo = hi / 10
+		}
+		if hi/lo < 1.01 {
+			lo, hi = lo/1.25, hi*1.25
+		}
+		a.Min, a.Max = lo, hi
+		return
+	}
+	if hi > lo && hi-lo > 1e-9*math.Max(math.Abs(lo), math.Abs(hi)) {
+		return
+	}
+	pad := 0.05 * math.Max(math.Abs(lo), math.Abs(hi))
+	if pad == 0 || math.IsInf(lo-pad, 0) || math.IsInf(hi+pad, 0) {
+		pad = 1
+		if math.Abs(hi) > 1 {
+			pad = 0.05 * math.Abs(hi) / 2
+		}
+	}
+	a.Min, a.Max = lo-pad, hi+pad
 }

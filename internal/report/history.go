@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -111,8 +110,11 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		page.First, page.Last = runs[0].Started, runs[len(runs)-1].Started
 	}
 	chartDir := filepath.Join(outDir, ChartsDir)
-	if err := os.MkdirAll(chartDir, 0o755); err != nil {
-		return HistorySummary{}, fmt.Errorf("creating chart directory: %w", err)
+	if err := makeDir(outDir); err != nil {
+		return HistorySummary{}, err
+	}
+	if err := makeDir(chartDir); err != nil {
+		return HistorySummary{}, err
 	}
 	groups := groupCourses(courses)
 	used := map[string]int{}

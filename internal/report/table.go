@@ -176,7 +176,7 @@ func CSV(w io.Writer, a *Analysis) error {
 // Markdown writes a Markdown report: warnings, then a table per metric.
 func Markdown(w io.Writer, a *Analysis) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "# %s\n\n", a.title())
+	fmt.Fprintf(b, "# %s\n\n", mdEscape(a.title()))
 	fmt.Fprintf(b, "%d samples in %d series. Medians with distribution-free order-statistic intervals of at least 95%% coverage (the actual coverage shown; %q below 6 samples); ratios to the baseline with bootstrap intervals (seed %d); percentiles by the numpy \"linear\" definition.\n\n",
 		a.Samples, len(a.Rows), stats.TooSmall, stats.Seed)
 	if len(a.Warnings) > 0 {
@@ -208,9 +208,20 @@ func Markdown(w io.Writer, a *Analysis) error {
 	return err
 }
 
+// mdEscape makes s inline Markdown text that renders as itself: no line break that
+// would start a new block, no emphasis, code, link, image, HTML or table syntax.
 func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "<", "&lt;").Replace(s)
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
+	return mdEscaper.Replace(s)
 }
+
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
+	"#", `\#`, "!", `\!`, "~", `\~`, "<", "&lt;", ">", "&gt;", "&", "&amp;")
 
 func (a *Analysis) title() string {
 	if a.Options.Title != "" {

@@ -3,7 +3,6 @@ package results
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 )
@@ -228,5 +227,3 @@ func (s *Series) ByTrial() map[int]float64 {
 	}
 	return out
 }
-
-func nanValue() float64 { return math.NaN() }

@@ -87,7 +87,7 @@ func TestLoadDatasetCarriesDeclarationsAndFailureShares(t *testing.T) {
 	if s == nil || s.Caveat != "host-wide" || !s.Emulated || len(s.Values) != 4 {
 		t.Fatalf("series %+v", s)
 	}
-	if frac, failed := d.FailedFraction(TrialKey{"h", "runc", "density"}); failed != 1 || frac != 0.2 {
-		t.Errorf("failed %d, share %g; want 1 and 0.2", failed, frac)
+	if ok := d.Succeeded[TrialKey{"h", "runc", "density"}]; ok != 4 || len(d.Failures) != 1 || d.Failures[0].Count != 1 || d.Failures[0].FirstError != "boom" {
+		t.Errorf("succeeded %d, failures %+v; want 4 and one", ok, d.Failures)
 	}
 }

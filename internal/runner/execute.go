@@ -136,6 +136,10 @@ func (x *execution) runBenchmarks(ctx context.Context, ready []*plannedRuntime, 
 		if err != nil {
 			return err
 		}
+		// Samples go to disk unbuffered as measured, so the run directory holds them all.
+		if done := x.plan.opts.BenchmarkDone; done != nil {
+			done(ctx, x.dir, b.Name())
+		}
 	}
 	return nil
 }

@@ -43,7 +43,11 @@ type Driver struct {
 
 // New makes the driver; its profile options are those of vmm.NewKVMDriver.
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	base, err := vmm.NewKVMDriver(p, env, kind)
+	opts := vmm.DefaultKVMOptions()
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	base, err := vmm.NewKVMDriver(p, env, kind, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func (d *Driver) Close(ctx context.Context) error { return nil }
 
 // New implements runtime.Driver: an overlay of the image with /proc, /sys and /dev bound
 // in, since a chroot alone has none of them.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -87,7 +87,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = mounts.UnmountAll(c.dir)
+			err = errors.Join(err, mounts.UnmountAll(c.dir))
 		}
 	}()
 	root, err := overlay.Mount(d.rootfs, c.dir)

@@ -73,6 +73,7 @@ const (
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 	flavor  flavor
 	binary  string
 	rootfs  string
@@ -88,7 +89,11 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	if p.Binary == "" {
 		return nil, fmt.Errorf("profile %q: driver oci needs `binary:` (runc, crun, runsc or a path)", p.Name)
 	}
-	f := flavor(p.Option("flavor", ""))
+	opts := Options{Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	f := flavor(opts.Flavor)
 	if f == "" {
 		base := filepath.Base(p.Binary)
 		switch {
@@ -100,12 +105,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 			f = flavorRunc
 		}
 	}
-	switch f {
-	case flavorRunc, flavorCrun, flavorRunsc:
-	default:
-		return nil, fmt.Errorf("profile %q: flavor %q is not runc, crun or runsc", p.Name, f)
-	}
-	return &Driver{profile: p, env: env, flavor: f}, nil
+	return &Driver{profile: p, env: env, flavor: f, opts: opts}, nil
 }
 
 // Profile implements runtime.Driver.
@@ -161,9 +161,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-func (d *Driver) platform() string {
-	return d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
-}
+func (d *Driver) platform() string { return d.opts.Platform }
 
 // Prepare implements runtime.Driver.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -213,7 +211,7 @@ func (d *Driver) globalArgs(network bool) []string {
 
 // New implements runtime.Driver: the bundle, the overlay and the network are made here,
 // outside the timed create.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -224,7 +222,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = c.cleanup()
+			err = errors.Join(err, c.cleanup())
 		}
 	}()
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {

@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/procs"
-	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
@@ -18,7 +17,7 @@ func (d *Driver) runscNet() (mode, why string) {
 		if bin, err := exec.LookPath(d.profile.Binary); err == nil {
 			version = gvisor.Version(bin)
 		}
-		d.netMode, d.netWhy = gvisor.NetworkMode(d.profile.Option(runtime.OptionNetwork, ""), version)
+		d.netMode, d.netWhy = gvisor.NetworkMode(d.opts.Network, version)
 	})
 	return d.netMode, d.netWhy
 }
