@@ -202,6 +202,18 @@ func TestFirstScreenInHeadlessChromium(t *testing.T) {
 		}
 	}
 
+	// The quick start's nine runtimes fit the same screen.
+	dir := writeFixture(t, fixture.QuickStart("beta", 2, 10))
+	qs, err := Write(context.Background(), []string{dir}, filepath.Join(t.TempDir(), "report"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range firstScreen(t, qs.HTML) {
+		if it.Bottom > 800 || it.Right > 1280 {
+			t.Errorf("quick start: %s %s %.40q ends at (%.0f, %.0f), outside the first 1280x800 screen", it.Tag, it.Key, it.Text, it.Right, it.Bottom)
+		}
+	}
+
 	// Three trials: the page says so instead of claiming anything.
 	few := thesisReport(t, 3)
 	for _, it := range firstScreen(t, few.HTML) {

@@ -22,7 +22,7 @@ import (
 // print at PNGDPI.
 const (
 	panelWidth  = 4.3 * vg.Inch
-	panelHeight = 2.55 * vg.Inch
+	panelHeight = 2.45 * vg.Inch
 )
 
 // hBar is one horizontal bar segment from X0 to X1 at row Y.
@@ -110,6 +110,13 @@ func runtimeLabel(r Row) string {
 		return r.Runtime + "\n(emulated)"
 	}
 	return r.Runtime
+}
+
+// denseLabels sets many runtimes' names smaller, so that the panels keep one height.
+func denseLabels(p *plot.Plot, n int) {
+	if n > 6 {
+		p.Y.Tick.Label.Font.Size = font.Length(8)
+	}
 }
 
 // legendLabel is the name in a legend; emulated runtimes are marked.
@@ -227,7 +234,8 @@ func (a *Analysis) startupFigure(p Panel) (Figure, error) {
 	}
 	pl.NominalY(labels...)
 	pl.X.Min, pl.X.Max = 0, limit
-	fig := Figure{Plot: pl, LegendBelow: true, Width: panelWidth, Height: panelHeight + vg.Length(math.Max(0, float64(n-5)))*0.16*vg.Inch}
+	denseLabels(pl, n)
+	fig := Figure{Plot: pl, LegendBelow: true, Width: panelWidth, Height: panelHeight}
 	for _, ph := range startupPhases {
 		fig.Add(ph.label, boxThumb{ph.color})
 	}
@@ -303,6 +311,7 @@ func relativeFigure(p Panel) (Figure, error) {
 	ref.Color = color.Black
 	pl.Add(ref)
 	pl.NominalY(labels...)
+	denseLabels(pl, n)
 	pl.X.Min, pl.X.Max = 0, hi*1.08
 	pl.X.Tick.Marker = NiceTicks{N: 5}
 	return Figure{Plot: pl, Width: panelWidth, Height: panelHeight}, nil
