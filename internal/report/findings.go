@@ -105,6 +105,15 @@ func (a *Analysis) findings(d *results.Dataset) []Panel {
 // headline picks the series of a topic on a host: the metric's params measured for
 // the most runtimes (density: the largest n), and its rows.
 func (a *Analysis) headline(h HostInfo, t topic) (Panel, bool) {
+	// The benchmark's own word on its headline metric wins over the topic's default.
+	if h.Env != nil {
+		for _, mi := range h.Env.Metrics {
+			if mi.Benchmark == t.Benchmark && mi.Headline && mi.Name != t.Metric {
+				t.Metric, t.Verb, t.Noun = mi.Name, "measures", strings.ReplaceAll(mi.Name, "_", " ")
+				break
+			}
+		}
+	}
 	byParams := map[string][]Row{}
 	for _, r := range a.Rows {
 		if r.Host == h.Host && r.Benchmark == t.Benchmark && r.Metric == t.Metric && r.Summary.N > 0 {

@@ -411,7 +411,14 @@ func sweepFigure(title, sweep string, lines []sweepLine, unit string, better res
 		}
 		pl.X.Min, pl.X.Max = ticks[0]-0.06*span, ticks[len(ticks)-1]+0.06*span
 	}
-	if finite(lo, hi) {
+	switch {
+	case !small && lo > 0 && hi/lo > 20:
+		// An emulated VM and a process differ by orders of magnitude: a log axis shows both.
+		pl.Y.Scale = plot.LogScale{}
+		pl.Y.Tick.Marker = LogTicks125{}
+		pl.Y.Label.Text += ", log scale"
+		pl.Y.Min, pl.Y.Max = lo/1.1, hi*1.1
+	case finite(lo, hi):
 		pl.Y.Min = math.Min(0, lo)
 		pl.Y.Max = hi * 1.05
 	}
