@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -194,7 +195,8 @@ func parseSize(s string) (uint64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || v <= 0 {
+	// !(v > 0) refuses NaN too; a size beyond 2^63 bytes does not convert to an integer.
+	if err != nil || !(v > 0) || v*float64(mult) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%q is not a size like 4GiB or 512MiB", s)
 	}
 	return uint64(v * float64(mult)), nil
