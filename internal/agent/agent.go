@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -331,17 +332,10 @@ func (a *agent) runWorkload(spec guestproto.GuestSpec) (int, error) {
 	go a.forward(&wg, stderr, guestproto.EventStderr)
 	wg.Wait()
 	err = cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ee.ExitCode(), nil
+	if code, ok := procs.ExitStatus(err); ok {
+		return code, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("waiting for workload: %w", err)
-	}
-	return 0, nil
+	return 0, fmt.Errorf("waiting for workload: %w", err)
 }
 
 // forward sends a pipe's content as protocol lines; chunks stay small so a line never

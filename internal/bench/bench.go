@@ -20,6 +20,29 @@ type Metric struct {
 	Unit        string
 	Better      results.Better
 	Description string
+	// Distribution: the whole distribution of the samples matters (reports draw a CDF).
+	Distribution bool
+	// Headline: the one figure that sums the benchmark up; at most one per benchmark.
+	Headline bool
+	// Caveat is what a reader must know before trusting a change in the metric, or "".
+	Caveat string
+}
+
+// Declared is what the named benchmarks declare about their metrics, for the run's
+// environment.json; unknown names are left out.
+func Declared(names []string) []results.MetricInfo {
+	var out []results.MetricInfo
+	for _, name := range names {
+		b, err := Get(name)
+		if err != nil {
+			continue
+		}
+		for _, m := range b.Metrics() {
+			out = append(out, results.MetricInfo{Benchmark: name, Name: m.Name, Unit: m.Unit, Better: m.Better,
+				Description: m.Description, Distribution: m.Distribution, Headline: m.Headline, Caveat: m.Caveat})
+		}
+	}
+	return out
 }
 
 // Benchmark is one kind of measurement.

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -92,6 +93,16 @@ func (rf *runFlags) options(cmd *cobra.Command) (runner.Options, error) {
 func executeRun(cmd *cobra.Command, opts runner.Options, check func(*runner.Plan) error) (*runner.Result, error) {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The report grows as benchmarks finish: a first look long before the run ends.
+	opts.BenchmarkDone = func(ctx context.Context, dir, bench string) {
+		t0 := time.Now()
+		path, err := writeRunReport(context.WithoutCancel(ctx), dir, opts.Baseline)
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "isobench: writing the report after %s: %v\n", bench, err)
+			return
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "report so far (%s done, written in %s): %s\n", bench, time.Since(t0).Round(10*time.Millisecond), path)
+	}
 	plan, err := runner.NewPlan(ctx, opts)
 	if err != nil {
 		return nil, asExit(err)
@@ -112,10 +123,11 @@ func executeRun(cmd *cobra.Command, opts runner.Options, check func(*runner.Plan
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "results: %s (%d samples, %d failed trials)\n", abs, res.Samples, res.Failures)
 		if err == nil && !res.Interrupted {
+			t0 := time.Now()
 			if path, rerr := writeRunReport(context.WithoutCancel(ctx), res.Dir, opts.Baseline); rerr != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "isobench: writing the report: %v\n", rerr)
 			} else if path != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", path)
+				fmt.Fprintf(cmd.OutOrStdout(), "report: %s (written in %s)\n", path, time.Since(t0).Round(10*time.Millisecond))
 			}
 		}
 	}
@@ -189,7 +201,8 @@ func parseSize(s string) (uint64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || v <= 0 {
+	// !(v > 0) refuses NaN too; a size beyond 2^63 bytes does not convert to an integer.
+	if err != nil || !(v > 0) || v*float64(mult) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%q is not a size like 4GiB or 512MiB", s)
 	}
 	return uint64(v * float64(mult)), nil

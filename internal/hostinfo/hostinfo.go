@@ -62,13 +62,14 @@ func UnifiedControllers() string {
 	return strings.TrimSpace(readFile("/sys/fs/cgroup/unified/cgroup.controllers"))
 }
 
-// KVMProbe tells whether KVM runs ordinary guests. The VM package replaces it with a real
-// boot probe; without it, only the device's presence is known.
+// KVMProbe tells whether KVM runs ordinary guests. Package kvmprobe replaces it with a
+// real boot probe; without it, KVM is not known to work, and unknown counts as unusable:
+// some hosts accept /dev/kvm's ioctls and then hang every ordinary guest.
 var KVMProbe = func(ctx context.Context) (usable bool, reason string) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		return false, "/dev/kvm is missing"
 	}
-	return true, "/dev/kvm present (not probed)"
+	return false, "/dev/kvm present, but no boot probe ran (KVM may still hang ordinary guests)"
 }
 
 var kvmOnce struct {

@@ -4,11 +4,14 @@ package procs
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/prometheus/procfs"
 )
@@ -196,4 +199,20 @@ func Mappings(pid int) ([]Mapping, error) {
 		return nil, fmt.Errorf("reading the memory map of %d: %w", pid, err)
 	}
 	return out, nil
+}
+
+// ExitStatus is the shell's view of how a waited-for child ended: its exit code, or 128
+// plus the signal that killed it. ok is false when err is not about the child's exit.
+func ExitStatus(err error) (code int, ok bool) {
+	if err == nil {
+		return 0, true
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return -1, false
+	}
+	if ws, isWS := ee.Sys().(syscall.WaitStatus); isWS && ws.Signaled() {
+		return 128 + int(ws.Signal()), true
+	}
+	return ee.ExitCode(), true
 }

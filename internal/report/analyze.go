@@ -14,6 +14,10 @@ import (
 	"github.com/isobench/isobench/internal/stats"
 )
 
+// MinNoiseN is the fewest samples whose coefficient of variation means anything; a
+// series with fewer is never flagged noisy.
+const MinNoiseN = 6
+
 // DefaultNoiseCV is the coefficient of variation above which a series is flagged noisy.
 const DefaultNoiseCV = 0.10
 
@@ -115,6 +119,8 @@ type Analysis struct {
 	Failures []results.FailureCount
 	Samples  int
 	Warnings []string
+	// Panels are the first screen: per host and question a chart and its sentences.
+	Panels []Panel
 }
 
 // Load reads the run directories and computes every statistic.
@@ -174,7 +180,7 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 			for i := range next {
 				r := &a.Rows[i]
 				r.Summary = stats.SummarizeSorted(r.Values)
-				r.Noisy = stats.Noisy(r.Summary, opts.noiseCV())
+				r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
 				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
 				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
 				var baseValues []float64
@@ -207,6 +213,7 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 		a.Hosts = append(a.Hosts, *hosts[h])
 	}
 	a.Warnings = append(a.Warnings, a.inputWarnings(d)...)
+	a.Panels = a.findings(d)
 	return a, nil
 }
 
@@ -253,20 +260,21 @@ func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 	for _, f := range a.Failures {
 		w = append(w, fmt.Sprintf("host %s: %d failed trial(s) of %s %s, first: %s", f.Host, f.Count, f.Runtime, f.Benchmark, firstLine(f.FirstError)))
 	}
-	var noisy []string
+	noisy, counted := 0, 0
 	for _, r := range a.Rows {
+		if r.Summary.N >= MinNoiseN {
+			counted++
+		}
 		if r.Noisy {
-			noisy = append(noisy, fmt.Sprintf("%s %s/%s%s (CV %.1f%%)", r.Runtime, r.Benchmark, r.Metric, bracket(r.Params), 100*r.Summary.CV))
+			noisy++
 		}
 	}
-	if len(noisy) > 0 {
-		const listed = 12 // the tables flag every one; the warning only says where to look
-		total, more := len(noisy), ""
-		if len(noisy) > listed {
-			more = fmt.Sprintf(" and %d more (see the notes column)", len(noisy)-listed)
-			noisy = noisy[:listed]
-		}
-		w = append(w, fmt.Sprintf("%d noisy series (CV above %.0f%%): %s%s", total, 100*a.Options.noiseCV(), strings.Join(noisy, ", "), more))
+	if noisy > 0 {
+		w = append(w, fmt.Sprintf("%d of %d series vary by more than %.0f%% between trials (coefficient of variation); the tables mark them noisy",
+			noisy, counted, 100*a.Options.noiseCV()))
+	}
+	if few := len(a.Rows) - counted; few > 0 && counted == 0 {
+		w = append(w, fmt.Sprintf("every series has fewer than %d samples: too few to judge noise or give intervals; run more trials (isobench run --trials 10)", MinNoiseN))
 	}
 	return w
 }
@@ -354,13 +362,46 @@ func firstLine(s string) string {
 	return s
 }
 
+// alerts sums the warnings up in one line: what kinds there are, not each.
+func (a *Analysis) alerts() string {
+	if len(a.Warnings) == 0 {
+		return ""
+	}
+	kinds := []struct{ key, word string }{
+		{"emulated", "emulated runtimes (not comparable)"},
+		{"failed trial", "failed trials"},
+		{"skipped", "skipped runtimes"},
+		{"virtual machine", "measured inside a VM"},
+		{"noisy", "noisy series"},
+		{"vary by more", "noisy series"},
+		{"interrupted", "an interrupted run"},
+		{"baseline runtime", "a missing baseline"},
+		{"fewer than", "too few trials"},
+	}
+	seen := map[string]bool{}
+	var words []string
+	for _, w := range a.Warnings {
+		for _, k := range kinds {
+			if strings.Contains(w, k.key) && !seen[k.word] {
+				seen[k.word] = true
+				words = append(words, k.word)
+			}
+		}
+	}
+	text := fmt.Sprintf("%d warning(s)", len(a.Warnings))
+	if len(words) > 0 {
+		text += ": " + strings.Join(words, ", ")
+	}
+	return text + "."
+}
+
 // plausibleValues are the series' sorted values that can be measurements, and the
 // caveats a reader needs: what was kept out and why, and whether the metric moves with
 // the whole host.
 func plausibleValues(s *results.Series) ([]float64, []string) {
 	var caveats []string
-	if c := results.Caveat(s.Key.Benchmark, s.Key.Metric); c != "" {
-		caveats = append(caveats, c)
+	if s.Caveat != "" {
+		caveats = append(caveats, s.Caveat)
 	}
 	kept := s.Values
 	reasons := map[string]int{}

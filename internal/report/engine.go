@@ -10,12 +10,9 @@ import (
 )
 
 // OCIRuntimeOption is the runtime option an engine profile uses to name the OCI runtime it
-// drives, so that its start-up can be set against that runtime's own.
+// drives (runtime.OptionOCIRuntime), so that its headline can be set against that
+// runtime's own.
 const OCIRuntimeOption = "oci_runtime"
-
-// engineMetrics are the start-up metrics whose meaning is the same through an engine and
-// directly: the whole lifecycle. (An engine's "create" does not call the runtime's create.)
-var engineMetrics = []string{"total"}
 
 // EngineOverhead is what an engine adds to the start-up of the OCI runtime it drives:
 // the Hodges-Lehmann shift from the bare runtime's start-up to the engine's, with the
@@ -46,9 +43,15 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 			if bare == "" || bare == engine {
 				continue
 			}
-			for _, m := range engineMetrics {
-				er := index[h.Host+"\x00"+engine+"\x00startup\x00"+m+"\x00"]
-				br := index[h.Host+"\x00"+bare+"\x00startup\x00"+m+"\x00"]
+			// Only a headline means the same through an engine and directly (start-up's
+			// total: an engine's "create" does not call the runtime's create).
+			for _, mi := range h.Env.Metrics {
+				if !mi.Headline {
+					continue
+				}
+				m := mi.Name
+				er := index[h.Host+"\x00"+engine+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
+				br := index[h.Host+"\x00"+bare+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
 				if er == nil || br == nil {
 					continue
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -17,53 +16,132 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Figure is a plot with its legend in a strip to the right of it, so the legend never
-// covers data.
+// Figure is a plot with its legend beside it (or below it), never over the data.
 type Figure struct {
 	Plot   *plot.Plot
-	Legend *plot.Legend
-	Width  vg.Length
-	Height vg.Length
+	Legend []LegendEntry
+	// LegendBelow puts the entries in rows under the plot instead of a column to its right.
+	LegendBelow bool
+	Width       vg.Length
+	Height      vg.Length
 }
 
-// NewLegend is a legend for a Figure: its entries top-left in the strip.
-func NewLegend() *plot.Legend {
+// LegendEntry is one line of a legend: its text and what its sample is drawn with.
+type LegendEntry struct {
+	Label  string
+	Thumbs []plot.Thumbnailer
+}
+
+// Add appends a legend entry.
+func (f *Figure) Add(label string, thumbs ...plot.Thumbnailer) {
+	f.Legend = append(f.Legend, LegendEntry{Label: label, Thumbs: thumbs})
+}
+
+// Draw draws the figure onto c. A margin is left on either side: a browser showing the
+// SVG without gonum's fonts sets its text in a wider one, which must not be cut off.
+func (f Figure) Draw(c draw.Canvas) {
+	widenDegenerate(&f.Plot.X)
+	widenDegenerate(&f.Plot.Y)
+	c = draw.Crop(c, vg.Points(10), -vg.Points(6), 0, 0)
+	switch {
+	case len(f.Legend) == 0:
+		f.Plot.Draw(c)
+	case f.LegendBelow:
+		f.drawBelow(c)
+	default:
+		f.drawRight(c)
+	}
+}
+
+func (f Figure) drawRight(c draw.Canvas) {
 	l := plot.NewLegend()
 	l.Top, l.Left = true, true
 	l.ThumbnailWidth = vg.Points(24)
 	l.Padding = vg.Points(2)
-	return &l
-}
-
-// Draw draws the figure onto c.
-func (f Figure) Draw(c draw.Canvas) {
-	if f.Legend == nil {
-		f.Plot.Draw(c)
-		return
+	l.TextStyle.Font.Size = font.Length(10)
+	for _, e := range f.Legend {
+		l.Add(e.Label, e.Thumbs...)
 	}
-	w := f.Legend.Rectangle(c).Size().X + vg.Points(24)
+	w := l.Rectangle(c).Size().X + vg.Points(24)
 	if maxW := c.Size().X * 0.3; w > maxW {
 		w = maxW
 	}
-	plotArea := draw.Crop(c, 0, -w, 0, 0)
-	f.Plot.Draw(plotArea)
-	legendArea := draw.Crop(c, c.Size().X-w+vg.Points(8), 0, 0, -vg.Points(24))
-	f.Legend.Draw(legendArea)
+	f.Plot.Draw(draw.Crop(c, 0, -w, 0, 0))
+	l.Draw(draw.Crop(c, c.Size().X-w+vg.Points(8), 0, 0, -vg.Points(24)))
+}
+
+// drawBelow lays the entries out left to right in rows under the plot.
+func (f Figure) drawBelow(c draw.Canvas) {
+	sty := f.Plot.Legend.TextStyle
+	sty.Font.Size = font.Length(9)
+	thumbW, gap := vg.Points(18), vg.Points(12)
+	rowH := sty.Rectangle("Mg").Size().Y + vg.Points(3)
+	left, right := c.Min.X+vg.Points(6), c.Max.X-vg.Points(4)
+	type placed struct {
+		e    LegendEntry
+		x    vg.Length
+		row  int
+		text vg.Length
+	}
+	var items []placed
+	x, row := left, 0
+	for _, e := range f.Legend {
+		// A browser's substitute font runs up to a sixth wider than gonum measured.
+		tw := sty.Rectangle(e.Label).Size().X * 7 / 6
+		w := thumbW + vg.Points(3) + tw
+		if x > left && x+w > right {
+			x, row = left, row+1
+		}
+		items = append(items, placed{e, x, row, tw})
+		x += w + gap
+	}
+	stripH := rowH*vg.Length(row+1) + vg.Points(4)
+	f.Plot.Draw(draw.Crop(c, 0, 0, stripH, 0))
+	for _, it := range items {
+		y := c.Min.Y + stripH - vg.Points(2) - rowH*vg.Length(it.row+1)
+		thumb := draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: it.x, Y: y + vg.Points(1)}, Max: vg.Point{X: it.x + thumbW, Y: y + rowH - vg.Points(2)}}}
+		for _, t := range it.e.Thumbs {
+			t.Thumbnail(&thumb)
+		}
+		c.FillText(sty, vg.Point{X: it.x + thumbW + vg.Points(3), Y: y + vg.Points(2)}, it.e.Label)
+	}
+}
+
+func init() {
+	// Sans-serif reads better small and on screen; Liberation Sans has the metrics of
+	// Arial and Helvetica, which browsers without it fall back to (svgFonts).
+	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+}
+
+// svgFonts names fonts with Liberation Sans's metrics after it, so a browser without
+// it sets the text in the width gonum measured.
+func svgFonts(svg []byte) []byte {
+	return bytes.ReplaceAll(svg, []byte("font-family:Liberation Sans;"),
+		[]byte("font-family:'Liberation Sans',Arimo,Arial,Helvetica,sans-serif;"))
 }
 
 // RenderFigure draws f as SVG (returned) and, when dir is not "", writes
 // dir/<id>.svg and dir/<id>.png.
-func RenderFigure(f Figure, dir, id string) ([]byte, error) {
+func RenderFigure(f Figure, dir, id string) (svgOut []byte, err error) {
+	// gonum panics on data it cannot draw; data from a run directory is not trusted to be
+	// drawable, and one chart must not take the whole report down with a goroutine dump.
+	defer func() {
+		if r := recover(); r != nil {
+			svgOut, err = nil, fmt.Errorf("chart %s: cannot draw it: %v", id, r)
+		}
+	}()
 	svg := vgsvg.New(f.Width, f.Height)
 	f.Draw(draw.New(svg))
 	var buf bytes.Buffer
 	if _, err := svg.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("chart %s: drawing svg: %w", id, err)
 	}
+	out := svgFonts(buf.Bytes())
 	if dir == "" {
-		return buf.Bytes(), nil
+		return out, nil
 	}
-	if err := os.WriteFile(filepath.Join(dir, id+".svg"), buf.Bytes(), 0o644); err != nil {
+	if err := writeBytes(filepath.Join(dir, id+".svg"), out); err != nil {
 		return nil, fmt.Errorf("writing chart: %w", err)
 	}
 	img := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(PNGDPI), vgimg.UseBackgroundColor(color.White))
@@ -72,10 +150,10 @@ func RenderFigure(f Figure, dir, id string) ([]byte, error) {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&png); err != nil {
 		return nil, fmt.Errorf("chart %s: drawing png: %w", id, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, id+".png"), png.Bytes(), 0o644); err != nil {
+	if err := writeBytes(filepath.Join(dir, id+".png"), png.Bytes()); err != nil {
 		return nil, fmt.Errorf("writing chart: %w", err)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // NiceTicks marks about N major ticks at round steps (1, 2, 2.5 or 5 times a power of
@@ -97,15 +175,20 @@ func (t NiceTicks) Ticks(lo, hi float64) []plot.Tick {
 	}
 	raw := (hi - lo) / float64(n)
 	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*mag >= raw {
-			step = m * mag
-			break
+	// The round step whose number of ticks comes closest to n.
+	step, bestDiff := mag, math.Inf(1)
+	for _, m := range []float64{0.5, 1, 2, 2.5, 5, 10} {
+		if d := math.Abs((hi-lo)/(m*mag) - float64(n)); d < bestDiff {
+			step, bestDiff = m*mag, d
 		}
 	}
-	prec := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
-	if step/math.Pow(10, math.Floor(math.Log10(step)+1e-9)) == 2.5 {
+	// As many decimals as the step needs.
+	prec := 0
+	for prec < 9 {
+		scaled := step * math.Pow(10, float64(prec))
+		if math.Abs(scaled-math.Round(scaled)) < 1e-6*scaled {
+			break
+		}
 		prec++
 	}
 	var ticks []plot.Tick
@@ -148,4 +231,65 @@ func NewPlot(title string) *plot.Plot {
 	p.Title.Text = title
 	textStyle(p)
 	return p
+}
+
+// LogTicks125 marks 1, 2 and 5 times each power of ten on a log axis (gonum's LogTicks
+// labels only the powers, too few over one or two decades), minor ticks between.
+type LogTicks125 struct{}
+
+// Ticks implements plot.Ticker.
+func (LogTicks125) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return plot.LogTicks{Prec: -1}.Ticks(lo, hi)
+	}
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * p
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// widenDegenerate gives an axis a range it can draw. gonum pads an empty range by 1 on
+// each side, which a constant series of 1e16 or more swallows (and its tick maker then
+// panics), and a log axis must stay above zero (every ratio 1 pads to 0 .. 2).
+func widenDegenerate(a *plot.Axis) {
+	lo, hi := a.Min, a.Max
+	if !finite(lo, hi) {
+		return
+	}
+	if _, isLog := a.Scale.(plot.LogScale); isLog {
+		if hi <= 0 {
+			lo, hi = 0.8, 1.25
+		}
+		if lo <= 0 {
+			lo = hi / 10
+		}
+		if hi/lo < 1.01 {
+			lo, hi = lo/1.25, hi*1.25
+		}
+		a.Min, a.Max = lo, hi
+		return
+	}
+	if hi > lo && hi-lo > 1e-9*math.Max(math.Abs(lo), math.Abs(hi)) {
+		return
+	}
+	pad := 0.05 * math.Max(math.Abs(lo), math.Abs(hi))
+	if pad == 0 || math.IsInf(lo-pad, 0) || math.IsInf(hi+pad, 0) {
+		pad = 1
+		if math.Abs(hi) > 1 {
+			pad = 0.05 * math.Abs(hi) / 2
+		}
+	}
+	a.Min, a.Max = lo-pad, hi+pad
 }

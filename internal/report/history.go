@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -111,8 +110,11 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		page.First, page.Last = runs[0].Started, runs[len(runs)-1].Started
 	}
 	chartDir := filepath.Join(outDir, ChartsDir)
-	if err := os.MkdirAll(chartDir, 0o755); err != nil {
-		return HistorySummary{}, fmt.Errorf("creating chart directory: %w", err)
+	if err := makeDir(outDir); err != nil {
+		return HistorySummary{}, err
+	}
+	if err := makeDir(chartDir); err != nil {
+		return HistorySummary{}, err
 	}
 	groups := groupCourses(courses)
 	used := map[string]int{}
@@ -255,7 +257,7 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 	}
 	p.Y.Label.Text = fmt.Sprintf("median, %s (%s is better)", unit, first.Better)
 	p.Y.Tick.Marker = NiceTicks{N: 6}
-	legend := NewLegend()
+	fig := Figure{Plot: p, Width: 7.5 * vg.Inch, Height: 3.6 * vg.Inch}
 
 	// x: the start time (by time) or the position of the label value among all values.
 	var labels []string
@@ -325,7 +327,7 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 		if c.Emulated {
 			name += " (emulated)"
 		}
-		legend.Add(name, line, scatter)
+		fig.Add(name, line, scatter)
 		for _, ch := range c.Changes {
 			x := (xOf(c.Points[ch.Index-1]) + xOf(c.Points[ch.Index])) / 2
 			mark, err := plotter.NewLine(plotter.XYs{{X: x, Y: lo}, {X: x, Y: hi}})
@@ -343,9 +345,9 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 			p.Add(mark, tag)
 		}
 	}
-	legend.Add("95% CI", ciThumb{})
+	fig.Add("95% CI", ciThumb{})
 	if changes > 0 {
-		legend.Add("change point", changeThumb{})
+		fig.Add("change point", changeThumb{})
 	}
 	if by == history.ByTime {
 		p.X.Label.Text = "run start (UTC)"
@@ -369,7 +371,7 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 		p.Y.Max = hi + 0.12*(hi-lo)
 	}
 	p.Add(plotter.NewGrid())
-	return Figure{Plot: p, Legend: legend, Width: 7.5 * vg.Inch, Height: 3.6 * vg.Inch}, nil
+	return fig, nil
 }
 
 // labelTicks names positions 0..n-1, at most about 16 of them so labels do not collide.

@@ -36,27 +36,11 @@ type Dataset struct {
 	Series   map[SeriesKey]*Series
 	Failures []FailureCount
 	// Succeeded counts the trials that gave samples, per host, runtime and benchmark,
-	// so a failure count can be stated as a fraction.
+	// so that a count of failures can be stated as a share of the trials.
 	Succeeded map[TrialKey]int
 	Samples   int
 	// Warnings are problems in the input that did not stop the reading.
 	Warnings []string
-}
-
-// FailedFraction is the share of failed trials of a runtime's benchmark on a host
-// (0 when none failed, NaN when there were no trials at all) and the failure count.
-func (d *Dataset) FailedFraction(k TrialKey) (float64, int) {
-	failed := 0
-	for _, f := range d.Failures {
-		if f.Host == k.Host && f.Runtime == k.Runtime && f.Benchmark == k.Benchmark {
-			failed += f.Count
-		}
-	}
-	total := failed + d.Succeeded[k]
-	if total == 0 {
-		return nanValue(), 0
-	}
-	return float64(failed) / float64(total), failed
 }
 
 // LoadDataset streams the samples of every run directory into per-series value
@@ -101,6 +85,9 @@ func LoadDataset(ctx context.Context, dirs []string) (*Dataset, error) {
 					last = &Series{Key: key, Unit: s.Unit, Better: s.Better}
 					if run.Env != nil {
 						last.Emulated = run.Env.Runtimes[s.Runtime].Emulated
+						if m, ok := run.Env.Metric(s.Benchmark, s.Metric); ok {
+							last.Caveat = m.Caveat
+						}
 					}
 					d.Series[key] = last
 					hosts[s.Host] = true

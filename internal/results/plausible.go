@@ -43,12 +43,3 @@ func quantityOf(unit string) string {
 	}
 	return "rate"
 }
-
-// hostWide are metrics computed from a host-wide counter: other processes move them too.
-var hostWide = map[[2]string]string{
-	{"density", "mem_available_per_container"}: "MemAvailable is host-wide, so it moves with everything else on the host; " +
-		"at small n on a busy host the drop per container can be dominated by other processes (even negative); pss_per_container measures the containers themselves",
-}
-
-// Caveat is what a reader must know about a metric before trusting a change in it, or "".
-func Caveat(benchmark, metric string) string { return hostWide[[2]string{benchmark, metric}] }

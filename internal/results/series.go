@@ -3,7 +3,6 @@ package results
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 )
@@ -168,6 +167,8 @@ type Series struct {
 	// Emulated is set when environment.json marks the runtime emulated (a VM under TCG):
 	// its numbers are not comparable with the others'.
 	Emulated bool
+	// Caveat is what the benchmark declared a reader must know about the metric, or "".
+	Caveat string
 	// Values are sorted ascending once loaded; Trials[i] is the trial Values[i] came from.
 	Values []float64
 	Trials []int
@@ -226,5 +227,3 @@ func (s *Series) ByTrial() map[int]float64 {
 	}
 	return out
 }
-
-func nanValue() float64 { return math.NaN() }

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"context"
 	"maps"
 	"testing"
 )
@@ -50,5 +51,43 @@ func TestSeriesSortKeepsTrials(t *testing.T) {
 	}
 	if bt := s.ByTrial(); len(bt) != 4 || bt[1] != 3 {
 		t.Errorf("by trial %v", bt)
+	}
+}
+
+// A series carries what its run's environment.json declares about it, and failed
+// trials are counted against the trials that gave samples.
+func TestLoadDatasetCarriesDeclarationsAndFailureShares(t *testing.T) {
+	dir := t.TempDir() + "/run"
+	w, err := Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for trial := 1; trial <= 4; trial++ {
+		if err := w.AddSample(Sample{Host: "h", Runtime: "runc", Benchmark: "density", Metric: "mem", Unit: "MiB", Better: Lower,
+			Value: float64(trial), Trial: trial, Params: map[string]string{"n": "1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.AddFailure(Failure{Host: "h", Runtime: "runc", Benchmark: "density", Trial: 5, Error: "boom"}); err != nil {
+		t.Fatal(err)
+	}
+	env := Environment{Runtimes: map[string]RuntimeInfo{"runc": {Emulated: true}},
+		Metrics: []MetricInfo{{Benchmark: "density", Name: "mem", Caveat: "host-wide"}}}
+	if err := w.WriteEnvironment(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadDataset(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := d.Series[SeriesKey{Host: "h", Runtime: "runc", Benchmark: "density", Metric: "mem", Params: "n=1"}]
+	if s == nil || s.Caveat != "host-wide" || !s.Emulated || len(s.Values) != 4 {
+		t.Fatalf("series %+v", s)
+	}
+	if ok := d.Succeeded[TrialKey{"h", "runc", "density"}]; ok != 4 || len(d.Failures) != 1 || d.Failures[0].Count != 1 || d.Failures[0].FirstError != "boom" {
+		t.Errorf("succeeded %d, failures %+v; want 4 and one", ok, d.Failures)
 	}
 }

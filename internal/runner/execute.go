@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
@@ -71,6 +72,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		Config:     opts.Config,
 		Baseline:   opts.Baseline,
 		Benchmarks: opts.Benches,
+		Metrics:    bench.Declared(opts.Benches),
 	}
 	for _, r := range p.runtimes {
 		env.Runtimes[r.profile.Name] = runtimeInfo(r)
@@ -133,6 +135,10 @@ func (x *execution) runBenchmarks(ctx context.Context, ready []*plannedRuntime, 
 		}
 		if err != nil {
 			return err
+		}
+		// Samples go to disk unbuffered as measured, so the run directory holds them all.
+		if done := x.plan.opts.BenchmarkDone; done != nil {
+			done(ctx, x.dir, b.Name())
 		}
 	}
 	return nil

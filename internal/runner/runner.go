@@ -7,6 +7,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
@@ -45,6 +46,9 @@ type Options struct {
 	MemoryBudget uint64
 	// Progress draws a progress bar instead of log lines (on a terminal).
 	Progress bool
+	// BenchmarkDone, when set, is called after each benchmark's last trial, with every
+	// sample of it in the run directory dir: the CLI writes the report so far.
+	BenchmarkDone func(ctx context.Context, dir, bench string)
 }
 
 // InputError is a problem with what the user asked for; the CLI exits 2 on it.

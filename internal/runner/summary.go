@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -67,8 +68,8 @@ func (s *summary) print(w io.Writer, baseline string, emulated map[string]bool) 
 		ratio := "-"
 		if base, ok := s.series[k.WithRuntime(baseline)]; ok && k.Runtime != baseline {
 			base.Sort()
-			if bm := stats.Quantile(base.Values, 0.5); bm != 0 {
-				ratio = fmt.Sprintf("%.2fx", sum.Median/bm)
+			if r := stats.RatioOfMedians(sr.Values, base.Values); !math.IsNaN(r) {
+				ratio = fmt.Sprintf("%.2fx", r)
 			}
 		}
 		interval := stats.TooSmall

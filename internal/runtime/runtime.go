@@ -92,6 +92,18 @@ type Phase struct {
 	Since time.Duration
 }
 
+// Phase names microVM containers report, measured from the start call, in boot order.
+const (
+	PhaseVMMStarted      = "vmm_started"      // the VMM said the vCPUs run (the guest may have printed already)
+	PhaseKernelStart     = "kernel_start"     // first console byte: the kernel's setup code
+	PhaseInitReached     = "init_reached"     // the agent runs as PID 1
+	PhaseWorkloadStarted = "workload_started" // the agent started the workload
+	PhaseWorkloadExit    = "workload_exit"    // the agent reported the workload's exit
+)
+
+// VMPhases are the phases a microVM container reports, in boot order.
+var VMPhases = []string{PhaseVMMStarted, PhaseKernelStart, PhaseInitReached, PhaseWorkloadStarted, PhaseWorkloadExit}
+
 // Process is a host process that belongs to a container.
 type Process struct {
 	PID  int

@@ -223,7 +223,6 @@ func TestPermutationAgreesWithExactAndNormal(t *testing.T) {
 	}
 	// Normal approximation with tie correction is close at this size.
 	mu := 60.0 * 70 / 2
-	_ = mu
 	sorted := slices.Concat(x, y)
 	slices.Sort(sorted)
 	_, tieTerm := doubledMidranks(sorted)
@@ -261,5 +260,63 @@ func TestShiftOfConstantShiftIsExact(t *testing.T) {
 	s = HodgesLehmann(big, bigger, 0.95)
 	if !s.CI.OK || s.CI.Lo > s.Estimate || s.CI.Hi < s.Estimate || s.CI.Coverage < 0.95 {
 		t.Errorf("large shift %+v", s)
+	}
+}
+
+func TestIntervalsMarshalWithoutNaN(t *testing.T) {
+	s := Summarize([]float64{1, 2, 3})
+	b, err := json.Marshal(s.MedianCI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); got != `{"coverage":0.75,"hi":null,"lo":null,"ok":false}` {
+		t.Errorf("n=3 median interval as JSON: %s", got)
+	}
+	s = Summarize([]float64{1, 2, 3, 4, 5, 6})
+	if b, err = json.Marshal(s.MedianCI); err != nil || string(b) != `{"coverage":0.96875,"hi":6,"lo":1,"ok":true}` {
+		t.Errorf("n=6 median interval as JSON: %s %v", b, err)
+	}
+	if r := RatioOfMedians([]float64{2, 4, 6}, []float64{1, 2, 3}); r != 2 {
+		t.Errorf("ratio of medians %g", r)
+	}
+}
+
+// The shift intervals cover the true shift at least at their stated coverage.
+func TestShiftIntervalCoverageSimulated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	const runs, shift = 3000, 2.5
+	for _, n := range []int{6, 10, 25} {
+		covered, pairedCovered := 0, 0
+		var stated, pairedStated float64
+		for range runs {
+			x, y, d := make([]float64, n), make([]float64, n), make([]float64, n)
+			for i := range x {
+				x[i] = rng.ExpFloat64() * 4
+				y[i] = rng.ExpFloat64()*4 + shift
+				d[i] = rng.NormFloat64()*3 + shift // symmetric about the shift, as the signed-rank test assumes
+			}
+			s := HodgesLehmann(x, y, 0.95)
+			p := PairedHodgesLehmann(d, 0.95)
+			if !s.CI.OK || !p.CI.OK {
+				t.Fatalf("n=%d: no interval", n)
+			}
+			stated, pairedStated = s.CI.Coverage, p.CI.Coverage
+			if s.CI.Lo <= shift && shift <= s.CI.Hi {
+				covered++
+			}
+			if p.CI.Lo <= shift && shift <= p.CI.Hi {
+				pairedCovered++
+			}
+		}
+		for _, c := range []struct {
+			name     string
+			hits     int
+			coverage float64
+		}{{"two-sample", covered, stated}, {"paired", pairedCovered, pairedStated}} {
+			rate := float64(c.hits) / runs
+			if margin := 3 * math.Sqrt(c.coverage*(1-c.coverage)/runs); rate < c.coverage-margin {
+				t.Errorf("%s n=%d: covered %.3f of runs, stated %.3f", c.name, n, rate, c.coverage)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 
@@ -15,6 +16,21 @@ type CoveredInterval struct {
 	Interval
 	Coverage float64 `json:"coverage"`
 	OK       bool    `json:"ok"`
+}
+
+// MarshalJSON writes the bounds (null when there are none), the coverage and ok; it
+// is needed because the embedded Interval's would drop the last two.
+func (c CoveredInterval) MarshalJSON() ([]byte, error) {
+	bounds, err := c.Interval.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(bounds, &m); err != nil {
+		return nil, err
+	}
+	m["coverage"], m["ok"] = c.Coverage, c.OK
+	return json.Marshal(m)
 }
 
 // TooSmall is what to show instead of an interval that does not exist at the level.
@@ -153,25 +169,18 @@ func medianOfK(total int, kth func(int) float64) float64 {
 // coverage 1 - 2 P(W <= q-1) of the interval it gives.
 func rankCritical(cdf []float64, level float64, moments func() (mu, sigma float64)) (int, float64) {
 	half := (1 - level) / 2
+	// q = 0 means no interval reaches the level; the coverage is then that of the
+	// widest interval, [D(1), D(total)], as for q = 1.
 	if cdf != nil {
 		q := 0
 		for q < len(cdf)-1 && cdf[q] < half {
 			q++
 		}
-		below := 0.0
-		if q > 0 {
-			below = cdf[q-1]
-		}
-		return q, 1 - 2*below
+		return q, 1 - 2*cdf[max(q, 1)-1]
 	}
 	mu, sigma := moments()
-	q := int(math.Floor(mu - distuv.UnitNormal.Quantile(1-half)*sigma))
-	q = max(q, 0)
-	below := 0.0
-	if q > 0 {
-		below = distuv.UnitNormal.CDF((float64(q-1) + 0.5 - mu) / sigma)
-	}
-	return q, 1 - 2*below
+	q := max(int(math.Floor(mu-distuv.UnitNormal.Quantile(1-half)*sigma)), 0)
+	return q, 1 - 2*distuv.UnitNormal.CDF((float64(max(q, 1)-1)+0.5-mu)/sigma)
 }
 
 // criticalInterval is [kth(q), kth(total+1-q)] when q >= 1, else no interval.

@@ -13,6 +13,7 @@
 package stats
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -34,6 +35,31 @@ const (
 type Interval struct {
 	Lo float64 `json:"lo"`
 	Hi float64 `json:"hi"`
+}
+
+// MarshalJSON writes bounds that do not exist (NaN) as null: JSON has no NaN.
+func (iv Interval) MarshalJSON() ([]byte, error) {
+	bound := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return json.Marshal(map[string]any{"lo": bound(iv.Lo), "hi": bound(iv.Hi)})
+}
+
+// RatioOfMedians is median(num) / median(den) of sorted samples; NaN when either is
+// empty or den's median is zero. Named so everywhere, since it is not what the rank
+// tests test.
+func RatioOfMedians(num, den []float64) float64 {
+	if len(num) == 0 || len(den) == 0 {
+		return math.NaN()
+	}
+	d := Quantile(den, 0.5)
+	if d == 0 {
+		return math.NaN()
+	}
+	return Quantile(num, 0.5) / d
 }
 
 // Summary describes one series of samples.
@@ -160,8 +186,8 @@ func RatioCI(num, den []float64) (float64, Interval) {
 	if len(num) == 0 || len(den) == 0 {
 		return nan, Interval{nan, nan}
 	}
-	md := Quantile(den, 0.5)
-	if md == 0 {
+	ratio := RatioOfMedians(num, den)
+	if math.IsNaN(ratio) {
 		return nan, Interval{nan, nan}
 	}
 	rng := newRNG()
@@ -174,7 +200,7 @@ func RatioCI(num, den []float64) (float64, Interval) {
 			ratios = append(ratios, r)
 		}
 	}
-	return Quantile(num, 0.5) / md, percentileInterval(ratios)
+	return ratio, percentileInterval(ratios)
 }
 
 func percentileInterval(xs []float64) Interval {

@@ -35,7 +35,9 @@ func (Density) Description() string {
 
 func (Density) Metrics() []bench.Metric {
 	return []bench.Metric{
-		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)"},
+		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)",
+			Caveat: "MemAvailable is host-wide, so it moves with everything else on the host; at small n on a busy host the drop per container " +
+				"can be dominated by other processes (even negative); pss_per_container measures the containers themselves"},
 		{Name: "pss_per_container", Unit: "MiB", Better: results.Lower, Description: "proportional set size of each container's processes (workload, shim, sandbox, gofer, VMM), mean per container (param n)"},
 		{Name: "startup_under_load", Unit: "ms", Better: results.Lower, Description: "create to first output of one more container while n run (param n)"},
 		{Name: "vmm_overhead", Unit: "MiB", Better: results.Lower, Description: "VMs only: the VMM's memory beyond the guest memory it holds, mean per VM (param n)"},

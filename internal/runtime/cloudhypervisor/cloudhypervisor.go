@@ -31,7 +31,7 @@ func init() {
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "cloud-hypervisor",
 		Options:     map[string]string{"memory": "512M", "cpus": "2"},
-		Description: "Cloud Hypervisor microVM (needs working KVM; no emulation fallback)",
+		Description: "Cloud Hypervisor microVM (needs working KVM; no emulation fallback; driver never run against a real VMM binary)",
 	})
 	runtime.RegisterCleaner(DriverName, cleanup)
 }
@@ -43,7 +43,11 @@ type Driver struct {
 
 // New makes the driver; its profile options are those of vmm.NewKVMDriver.
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	base, err := vmm.NewKVMDriver(p, env, kind)
+	opts := vmm.DefaultKVMOptions()
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	base, err := vmm.NewKVMDriver(p, env, kind, opts)
 	if err != nil {
 		return nil, err
 	}

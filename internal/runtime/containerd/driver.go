@@ -75,7 +75,7 @@ func init() {
 		prof("containerd-runc", handlerRunc, "runc", "containerd with the runc shim and runc"),
 		prof("containerd-crun", handlerRunc, "crun", "containerd with the runc shim running crun"),
 		prof("containerd-runsc", handlerRunc, "runsc", "containerd with the runc shim running gVisor's runsc (platform option; "+
-			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", "platform", "ptrace"),
+			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", runtime.OptionPlatform, gvisor.DefaultPlatform),
 		prof("containerd-kata", handlerKata, "", "containerd with Kata Containers' shim (containerd-shim-kata-v2)"),
 		runtime.Profile{Name: "firecracker-containerd", Driver: DriverName, Description: "firecracker-containerd: its own containerd, " +
 			"the aws.firecracker shim and the devmapper snapshotter",
@@ -87,6 +87,7 @@ func init() {
 type Driver struct {
 	profile     runtime.Profile
 	env         runtime.Env
+	opts        Options
 	socket      string
 	handler     string
 	binaryName  string // the OCI binary the runc shim runs; empty for other shims
@@ -102,15 +103,28 @@ type Driver struct {
 // New makes a containerd driver. Options: socket, handler, binary_name (runc shim only),
 // snapshotter (default overlayfs), platform (runsc).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	d := &Driver{profile: p, env: env,
-		socket:      p.Option("socket", DefaultSocket),
-		handler:     p.Option("handler", handlerRunc),
-		snapshotter: p.Option("snapshotter", "overlayfs"),
+	opts := defaultOptions()
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
 	}
+	d := &Driver{profile: p, env: env, opts: opts, socket: opts.Socket, handler: opts.Handler, snapshotter: opts.Snapshotter}
 	if d.handler == handlerRunc {
-		d.binaryName = p.Option("binary_name", p.Option("oci_runtime", "runc"))
+		d.binaryName = orDefault(opts.BinaryName, orDefault(opts.OCIRuntime, "runc"))
 	}
 	return d, nil
+}
+
+// defaultOptions: containerd's own socket, the runc shim, overlayfs, runsc on ptrace.
+func defaultOptions() Options {
+	return Options{Socket: DefaultSocket, Handler: handlerRunc, Snapshotter: "overlayfs",
+		Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }
 
 // Profile implements runtime.Driver.
@@ -151,8 +165,8 @@ func (d *Driver) connect(ctx context.Context) (*containerd.Client, error) {
 func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{
 		"handler": d.handler, "socket": d.socket, "snapshotter": d.snapshotter}}
-	if oci := d.profile.Option("oci_runtime", ""); oci != "" {
-		st.Options["oci_runtime"] = oci
+	if oci := d.opts.OCIRuntime; oci != "" {
+		st.Options[runtime.OptionOCIRuntime] = oci
 	}
 	switch {
 	case d.handler == handlerKata:
@@ -167,10 +181,10 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		}
 	case d.isRunsc():
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.profile.Option("platform", "ptrace")
+		st.Options[runtime.OptionPlatform] = d.opts.Platform
 		if bin, err := exec.LookPath(d.binaryName); err == nil {
-			mode, why := gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
-			st.Options["network"] = gvisor.Stack(mode) + ": " + why
+			mode, why := gvisor.NetworkMode(d.opts.Network, gvisor.Version(bin))
+			st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 		}
 	}
 	shim := shimBinary(d.handler)
@@ -288,12 +302,12 @@ func (d *Driver) writeRunscWrappers() error {
 	if err != nil {
 		return fmt.Errorf("runtime %s: %s not found: %w", d.profile.Name, d.binaryName, err)
 	}
-	d.runscNetMode, _ = gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
+	d.runscNetMode, _ = gvisor.NetworkMode(d.opts.Network, gvisor.Version(bin))
 	dir := filepath.Join(d.env.Home, "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("making %s: %w", dir, err)
 	}
-	platform := d.profile.Option("platform", "ptrace")
+	platform := d.opts.Platform
 	d.wrapper = filepath.Join(dir, "isobench-runsc-"+platform+"-"+d.runscNetMode)
 	for path, extra := range map[string]string{d.wrapper: " --network=" + d.runscNetMode, d.wrapper + "-nonet": " --network=none"} {
 		script := fmt.Sprintf("#!/bin/sh\nexec %s --platform=%s%s \"$@\"\n", bin, platform, extra)

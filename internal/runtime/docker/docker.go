@@ -17,7 +17,7 @@ const DefaultHost = "unix:///var/run/docker.sock"
 func init() {
 	runtime.DeclareOptions(DriverName, dockerapi.Options{})
 	prof := func(name, rt, oci, desc string) runtime.Profile {
-		opts := map[string]string{"runtime": rt}
+		opts := map[string]string{runtime.OptionRuntime: rt}
 		if oci != "" {
 			opts["oci_runtime"] = oci
 		}
@@ -43,5 +43,5 @@ var dockerEngine = dockerapi.Engine{
 // New makes a Docker driver for a profile. Options: host (the API endpoint, default
 // unix:///var/run/docker.sock) and runtime (a runtime name the daemon knows, default runc).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	return dockerapi.New(p, env, dockerEngine, p.Option("host", DefaultHost))
+	return dockerapi.New(p, env, dockerEngine, p.Option(runtime.OptionHost, DefaultHost))
 }

@@ -77,8 +77,8 @@ func New(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, er
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
-	rt := p.Option("runtime", "runc")
-	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option("oci_runtime", rt)}
+	rt := p.Option(runtime.OptionRuntime, "runc")
+	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option(runtime.OptionOCIRuntime, rt)}
 	if !env.Subnet.IsValid() {
 		d.env.Subnet = netip.MustParsePrefix("198.18.0.0/15")
 	}
@@ -137,9 +137,9 @@ func (d *Driver) Reachable(ctx context.Context) (problem, fix string) {
 
 // Check implements runtime.Driver.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{"runtime": d.runtimeName, "host": d.host}}
+	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{runtime.OptionRuntime: d.runtimeName, runtime.OptionHost: d.host}}
 	if d.ociRuntime != "" {
-		st.Options["oci_runtime"] = d.ociRuntime
+		st.Options[runtime.OptionOCIRuntime] = d.ociRuntime
 	}
 	if d.isKata() && !kata.Check(&st) {
 		return st
@@ -189,16 +189,16 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st.Found = true
 	if d.ociRuntime == "runsc" {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = "ptrace"
+		st.Options[runtime.OptionPlatform] = gvisor.DefaultPlatform
 		for _, a := range rt.Args {
 			if p, ok := strings.CutPrefix(a, "--platform="); ok {
-				st.Options["platform"] = p
+				st.Options[runtime.OptionPlatform] = p
 			}
 			switch a {
 			case "--network=none":
-				st.Options["network"] = "none"
+				st.Options[runtime.OptionNetwork] = gvisor.NetNone
 			case "--network=host":
-				st.Options["network"] = gvisor.Stack(gvisor.NetHost)
+				st.Options[runtime.OptionNetwork] = gvisor.Stack(gvisor.NetHost)
 			}
 		}
 	}
@@ -434,15 +434,7 @@ func (c *Container) errorf(format string, args ...any) error {
 // Create creates the container, attaches to its output and registers for its exit, as
 // `docker run` does, so that no output and no exit is missed.
 func (c *Container) Create(ctx context.Context) error {
-	cfg := &container.Config{
-		Image:        c.d.imageRef,
-		Cmd:          c.spec.Args,
-		Env:          c.spec.Env,
-		WorkingDir:   c.spec.Cwd,
-		Labels:       map[string]string{Label: "1"},
-		AttachStdout: true,
-		AttachStderr: true,
-	}
+	cfg := ContainerConfig(c.d.imageRef, c.spec)
 	hc := &container.HostConfig{
 		Runtime:     c.d.runtimeName,
 		NetworkMode: container.NetworkMode(c.netMode),
@@ -574,14 +566,46 @@ func (c *Container) Delete(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	// A create that failed half-way may have left the container under its name.
-	target := c.id
-	if target == "" {
-		target = c.spec.ID
+	if err := RemoveContainer(dctx, c.cli, c.id, c.spec.ID); err != nil {
+		return c.errorf("%w", err)
 	}
-	err := c.cli.ContainerRemove(dctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	return nil
+}
+
+// ContainerConfig is the engine's configuration of the container of s: labelled as
+// isobench's, attached to its output.
+func ContainerConfig(imageRef string, s runtime.Spec) *container.Config {
+	return &container.Config{
+		Image:        imageRef,
+		Cmd:          s.Args,
+		Env:          s.Env,
+		WorkingDir:   s.Cwd,
+		Labels:       map[string]string{Label: "1"},
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+}
+
+// RemoveContainer force-removes container id (or, when a create failed half-way and left
+// no id, the container named name) with its anonymous volumes; a container already gone
+// is no error.
+func RemoveContainer(ctx context.Context, cli *client.Client, id, name string) error {
+	target := id
+	if target == "" {
+		target = name
+	}
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = cli.ContainerRemove(ctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		// podman 4.3 fails a forced remove whose SIGKILL meets the workload's own exit
+		// ("container state improper"); the next try finds it stopped.
+		if err == nil || client.IsErrNotFound(err) || !strings.Contains(err.Error(), "container state improper") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil && !client.IsErrNotFound(err) {
-		return c.errorf("remove: %w", err)
+		return fmt.Errorf("remove: %w", err)
 	}
 	return nil
 }

@@ -37,12 +37,20 @@ type Options struct {
 	Jailer string `yaml:"jailer"`
 }
 
+// Validate refuses the jailer, which isobench does not support.
+func (o Options) Validate() error {
+	if o.Jailer != "" && o.Jailer != "false" {
+		return fmt.Errorf("jailer %q: running under the jailer is not supported (use jailer: false)", o.Jailer)
+	}
+	return nil
+}
+
 func init() {
 	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "firecracker",
 		Options:     map[string]string{"memory": "512M", "cpus": "2", "jailer": "false"},
-		Description: "Firecracker microVM (needs working KVM; no emulation fallback)",
+		Description: "Firecracker microVM (needs working KVM; no emulation fallback; driver never run against a real VMM binary)",
 	})
 	runtime.RegisterCleaner(DriverName, cleanup)
 }
@@ -55,10 +63,11 @@ type Driver struct {
 // New makes the driver. Profile options: those of vmm.NewKVMDriver, and jailer (only
 // false: the jailer is not supported).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	if j := p.Option("jailer", "false"); j != "false" {
-		return nil, fmt.Errorf("profile %s: jailer %q: running under the jailer is not supported (use jailer: false)", p.Name, j)
+	opts := Options{KVMOptions: vmm.DefaultKVMOptions(), Jailer: "false"}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
 	}
-	base, err := vmm.NewKVMDriver(p, env, kind)
+	base, err := vmm.NewKVMDriver(p, env, kind, opts.KVMOptions)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/mounts"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
@@ -47,7 +48,7 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 
 // Check implements runtime.Driver: the host is always there.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Found: true, Class: runtime.ClassProcess, Options: map[string]string{"network": "host-loopback"}}
+	st := runtime.Status{Found: true, Class: runtime.ClassProcess, Options: map[string]string{runtime.OptionNetwork: "host-loopback"}}
 	if os.Geteuid() != 0 {
 		st.Problem, st.Fix = "chroot needs root", "run isobench as root"
 		return st
@@ -75,7 +76,7 @@ func (d *Driver) Close(ctx context.Context) error { return nil }
 
 // New implements runtime.Driver: an overlay of the image with /proc, /sys and /dev bound
 // in, since a chroot alone has none of them.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -86,7 +87,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = mounts.UnmountAll(c.dir)
+			err = errors.Join(err, mounts.UnmountAll(c.dir))
 		}
 	}()
 	root, err := overlay.Mount(d.rootfs, c.dir)
@@ -245,17 +246,10 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 	go func() { done <- p.cmd.Wait() }()
 	select {
 	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return 128 + int(ws.Signal()), nil
-			}
-			return ee.ExitCode(), nil
+		if code, ok := procs.ExitStatus(err); ok {
+			return code, nil
 		}
-		if err != nil {
-			return -1, err
-		}
-		return 0, nil
+		return -1, err
 	case <-ctx.Done():
 		p.kill()
 		<-done
@@ -300,7 +294,7 @@ func (p *process) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return nil, errors.New("process not started")
 	}
-	return runtime.ProcessTree(p.cmd.Process.Pid, "workload"), nil
+	return runtime.ProcessTree(p.cmd.Process.Pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container: the host's own loopback.

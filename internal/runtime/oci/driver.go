@@ -55,7 +55,7 @@ func init() {
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
-		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{"platform": "ptrace"},
+		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{runtime.OptionPlatform: gvisor.DefaultPlatform},
 			Description: "gVisor's runsc (user-space kernel); platform set by the platform option"},
 	)
 }
@@ -73,6 +73,7 @@ const (
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 	flavor  flavor
 	binary  string
 	rootfs  string
@@ -88,7 +89,11 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	if p.Binary == "" {
 		return nil, fmt.Errorf("profile %q: driver oci needs `binary:` (runc, crun, runsc or a path)", p.Name)
 	}
-	f := flavor(p.Option("flavor", ""))
+	opts := Options{Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	f := flavor(opts.Flavor)
 	if f == "" {
 		base := filepath.Base(p.Binary)
 		switch {
@@ -100,12 +105,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 			f = flavorRunc
 		}
 	}
-	switch f {
-	case flavorRunc, flavorCrun, flavorRunsc:
-	default:
-		return nil, fmt.Errorf("profile %q: flavor %q is not runc, crun or runsc", p.Name, f)
-	}
-	return &Driver{profile: p, env: env, flavor: f}, nil
+	return &Driver{profile: p, env: env, flavor: f, opts: opts}, nil
 }
 
 // Profile implements runtime.Driver.
@@ -118,9 +118,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{}}
 	if d.flavor == flavorRunsc {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.platform()
+		st.Options[runtime.OptionPlatform] = d.platform()
 		mode, why := d.runscNet()
-		st.Options["network"] = gvisor.Stack(mode) + ": " + why
+		st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -161,7 +161,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-func (d *Driver) platform() string { return d.profile.Option("platform", "ptrace") }
+func (d *Driver) platform() string { return d.opts.Platform }
 
 // Prepare implements runtime.Driver.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -211,7 +211,7 @@ func (d *Driver) globalArgs(network bool) []string {
 
 // New implements runtime.Driver: the bundle, the overlay and the network are made here,
 // outside the timed create.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -222,7 +222,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = c.cleanup()
+			err = errors.Join(err, c.cleanup())
 		}
 	}()
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
@@ -361,12 +361,12 @@ func (c *container) adoptRunscProcesses() error {
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
-		role := "gofer"
+		role := runtime.RoleGofer
 		if containsArg(args, "boot") {
-			role, c.pid = "sandbox", pid
+			role, c.pid = runtime.RoleSandbox, pid
 		}
 		c.procs = append(c.procs, runtime.Process{PID: pid, Role: role})
-		if role != "sandbox" {
+		if role != runtime.RoleSandbox {
 			go reapQuietly(pid)
 		}
 	}
@@ -553,7 +553,7 @@ func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if c.d.flavor == flavorRunsc {
 		return append([]runtime.Process(nil), c.procs...), nil
 	}
-	return runtime.ProcessTree(c.pid, "workload"), nil
+	return runtime.ProcessTree(c.pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container.

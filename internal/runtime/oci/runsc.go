@@ -17,7 +17,7 @@ func (d *Driver) runscNet() (mode, why string) {
 		if bin, err := exec.LookPath(d.profile.Binary); err == nil {
 			version = gvisor.Version(bin)
 		}
-		d.netMode, d.netWhy = gvisor.NetworkMode(d.profile.Option("network", ""), version)
+		d.netMode, d.netWhy = gvisor.NetworkMode(d.opts.Network, version)
 	})
 	return d.netMode, d.netWhy
 }

@@ -47,7 +47,7 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		sweep.Add(dockerapi.Sweep(ctx, cli, where))
 	}
 	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		host := p.Option("host", "")
+		host := p.Option(runtime.OptionHost, "")
 		if host == "" || !sweep.First(host) {
 			continue
 		}

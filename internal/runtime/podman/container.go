@@ -47,15 +47,7 @@ func (c *Container) errorf(format string, args ...any) error {
 // Create creates the container and attaches to its output before it starts, so that no
 // output is missed. Attaching makes podman call the runtime's create.
 func (c *Container) Create(ctx context.Context) error {
-	cfg := &container.Config{
-		Image:        c.d.imageRef,
-		Cmd:          c.spec.Args,
-		Env:          c.spec.Env,
-		WorkingDir:   c.spec.Cwd,
-		Labels:       map[string]string{dockerapi.Label: "1"},
-		AttachStdout: true,
-		AttachStderr: true,
-	}
+	cfg := dockerapi.ContainerConfig(c.d.imageRef, c.spec)
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode)}
 	mounts, err := dockerapi.EngineMounts(c.spec.Mounts)
 	if err != nil {
@@ -121,23 +113,8 @@ func (c *Container) Delete(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	// A create that failed half-way may have left the container under its name.
-	target := c.id
-	if target == "" {
-		target = c.spec.ID
-	}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		err = c.cli.ContainerRemove(dctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		// podman 4.3 fails a forced remove whose SIGKILL meets the workload's own exit
-		// ("container state improper"); the next try finds it stopped.
-		if err == nil || client.IsErrNotFound(err) || !strings.Contains(err.Error(), "container state improper") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil && !client.IsErrNotFound(err) {
-		return c.errorf("remove: %w", err)
+	if err := dockerapi.RemoveContainer(dctx, c.cli, c.id, c.spec.ID); err != nil {
+		return c.errorf("%w", err)
 	}
 	return nil
 }

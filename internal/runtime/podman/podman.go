@@ -46,7 +46,7 @@ func init() {
 	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(rt, desc string) runtime.Profile {
 		return runtime.Profile{Name: "podman-" + rt, Driver: DriverName,
-			Options: map[string]string{"runtime": rt, "oci_runtime": rt}, Description: desc}
+			Options: map[string]string{runtime.OptionRuntime: rt, runtime.OptionOCIRuntime: rt}, Description: desc}
 	}
 	runtime.Register(DriverName, New,
 		prof("runc", "podman (compat API service, conmon) with runc"),
@@ -84,9 +84,9 @@ type Driver struct {
 // runc), oci_runtime (runc, crun or runsc; default the runtime's base name), platform and
 // network (runsc), host (a running podman service to use instead of starting one).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	opt := p.Option("runtime", p.Option("oci_runtime", "runc"))
-	d := &Driver{profile: p, env: env, runtimeOption: opt, external: p.Option("host", "")}
-	d.ociRuntime = p.Option("oci_runtime", filepath.Base(opt))
+	opt := p.Option(runtime.OptionRuntime, p.Option(runtime.OptionOCIRuntime, "runc"))
+	d := &Driver{profile: p, env: env, runtimeOption: opt, external: p.Option(runtime.OptionHost, "")}
+	d.ociRuntime = p.Option(runtime.OptionOCIRuntime, filepath.Base(opt))
 	d.runtimeName = opt
 	if strings.Contains(opt, "/") {
 		d.runtimeName = d.ociRuntime
@@ -103,7 +103,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	}
 	// The docker driver names the runtime it asks for after podman's name for it.
 	engineProfile := p
-	engineProfile.Options = map[string]string{"runtime": d.runtimeName, "oci_runtime": d.ociRuntime}
+	engineProfile.Options = map[string]string{runtime.OptionRuntime: d.runtimeName, runtime.OptionOCIRuntime: d.ociRuntime}
 	// No per-container Ulimits: the service's containers.conf sets ones that fit its limits.
 	e := dockerapi.Engine{
 		Daemon:     "podman service",
@@ -129,14 +129,14 @@ func (d *Driver) runtimePath() (string, error) {
 
 // runscNetwork is the network mode runsc runs in under this profile.
 func (d *Driver) runscNetwork() string {
-	if d.profile.Option("network", "") == "none" {
-		return "none"
+	if d.profile.Option(runtime.OptionNetwork, "") == gvisor.NetNone {
+		return gvisor.NetNone
 	}
 	bin, err := d.runtimePath()
 	if err != nil {
 		return gvisor.NetSandbox
 	}
-	mode, _ := gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
+	mode, _ := gvisor.NetworkMode(d.profile.Option(runtime.OptionNetwork, ""), gvisor.Version(bin))
 	return mode
 }
 
@@ -148,9 +148,9 @@ func (d *Driver) runtimeFlags() []string {
 		flags = append(flags, strings.TrimLeft(a, "-"))
 	}
 	if d.ociRuntime == "runsc" {
-		flags = append(flags, "platform="+d.profile.Option("platform", "ptrace"))
+		flags = append(flags, "platform="+d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform))
 		switch mode := d.runscNetwork(); mode {
-		case gvisor.NetHost, "none":
+		case gvisor.NetHost, gvisor.NetNone:
 			flags = append(flags, "network="+mode)
 		}
 	}
@@ -161,14 +161,14 @@ func (d *Driver) runtimeFlags() []string {
 // the profile points to (or one already running on its socket) answers and runs the runtime.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{
-		"runtime": d.runtimeOption, "oci_runtime": d.ociRuntime, "host": d.engine.Host()}}
+		runtime.OptionRuntime: d.runtimeOption, runtime.OptionOCIRuntime: d.ociRuntime, runtime.OptionHost: d.engine.Host()}}
 	if d.ociRuntime == "runsc" {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.profile.Option("platform", "ptrace")
-		if mode := d.runscNetwork(); mode == "none" {
-			st.Options["network"] = "none"
+		st.Options[runtime.OptionPlatform] = d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
+		if mode := d.runscNetwork(); mode == gvisor.NetNone {
+			st.Options[runtime.OptionNetwork] = gvisor.NetNone
 		} else {
-			st.Options["network"] = gvisor.Stack(mode)
+			st.Options[runtime.OptionNetwork] = gvisor.Stack(mode)
 		}
 	}
 	bin, err := exec.LookPath("podman")
@@ -194,6 +194,13 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		st.Problem = "conmon, podman's container monitor, is not installed"
 		st.Fix = "apt-get install conmon"
 		return st
+	}
+	for _, helper := range []string{"netavark", "aardvark-dns"} {
+		if findHelper(helper) == "" && d.external == "" {
+			st.Problem = fmt.Sprintf("podman's network backend netavark needs %s, which is not installed (podman's CNI fallback gives the host no address on an internal network)", helper)
+			st.Fix = "apt-get install netavark aardvark-dns"
+			return st
+		}
 	}
 	rt, err := d.runtimePath()
 	if err != nil {
@@ -334,7 +341,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		c.stack = gvisor.Stack(runscNet)
 	}
 	if s.Network {
-		if runscNet == "none" {
+		if runscNet == gvisor.NetNone {
 			return nil, fmt.Errorf("profile %s runs runsc with --network=none: it cannot run networked containers", d.profile.Name)
 		}
 		// The docker driver makes (once) and removes in Close the network isobench-net-<profile>.

@@ -53,8 +53,10 @@ func (c serviceConfig) args() []string {
 }
 
 // containersConf is the whole containers.conf of the service (CONTAINERS_CONF replaces
-// the system's files): the runtime as default, and ulimits within the service's own hard
-// limits, since podman's defaults for root (1048576) fail where those are lower.
+// the system's files): the runtime as default, ulimits within the service's own hard
+// limits, since podman's defaults for root (1048576) fail where those are lower, and
+// netavark as network backend: with CNI, an internal network's bridge gets no host
+// address, so the host could reach containers only through its default route.
 func (c serviceConfig) containersConf(lim limits) string {
 	return fmt.Sprintf(`# Written by isobench for its podman service; removed when the run ends.
 [containers]
@@ -65,7 +67,25 @@ runtime = %[3]q
 
 [engine.runtimes]
 %[4]s = [%[5]q]
+
+[network]
+network_backend = "netavark"
 `, lim.nofile, lim.nproc, c.RuntimeName, strconv.Quote(c.RuntimeName), c.RuntimePath)
+}
+
+// helperDirs are where podman looks for netavark and aardvark-dns (containers.conf's
+// default helper_binaries_dir).
+var helperDirs = []string{"/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman"}
+
+// findHelper returns the path of podman's helper binary name, or "".
+func findHelper(name string) string {
+	for _, dir := range helperDirs {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // maxUlimit caps limits podman would otherwise take from an unlimited hard limit.

@@ -112,7 +112,7 @@ func (d *Driver) bootTimeout() time.Duration {
 	if d.accel == "tcg" {
 		def = "60s"
 	}
-	t, err := time.ParseDuration(d.profile.Option("boot_timeout", def))
+	t, err := time.ParseDuration(orDefault(d.opts.BootTimeout, def))
 	if err != nil || t <= 0 {
 		return time.Minute
 	}

@@ -29,7 +29,7 @@ const DriverName = "qemu-microvm"
 // CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it finds the devices through ACPI: ACPI stays on.
 // Under TCG the kernel calibrates its clock with the PIT, so PIT and PIC stay on there.
 const (
-	machineKVM = "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off"
+	machineKVM = kvmprobe.HostMachine
 	machineTCG = "microvm,x-option-roms=off,isa-serial=on"
 )
 
@@ -63,6 +63,7 @@ func init() {
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 
 	qemu     string
 	kernel   string
@@ -81,19 +82,19 @@ type Driver struct {
 // /boot/vmlinuz-*-cloud-amd64), accel (auto, kvm or tcg), agent (static isobench binary;
 // default: this executable), machine (overrides the -M value).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	d := &Driver{profile: p, env: env}
-	mem, err := vmm.ParseSize(p.Option("memory", "512M"))
-	if err != nil {
-		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
+	d := &Driver{profile: p, env: env, opts: Options{KVMOptions: vmm.DefaultKVMOptions(), Accel: "auto"}}
+	// TCG boots are slow: without a profile's boot_timeout a minute.
+	d.opts.BootTimeout = ""
+	if err := p.DecodeOptions(&d.opts); err != nil {
+		return nil, err
 	}
-	d.memBytes = mem
-	if d.cpus, err = strconv.Atoi(p.Option("cpus", "2")); err != nil || d.cpus < 1 {
-		return nil, fmt.Errorf("profile %s: cpus %q is not a positive number", p.Name, p.Option("cpus", ""))
+	parsed := d.opts.KVMOptions
+	if parsed.BootTimeout == "" {
+		parsed.BootTimeout = "10s"
 	}
-	switch a := p.Option("accel", "auto"); a {
-	case "auto", "kvm", "tcg":
-	default:
-		return nil, fmt.Errorf("profile %s: accel %q is not auto, kvm or tcg", p.Name, a)
+	var err error
+	if d.memBytes, d.cpus, _, err = parsed.Parsed(maxCPUs); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	return d, nil
 }
@@ -104,8 +105,8 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 // Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
 // few minutes, see kvmprobe.Probe) and falls back to TCG, marking results emulated.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
-	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{runtime.OptionNetwork: "virtio-net-tap"}}
+	bin, err := exec.LookPath(orDefault(d.opts.Binary, orDefault(d.profile.Binary, "qemu-system-x86_64")))
 	if err != nil {
 		st.Problem, st.Fix = "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"
 		return st
@@ -131,7 +132,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st.Options["kvm"] = d.kvmNote
 	st.Options["machine"] = d.machine()
 	st.Options["kernel"] = d.kernel
-	st.Options["memory"] = d.profile.Option("memory", "512M")
+	st.Options["memory"] = d.opts.Memory
 	st.Options["cpus"] = strconv.Itoa(d.cpus)
 	if vhostNet() {
 		st.Options["vhost"] = "on"
@@ -141,6 +142,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st.Usable = true
 	return st
 }
+
+// maxCPUs is no limit of isobench's own: QEMU refuses what the machine cannot take.
+const maxCPUs = 1 << 16
 
 func orDefault(s, def string) string {
 	if s != "" {
@@ -153,7 +157,7 @@ func (d *Driver) findKernel() error {
 	if d.kernel != "" {
 		return nil
 	}
-	k := d.profile.Option("kernel", "")
+	k := d.opts.Kernel
 	if k == "" {
 		var err error
 		if k, err = guestassets.FindKernel(guestassets.DefaultKernelGlob); err != nil {
@@ -173,7 +177,7 @@ func (d *Driver) settleAccel(ctx context.Context) error {
 	if d.accel != "" {
 		return nil
 	}
-	want := d.profile.Option("accel", "auto")
+	want := d.opts.Accel
 	if want == "tcg" {
 		d.accel, d.kvmNote = "tcg", "not used (accel: tcg)"
 		return nil
@@ -192,7 +196,7 @@ func (d *Driver) settleAccel(ctx context.Context) error {
 }
 
 func (d *Driver) machine() string {
-	if m := d.profile.Option("machine", ""); m != "" {
+	if m := d.opts.Machine; m != "" {
 		return m
 	}
 	if d.accel == "kvm" {

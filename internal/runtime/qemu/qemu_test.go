@@ -19,7 +19,6 @@ import (
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/vmm"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 )
 
@@ -209,7 +208,7 @@ cat /data/secret.txt; echo x > /scratch/f && echo "tmpfs $(stat -f -c %T /scratc
 		// Sample memory while the workload sleeps at its end.
 		deadline := time.Now().Add(2 * time.Minute)
 		for time.Now().Before(deadline) {
-			if _, ok := phaseMap(t, c.(runtime.PhaseReporter).Phases())[vmm.PhaseWorkloadStarted]; ok {
+			if _, ok := phaseMap(t, c.(runtime.PhaseReporter).Phases())[runtime.PhaseWorkloadStarted]; ok {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -241,10 +240,10 @@ cat /data/secret.txt; echo x > /scratch/f && echo "tmpfs $(stat -f -c %T /scratc
 	pm := phaseMap(t, r.phases)
 	// vmm_started (QMP's answer to cont) may arrive after the guest's first byte, so
 	// it is only required, not ordered.
-	if at, ok := pm[vmm.PhaseVMMStarted]; !ok || at < 0 {
-		t.Errorf("phase %s missing or negative: %v", vmm.PhaseVMMStarted, r.phases)
+	if at, ok := pm[runtime.PhaseVMMStarted]; !ok || at < 0 {
+		t.Errorf("phase %s missing or negative: %v", runtime.PhaseVMMStarted, r.phases)
 	}
-	order := []string{vmm.PhaseKernelStart, vmm.PhaseInitReached, vmm.PhaseWorkloadStarted, vmm.PhaseWorkloadExit}
+	order := []string{runtime.PhaseKernelStart, runtime.PhaseInitReached, runtime.PhaseWorkloadStarted, runtime.PhaseWorkloadExit}
 	var prev time.Duration
 	for _, name := range order {
 		at, ok := pm[name]

@@ -14,16 +14,6 @@ import (
 	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
-// Phase names microVM containers report (runtime.PhaseReporter), measured from the
-// start call.
-const (
-	PhaseVMMStarted      = "vmm_started"      // the VMM said the vCPUs run (the guest may have printed already)
-	PhaseKernelStart     = "kernel_start"     // first console byte: the kernel's setup code
-	PhaseInitReached     = "init_reached"     // the agent runs as PID 1
-	PhaseWorkloadStarted = "workload_started" // the agent started the workload
-	PhaseWorkloadExit    = "workload_exit"    // the agent reported the workload's exit
-)
-
 // kernelPanic starts the line a panicking Linux kernel prints.
 const kernelPanic = "Kernel panic - not syncing"
 
@@ -104,7 +94,7 @@ func (c *Console) Read(r io.Reader) {
 		if len(line) > 0 {
 			now := time.Now()
 			if first {
-				c.AddPhase(PhaseKernelStart, now)
+				c.AddPhase(runtime.PhaseKernelStart, now)
 				first = false
 			}
 			if c.log != nil {
@@ -139,13 +129,13 @@ func (c *Console) HandleLine(line string, now time.Time) {
 	}
 	switch e.Kind {
 	case guestproto.EventInit:
-		c.AddPhase(PhaseInitReached, now)
+		c.AddPhase(runtime.PhaseInitReached, now)
 		c.mu.Lock()
 		c.guestInit = e.Value
 		c.mu.Unlock()
 		c.initOnce.Do(func() { close(c.InitSeen) })
 	case guestproto.EventStarted:
-		c.AddPhase(PhaseWorkloadStarted, now)
+		c.AddPhase(runtime.PhaseWorkloadStarted, now)
 	case guestproto.EventStdout:
 		if c.stdout != nil {
 			_, _ = c.stdout.Write(e.Data)
@@ -155,7 +145,7 @@ func (c *Console) HandleLine(line string, now time.Time) {
 			_, _ = c.stderr.Write(e.Data)
 		}
 	case guestproto.EventExit:
-		c.AddPhase(PhaseWorkloadExit, now)
+		c.AddPhase(runtime.PhaseWorkloadExit, now)
 		c.mu.Lock()
 		c.exitCode, c.gotExit = int(e.Value), true
 		c.mu.Unlock()

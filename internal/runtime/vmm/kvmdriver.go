@@ -23,9 +23,12 @@ import (
 // the guest assets, with the vmlinux these VMMs boot through its PVH entry point. A
 // driver embeds it and adds New with its VMM's launch and API.
 type KVMDriver struct {
-	Prof runtime.Profile
-	Env  runtime.Env
-	Kind KVMDriverKind
+	// Opts are the profile's options over DefaultKVMOptions.
+	Opts        KVMOptions
+	bootTimeout time.Duration
+	Prof        runtime.Profile
+	Env         runtime.Env
+	Kind        KVMDriverKind
 
 	// Settled by Check and Prepare.
 	Binary   string
@@ -59,22 +62,33 @@ type KVMOptions struct {
 	Binary      string `yaml:"binary"`       // the VMM's binary
 }
 
-// NewKVMDriver parses the profile options every KVM-only VMM has: memory (512M), cpus (2),
-// kernel (newest /boot/vmlinuz-*-cloud-amd64), agent (static isobench binary; default:
-// this executable), boot_timeout (10s).
-func NewKVMDriver(p runtime.Profile, env runtime.Env, kind KVMDriverKind) (*KVMDriver, error) {
-	d := &KVMDriver{Prof: p, Env: env, Kind: kind}
+// DefaultKVMOptions are the microVM defaults: 512 MiB, 2 vCPUs, 10 s to reach the agent.
+func DefaultKVMOptions() KVMOptions {
+	return KVMOptions{Memory: "512M", CPUs: "2", BootTimeout: "10s"}
+}
+
+// Parsed checks the options and returns guest memory in bytes, vCPUs (at most maxCPUs)
+// and the boot timeout.
+func (o KVMOptions) Parsed(maxCPUs int) (memBytes int64, cpus int, boot time.Duration, err error) {
+	if memBytes, err = ParseSize(o.Memory); err != nil {
+		return 0, 0, 0, fmt.Errorf("memory: %w", err)
+	}
+	if cpus, err = strconv.Atoi(o.CPUs); err != nil || cpus < 1 || cpus > maxCPUs {
+		return 0, 0, 0, fmt.Errorf("cpus %q is not a number from 1 to %d", o.CPUs, maxCPUs)
+	}
+	if boot, err = time.ParseDuration(o.BootTimeout); err != nil || boot <= 0 {
+		return 0, 0, 0, fmt.Errorf("boot_timeout %q is not a positive duration such as 10s", o.BootTimeout)
+	}
+	return memBytes, cpus, boot, nil
+}
+
+// NewKVMDriver makes the shared part of a KVM-only VMM's driver from the options every
+// such VMM has, as the driver decoded them over DefaultKVMOptions.
+func NewKVMDriver(p runtime.Profile, env runtime.Env, kind KVMDriverKind, opts KVMOptions) (*KVMDriver, error) {
+	d := &KVMDriver{Prof: p, Env: env, Kind: kind, Opts: opts}
 	var err error
-	if d.MemBytes, err = ParseSize(p.Option("memory", "512M")); err != nil {
-		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
-	}
-	if d.CPUs, err = strconv.Atoi(p.Option("cpus", "2")); err != nil || d.CPUs < 1 || d.CPUs > kind.MaxCPUs {
-		return nil, fmt.Errorf("profile %s: cpus %q is not a number from 1 to %d", p.Name, p.Option("cpus", ""), kind.MaxCPUs)
-	}
-	if t := p.Option("boot_timeout", ""); t != "" {
-		if v, err := time.ParseDuration(t); err != nil || v <= 0 {
-			return nil, fmt.Errorf("profile %s: boot_timeout %q is not a positive duration such as 10s", p.Name, t)
-		}
+	if d.MemBytes, d.CPUs, d.bootTimeout, err = d.Opts.Parsed(kind.MaxCPUs); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	return d, nil
 }
@@ -92,16 +106,16 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	d.mu.Unlock()
-	bin := d.Prof.Option("binary", d.Prof.Binary)
+	bin := orDefault(d.Opts.Binary, d.Prof.Binary)
 	if bin == "" {
 		bin = d.Kind.DefaultBinary
 	}
 	st := CheckKVMOnlyVMM(ctx, bin, d.Kind.Install)
-	st.Options["network"] = "virtio-net-tap"
+	st.Options[runtime.OptionNetwork] = "virtio-net-tap"
 	if st.Problem != "" {
 		return st
 	}
-	kernel := d.Prof.Option("kernel", "")
+	kernel := d.Opts.Kernel
 	if kernel == "" {
 		k, err := guestassets.FindKernel(guestassets.DefaultKernelGlob)
 		if err != nil {
@@ -114,7 +128,7 @@ func (d *KVMDriver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Options["kernel"] = kernel
-	st.Options["memory"] = d.Prof.Option("memory", "512M")
+	st.Options["memory"] = d.Opts.Memory
 	st.Options["cpus"] = strconv.Itoa(d.CPUs)
 	st.Usable = true
 	d.mu.Lock()
@@ -172,11 +186,7 @@ func (d *KVMDriver) Home() string {
 
 // BootTimeout bounds the wait for the agent's init line.
 func (d *KVMDriver) BootTimeout() time.Duration {
-	t, err := time.ParseDuration(d.Prof.Option("boot_timeout", "10s"))
-	if err != nil || t <= 0 {
-		return 10 * time.Second
-	}
-	return t
+	return d.bootTimeout
 }
 
 // NewMachine makes a VM's host side with this driver's settings and its own disk copy.
@@ -211,12 +221,22 @@ func (d *KVMDriver) BootParams(m *Machine) BootParams {
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *KVMDriver) Close(ctx context.Context) error { return nil }
 
+// ValidationOption records, with every result and in doctor, how far a driver was tried.
+const ValidationOption = "validation"
+
+// Unvalidated says that the driver of VMM binary was never run against a real binary:
+// no host isobench was developed on could run it, so its requests were checked only
+// against the VMM's published API definition and its guest booted under QEMU.
+func Unvalidated(binary string) string {
+	return "driver never run against a real " + binary + " binary (requests checked only against its published API; guest booted under QEMU)"
+}
+
 // CheckKVMOnlyVMM is the Check of VMMs that have no emulation fallback (Firecracker,
 // Cloud Hypervisor): the binary must exist and KVM must run ordinary guests, which the
 // probe verifies with QEMU (the only VMM here that can boot a kernel without a prepared
 // disk and report the result on a console).
 func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{}}
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{ValidationOption: Unvalidated(binary)}}
 	bin, err := exec.LookPath(binary)
 	if err != nil {
 		st.Problem, st.Fix = binary+" not found", install
@@ -240,7 +260,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 		st.Problem, st.Fix = err.Error(), "apt-get install linux-image-cloud-amd64"
 		return st
 	}
-	v := kvmprobe.Probe(ctx, qemu, kernel, "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off")
+	v := kvmprobe.Probe(ctx, qemu, kernel, kvmprobe.HostMachine)
 	st.Options["kvm"] = v.Reason
 	if !v.Usable {
 		st.Problem = "KVM cannot run ordinary guests here: " + v.Reason
@@ -253,7 +273,7 @@ func CheckKVMOnlyVMM(ctx context.Context, binary, install string) runtime.Status
 // AgentBinary is the static isobench binary a microVM boots as its init: the profile's
 // agent option, else env.Agent, else this executable.
 func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
-	if agent := p.Option("agent", env.Agent); agent != "" {
+	if agent := p.Option(runtime.OptionAgent, env.Agent); agent != "" {
 		return agent, nil
 	}
 	exe, err := os.Executable()
@@ -261,4 +281,11 @@ func AgentBinary(p runtime.Profile, env runtime.Env) (string, error) {
 		return "", fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
 	}
 	return exe, nil
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }

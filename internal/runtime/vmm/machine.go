@@ -259,7 +259,7 @@ func (m *Machine) StartWith(ctx context.Context, run func(context.Context) error
 	if err := run(ctx); err != nil {
 		return err
 	}
-	con.AddPhase(PhaseVMMStarted, time.Now())
+	con.AddPhase(runtime.PhaseVMMStarted, time.Now())
 	return nil
 }
 
@@ -384,7 +384,7 @@ func (m *Machine) Processes(ctx context.Context) ([]runtime.Process, error) {
 		return nil, nil
 	default:
 	}
-	return runtime.ProcessTree(m.cmd.Process.Pid, "vmm"), nil
+	return runtime.ProcessTree(m.cmd.Process.Pid, runtime.RoleVMM), nil
 }
 
 // Network implements runtime.Container.

@@ -80,7 +80,7 @@ func Lifecycle(t *testing.T, ctx context.Context, d runtime.Driver) {
 	for _, p := range procs {
 		roles[p.Role]++
 	}
-	if roles["shim"] != 1 || roles["workload"]+roles["sandbox"] == 0 {
+	if roles[runtime.RoleShim] != 1 || roles[runtime.RoleWorkload]+roles[runtime.RoleSandbox] == 0 {
 		t.Errorf("Processes() = %+v: want one shim and the workload or sandbox", procs)
 	}
 	var conn net.Conn

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 )
 
@@ -30,5 +31,29 @@ func TestKVMProbeNeverHangs(t *testing.T) {
 			t.Error("verdict without a reason")
 		}
 		t.Logf("-M %s: KVM usable=%v: %s (%s)", machine, v.Usable, v.Reason, time.Since(t0))
+	}
+}
+
+// doctor's host section and the microVM drivers must give the same KVM verdict: the host
+// facts once said "usable: /dev/kvm present (not probed)" next to a failing probe.
+func TestHostFactsTakeTheProbesVerdict(t *testing.T) {
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 not installed: the probe cannot run")
+	}
+	k, err := guestassets.FindKernel(guestassets.DefaultKernelGlob)
+	if err != nil {
+		t.Skip(err.Error())
+	}
+	v := Probe(context.Background(), qemu, k, HostMachine)
+	want := "unusable: " + v.Reason
+	if v.Usable {
+		want = "usable: " + v.Reason
+	}
+	if got := hostinfo.Collect(context.Background()).KVM; got != want {
+		t.Errorf("host facts say KVM %q, the probe %q", got, want)
+	}
+	if got := hostinfo.KVMUsable(context.Background()); got != v.Usable {
+		t.Errorf("hostinfo.KVMUsable = %v, the probe says %v", got, v.Usable)
 	}
 }

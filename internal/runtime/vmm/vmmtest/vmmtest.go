@@ -72,7 +72,7 @@ func BootRunsWorkload(t *testing.T, name, processName string, newDriver NewDrive
 	for _, p := range out.Timings.Phases {
 		names[p.Name] = true
 	}
-	for _, want := range []string{"vmm_started", "kernel_start", "init_reached", "workload_started", "workload_exit"} {
+	for _, want := range runtime.VMPhases {
 		if !names[want] {
 			t.Errorf("phase %s missing: %v", want, out.Timings.Phases)
 		}
@@ -224,7 +224,7 @@ func GuestBootsUnderQEMU(t *testing.T, d *vmm.KVMDriver, cmdline string, devices
 	for _, p := range r.m.Phases() {
 		names[p.Name] = true
 	}
-	for _, want := range []string{"vmm_started", "kernel_start", "init_reached", "workload_started", "workload_exit"} {
+	for _, want := range runtime.VMPhases {
 		if !names[want] {
 			t.Errorf("phase %s missing: %v", want, r.m.Phases())
 		}

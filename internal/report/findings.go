@@ -1,0 +1,386 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/isobench/isobench/internal/compare"
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/stats"
+)
+
+// topic is one question the first screen answers, with the metric that answers it.
+type topic struct {
+	ID, Title, Question string
+	Benchmark, Metric   string
+	// Verb and Noun word the sentences: "crun <Verb> 29 ms", "52% of runc's <Noun>".
+	Verb, Noun string
+	// Sweep is the param a line chart draws on its x axis (density's n); "" for bars.
+	Sweep string
+}
+
+// topics are the thesis's questions in the order the first screen asks them.
+var topics = []topic{
+	{ID: "startup", Title: "Start-up", Question: "create until deleted",
+		Benchmark: "startup", Metric: "total", Verb: "runs a container from create to delete in", Noun: "start-up time"},
+	{ID: "cpu", Title: "CPU", Question: "sysbench cpu",
+		Benchmark: "cpu", Metric: "events_per_second", Verb: "computes", Noun: "CPU speed"},
+	{ID: "memory", Title: "Memory", Question: "sysbench memory",
+		Benchmark: "memory", Metric: "throughput", Verb: "moves memory at", Noun: "memory bandwidth"},
+	{ID: "network", Title: "Network", Question: "iperf3 TCP to the host",
+		Benchmark: "network", Metric: "throughput", Verb: "moves", Noun: "TCP throughput"},
+	{ID: "http", Title: "HTTP", Question: "apache2 under load",
+		Benchmark: "http", Metric: "requests_per_second", Verb: "serves", Noun: "request rate"},
+	{ID: "density", Title: "Density", Question: "memory per running container",
+		Benchmark: "density", Metric: "pss_per_container", Verb: "needs", Noun: "memory per container", Sweep: "n"},
+}
+
+// Panel is one topic of one host on the first screen: its chart and its sentences.
+type Panel struct {
+	Topic     topic
+	Host      string
+	Reference string
+	// Params of the series the sentences speak about (density: the largest n).
+	Params    string
+	Unit      string
+	Better    results.Better
+	Sentences []Sentence
+	// Rows are the headline rows of every runtime, in runtime order.
+	Rows []Row
+	// Comparisons hold each runtime's comparison with the reference, by runtime.
+	Comparisons map[string]compare.Row
+	// Family is how many series each runtime's comparison corrected over.
+	Family map[string]int
+}
+
+// Sentence kinds: what a sentence claims.
+const (
+	// SentenceDifference claims that a runtime differs from the reference; it is only
+	// written when the comparison's test is significant (Holm-corrected).
+	SentenceDifference = "difference"
+	// SentenceNoDifference says that no difference was shown.
+	SentenceNoDifference = "no-difference"
+	// SentenceTooFew says that the design cannot show a difference at all.
+	SentenceTooFew = "too-few"
+	// SentenceValue states a value without comparing.
+	SentenceValue = "value"
+)
+
+// Sentence is one generated sentence under a chart.
+type Sentence struct {
+	Kind     string
+	Runtimes []string
+	Text     string
+}
+
+// findings builds the panels of every host: per topic the headline series, each
+// runtime compared with the reference by compare's test (paired rounds of the
+// interleaved run, Hodges-Lehmann shift with the interval of that test, Holm over the
+// topics of one runtime), and the sentences those verdicts allow.
+func (a *Analysis) findings(d *results.Dataset) []Panel {
+	var panels []Panel
+	for _, h := range a.Hosts {
+		var hostPanels []Panel
+		for _, t := range topics {
+			p, ok := a.headline(h, t)
+			if ok {
+				hostPanels = append(hostPanels, p)
+			}
+		}
+		if len(hostPanels) == 0 {
+			continue
+		}
+		a.compareHeadlines(d, h, hostPanels)
+		for i := range hostPanels {
+			hostPanels[i].Sentences = sentences(hostPanels[i])
+		}
+		panels = append(panels, hostPanels...)
+	}
+	return panels
+}
+
+// headline picks the series of a topic on a host: the metric's params measured for
+// the most runtimes (density: the largest n), and its rows.
+func (a *Analysis) headline(h HostInfo, t topic) (Panel, bool) {
+	// The benchmark's own word on its headline metric wins over the topic's default.
+	if h.Env != nil {
+		for _, mi := range h.Env.Metrics {
+			if mi.Benchmark == t.Benchmark && mi.Headline && mi.Name != t.Metric {
+				t.Metric, t.Verb, t.Noun = mi.Name, "measures", strings.ReplaceAll(mi.Name, "_", " ")
+				break
+			}
+		}
+	}
+	byParams := map[string][]Row{}
+	for _, r := range a.Rows {
+		if r.Host == h.Host && r.Benchmark == t.Benchmark && r.Metric == t.Metric && r.Summary.N > 0 {
+			byParams[r.Params] = append(byParams[r.Params], r)
+		}
+	}
+	if len(byParams) == 0 {
+		return Panel{}, false
+	}
+	var best string
+	first := true
+	for params, rows := range byParams {
+		switch {
+		case first:
+		case t.Sweep != "":
+			if !sweepLess(byParams[best], rows, best, params, t.Sweep) {
+				continue
+			}
+		case len(rows) < len(byParams[best]):
+			continue
+		case len(rows) == len(byParams[best]) && !paramsLess(params, best):
+			continue
+		}
+		best, first = params, false
+	}
+	rows := byParams[best]
+	return Panel{Topic: t, Host: h.Host, Reference: h.Baseline, Params: best, Unit: rows[0].Unit, Better: rows[0].Better,
+		Rows: rows}, true
+}
+
+// sweepLess prefers more runtimes, then the larger value of the sweep param.
+func sweepLess(bestRows, rows []Row, best, params, sweep string) bool {
+	if len(rows) != len(bestRows) {
+		return len(rows) > len(bestRows)
+	}
+	return sweepValue(best, sweep) < sweepValue(params, sweep)
+}
+
+func sweepValue(params, sweep string) float64 {
+	p, err := results.ParseParams(params)
+	if err != nil {
+		return math.NaN()
+	}
+	var v float64
+	if _, err := fmt.Sscanf(p[sweep], "%g", &v); err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+// compareHeadlines compares every runtime of the host with the reference over the
+// headline series of all topics at once, so Holm corrects over what the first screen
+// claims about that runtime.
+func (a *Analysis) compareHeadlines(d *results.Dataset, h HostInfo, panels []Panel) {
+	headline := &results.Dataset{Runs: d.Runs, Series: map[results.SeriesKey]*results.Series{}, Succeeded: d.Succeeded}
+	runtimes := map[string]bool{}
+	for _, p := range panels {
+		for _, r := range p.Rows {
+			k := results.SeriesKey{Host: r.Host, Runtime: r.Runtime, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}
+			if s := d.Series[k]; s != nil {
+				headline.Series[k] = s
+				runtimes[r.Runtime] = true
+			}
+		}
+	}
+	if !runtimes[h.Baseline] {
+		return
+	}
+	for rt := range runtimes {
+		if rt == h.Baseline {
+			continue
+		}
+		res, err := compare.RuntimesOf(headline, "", h.Baseline, rt, compare.Options{})
+		if err != nil {
+			continue // the runtime lacks every headline series of the reference
+		}
+		for _, row := range res.Rows {
+			for i := range panels {
+				p := &panels[i]
+				if row.Benchmark == p.Topic.Benchmark && row.Metric == p.Topic.Metric && row.Params == p.Params {
+					if p.Comparisons == nil {
+						p.Comparisons, p.Family = map[string]compare.Row{}, map[string]int{}
+					}
+					p.Comparisons[rt], p.Family[rt] = row, len(res.Rows)
+				}
+			}
+		}
+	}
+}
+
+// sentences words what the panel's comparisons allow: at most three sentences, the
+// clearest difference in each direction first, then what could not be told apart.
+func sentences(p Panel) []Sentence {
+	ref := p.Reference
+	var refRow *Row
+	for i := range p.Rows {
+		if p.Rows[i].Runtime == ref {
+			refRow = &p.Rows[i]
+		}
+	}
+	if refRow == nil {
+		return []Sentence{{Kind: SentenceValue, Text: fmt.Sprintf("The reference %s has no %s samples here, so nothing is compared; choose another with --baseline.", ref, p.Topic.Noun)}}
+	}
+	var better, worse, same, tooFew []Row
+	for _, r := range p.Rows {
+		if r.Runtime == ref {
+			continue
+		}
+		c, ok := p.Comparisons[r.Runtime]
+		switch {
+		case !ok:
+		case c.Improved:
+			better = append(better, r)
+		case c.Worse:
+			worse = append(worse, r)
+		case !c.Detectable:
+			tooFew = append(tooFew, r)
+		default:
+			same = append(same, r)
+		}
+	}
+	size := func(r Row) float64 { return math.Abs(p.Comparisons[r.Runtime].Change) }
+	sort.SliceStable(better, func(i, j int) bool { return size(better[i]) > size(better[j]) })
+	sort.SliceStable(worse, func(i, j int) bool {
+		// Emulated runtimes are not comparable: name a real one first.
+		if worse[i].Emulated != worse[j].Emulated {
+			return !worse[i].Emulated
+		}
+		return size(worse[i]) > size(worse[j])
+	})
+	var out []Sentence
+	if len(better) > 0 {
+		out = append(out, differenceSentence(p, better[0], *refRow))
+	}
+	if len(worse) > 0 {
+		out = append(out, differenceSentence(p, worse[0], *refRow))
+	}
+	if len(out) == 0 {
+		out = append(out, Sentence{Kind: SentenceValue, Runtimes: []string{ref},
+			Text: fmt.Sprintf("%s (the reference) %s %s.", ref, p.Topic.Verb, valueText(*refRow))})
+	}
+	if len(same) > 0 && len(out) < 3 {
+		names := runtimeNames(same)
+		out = append(out, Sentence{Kind: SentenceNoDifference, Runtimes: names,
+			Text: fmt.Sprintf("%s: no difference from %s shown (rank test, 5%% level).", joinNames(names), ref)})
+	}
+	if len(tooFew) > 0 && len(out) < 3 {
+		names := runtimeNames(tooFew)
+		c := p.Comparisons[tooFew[0].Runtime]
+		out = append(out, Sentence{Kind: SentenceTooFew, Runtimes: names,
+			Text: fmt.Sprintf("%s: %d trials cannot show a difference from %s at 5%%; run more (isobench run --trials %d).",
+				joinNames(names), min(c.Old.N, c.New.N), ref, trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
+	}
+	if len(out) < 3 && len(better) > 1 {
+		out = append(out, differenceSentence(p, better[1], *refRow))
+	}
+	if len(out) < 3 && len(worse) > 1 {
+		out = append(out, differenceSentence(p, worse[1], *refRow))
+	}
+	return out
+}
+
+// trialsNeeded is the fewest trials whose smallest p-value, corrected over the family,
+// is below 5%: paired rounds for a signed-rank comparison, else Mann-Whitney samples.
+func trialsNeeded(c compare.Row, family int) int {
+	family = max(family, 1)
+	if c.Paired {
+		for n := 1; n <= 1000; n++ {
+			if float64(family)*stats.SignedRankMinP(n) < compare.DefaultAlpha {
+				return n
+			}
+		}
+	}
+	return stats.TrialsForMinP(compare.DefaultAlpha, family)
+}
+
+func runtimeNames(rows []Row) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Runtime
+	}
+	return out
+}
+
+func joinNames(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// valueText is "29 ms [27, 32]": the median and its interval, when there is one.
+func valueText(r Row) string {
+	s := r.Summary
+	v := plainNum(s.Median) + " " + r.Unit
+	if s.MedianCI.OK {
+		return fmt.Sprintf("%s [%s, %s]", v, plainNum(s.MedianCI.Lo), plainNum(s.MedianCI.Hi))
+	}
+	return v + " (n too small for an interval)"
+}
+
+// differenceSentence words a significant comparison: the runtime's value and how much
+// it differs from the reference, with the interval of the change.
+func differenceSentence(p Panel, r Row, ref Row) Sentence {
+	c := p.Comparisons[r.Runtime]
+	name := r.Runtime
+	if r.Emulated {
+		name += " (emulated, not comparable)"
+	}
+	return Sentence{Kind: SentenceDifference, Runtimes: []string{r.Runtime},
+		Text: fmt.Sprintf("%s %s %s, %s.", name, p.Topic.Verb, valueText(r), relativeText(p, c, ref.Runtime))}
+}
+
+// relativeText is the change relative to the reference in words, with its interval:
+// "37% faster than runc [33%, 41%]", "52% of runc's TCP throughput [49%, 55%]".
+func relativeText(p Panel, c compare.Row, ref string) string {
+	ch, iv := c.Change, c.ChangeCI
+	ivOK := finite(iv.Lo, iv.Hi)
+	pctOf := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
+	interval := func(lo, hi float64) string {
+		if !ivOK {
+			return ""
+		}
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		return fmt.Sprintf(" [%s, %s]", pctOf(lo), pctOf(hi))
+	}
+	timesText := func(lo, hi float64) string {
+		if !ivOK {
+			return ""
+		}
+		return fmt.Sprintf(" [%s, %s]", plainNum(lo), plainNum(hi))
+	}
+	isTime := p.Unit == "ms" || p.Unit == "us" || p.Unit == "ns" || p.Unit == "s"
+	switch {
+	case p.Better == results.Higher && ch < 0:
+		return fmt.Sprintf("%s of %s's %s%s", pctOf(1+ch), ref, p.Topic.Noun, interval(1+iv.Lo, 1+iv.Hi))
+	case p.Better == results.Higher:
+		if ch >= 1 {
+			return fmt.Sprintf("%s times %s's %s%s", plainNum(1+ch), ref, p.Topic.Noun, timesText(1+iv.Lo, 1+iv.Hi))
+		}
+		return fmt.Sprintf("%s more than %s%s", pctOf(ch), ref, interval(iv.Lo, iv.Hi))
+	case ch >= 1 && isTime:
+		return fmt.Sprintf("%s times as long as %s%s", plainNum(1+ch), ref, timesText(1+iv.Lo, 1+iv.Hi))
+	case ch >= 1:
+		return fmt.Sprintf("%s times as much as %s%s", plainNum(1+ch), ref, timesText(1+iv.Lo, 1+iv.Hi))
+	case isTime && ch < 0:
+		return fmt.Sprintf("%s faster than %s%s", pctOf(-ch), ref, interval(-iv.Hi, -iv.Lo))
+	case isTime:
+		return fmt.Sprintf("%s slower than %s%s", pctOf(ch), ref, interval(iv.Lo, iv.Hi))
+	case ch < 0:
+		return fmt.Sprintf("%s less than %s%s", pctOf(-ch), ref, interval(-iv.Hi, -iv.Lo))
+	}
+	return fmt.Sprintf("%s more than %s%s", pctOf(ch), ref, interval(iv.Lo, iv.Hi))
+}
+
+// plainNum writes a value for a sentence: whole numbers from 100 on, three significant
+// digits below, never in exponent notation.
+func plainNum(v float64) string {
+	if !finite(v) {
+		return "-"
+	}
+	a := math.Abs(v)
+	if a >= 100 || a == 0 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	digits := min(max(2-int(math.Floor(math.Log10(a))), 0), 9)
+	return strconv.FormatFloat(v, 'f', digits, 64)
+}
