@@ -327,7 +327,7 @@ type sweepLine struct {
 // (colour by class, dashes and markers by name, so lines lying on each other stay
 // apart), whiskers at the median's interval, ticks at exactly the measured values and
 // the legend below the plot.
-func sweepFigure(title, sweep string, lines []sweepLine, unit string, better results.Better, width, height vg.Length, small bool) (Figure, error) {
+func sweepFigure(title, sweep string, lines []sweepLine, unit string, better results.Better, reference string, width, height vg.Length, small bool) (Figure, error) {
 	pl := NewPlot(title)
 	if small {
 		pl = panelPlot(title)
@@ -397,6 +397,11 @@ func sweepFigure(title, sweep string, lines []sweepLine, unit string, better res
 			return Figure{}, err
 		}
 		ln.Color, ln.Dashes, ln.Width = st.Color, st.Dashes, vg.Points(1.5)
+		label := legendLabel(l.row)
+		if l.row.Runtime == reference {
+			// The reference the sentences compare with stands out.
+			ln.Width, label = vg.Points(2.8), label+" (reference)"
+		}
 		sc.Color, sc.Shape, sc.Radius = st.Color, st.Glyph, vg.Points(3)
 		eb, err := plotter.NewYErrorBars(l.pts)
 		if err != nil {
@@ -405,7 +410,7 @@ func sweepFigure(title, sweep string, lines []sweepLine, unit string, better res
 		eb.Color = st.Color
 		eb.CapWidth = vg.Points(4)
 		pl.Add(ln, sc, eb)
-		fig.Add(legendLabel(l.row), ln, sc)
+		fig.Add(label, ln, sc)
 	}
 	var ticks []float64
 	for x := range xs {
@@ -489,7 +494,7 @@ func (a *Analysis) densityFigure(p Panel) (Figure, error) {
 	if want != "" {
 		title += " [" + want + "]"
 	}
-	return sweepFigure(title, p.Topic.Sweep, sweepLines(rows, p.Topic.Sweep), p.Unit, p.Better, panelWidth, panelHeight, true)
+	return sweepFigure(title, p.Topic.Sweep, sweepLines(rows, p.Topic.Sweep), p.Unit, p.Better, p.Reference, panelWidth, panelHeight, true)
 }
 
 // panelCharts draws the chart of every panel.
