@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/compare"
 	"github.com/isobench/isobench/internal/report/fixture"
+	"github.com/isobench/isobench/internal/stats"
 )
 
 func thesisReport(t *testing.T, trials int) Summary {
@@ -313,5 +315,26 @@ func TestNiceTicks(t *testing.T) {
 		if got := labels(c.lo, c.hi); got != c.want {
 			t.Errorf("ticks of [%g, %g] = %q, want %q", c.lo, c.hi, got, c.want)
 		}
+	}
+}
+
+// An emulated VM forty times slower does not squash the real runtimes' bars: it is cut
+// at the axis with its value written.
+func TestRelativeChartCutsEmulatedOutlier(t *testing.T) {
+	p := Panel{Topic: topics[3], Reference: "runc", Unit: "ms", Better: "lower",
+		Rows: []Row{{Runtime: "runc", Class: "container"}, {Runtime: "runsc", Class: "sandbox"}, {Runtime: "qemu", Class: "vm", Emulated: true}},
+		Comparisons: map[string]compare.Row{
+			"runsc": {Change: 1.5, ChangeCI: stats.Interval{Lo: 1.4, Hi: 1.6}},
+			"qemu":  {Change: 39, ChangeCI: stats.Interval{Lo: 38, Hi: 40}},
+		}}
+	fig, err := relativeFigure(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := fig.Plot.X.Max; max > 400 || max < 260 {
+		t.Errorf("axis ends at %g%%, want just beyond runsc's 260%%", max)
+	}
+	if _, err := RenderFigure(fig, "", "cut"); err != nil {
+		t.Fatal(err)
 	}
 }
