@@ -92,9 +92,11 @@ type Row struct {
 	// Regression is Worse beyond Options.Threshold (under the gate).
 	Regression bool
 	// Detectable is false when even the most extreme outcome of this design could not be
-	// significant after the Holm correction; MinAdjustedP is that outcome's p.
+	// significant after the Holm correction; MinAdjustedP is that outcome's p, and
+	// TrialsNeeded the trials per side (paired rounds when Paired) that could be.
 	Detectable   bool
 	MinAdjustedP float64
+	TrialsNeeded int
 	// Notes are what a reader must know about the row.
 	Notes []string
 }
@@ -401,6 +403,10 @@ func (res *Result) decide() {
 		row.PAdjusted = adj
 		row.MinAdjustedP = math.Min(1, float64(m)*row.Test.MinP)
 		row.Detectable = row.MinAdjustedP < alpha
+		row.TrialsNeeded = stats.TrialsForMinP(alpha, m)
+		if row.Paired {
+			row.TrialsNeeded = stats.PairsForMinP(alpha, m)
+		}
 		row.Significant = adj < alpha && row.Direction != 0
 		if !row.Significant {
 			continue
@@ -550,16 +556,11 @@ func (res *Result) judge() {
 			}
 			names = append(names, res.Name(r))
 		}
-		sizes := fmt.Sprintf("%d+%d trials", d.nOld, d.nNew)
-		need := stats.TrialsForMinP(alpha, m)
+		sizes, need := fmt.Sprintf("%d+%d trials", d.nOld, d.nNew), fmt.Sprintf("at least %d trials per side", rows[0].TrialsNeeded)
 		if d.paired {
-			sizes = fmt.Sprintf("%d paired rounds", d.pairs)
-			need = 1
-			for float64(m)*stats.SignedRankMinP(need) >= alpha && need < 1000 {
-				need++
-			}
+			sizes, need = fmt.Sprintf("%d paired rounds", d.pairs), fmt.Sprintf("at least %d paired rounds", rows[0].TrialsNeeded)
 		}
-		res.gate(ReasonUndetectable, fmt.Sprintf("cannot detect any change in %d series (%s): with %s over %d compared series the smallest attainable Holm-adjusted p is %.3g, not below alpha %g; needs at least %d per side",
+		res.gate(ReasonUndetectable, fmt.Sprintf("cannot detect any change in %d series (%s): with %s over %d compared series the smallest attainable Holm-adjusted p is %.3g, not below alpha %g; needs %s",
 			len(rows), strings.Join(names, ", "), sizes, m, rows[0].MinAdjustedP, alpha, need))
 	}
 	slices.SortStableFunc(res.Gate, func(a, b GateFailure) int { return cmp.Compare(reasonRank(a.Reason), reasonRank(b.Reason)) })

@@ -257,7 +257,7 @@ func lineSpec(sg sweepGroup, sweep, id, prefix string) chartSpec {
 			for _, g := range sg.points {
 				rows = append(rows, g.Rows...)
 			}
-			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), 6.5*vg.Inch, 4.4*vg.Inch, false)
+			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), first.Rows[0].Baseline, 6.5*vg.Inch, 4.4*vg.Inch, false)
 		},
 	}
 }
@@ -318,7 +318,7 @@ func cdfSpec(g group, id, prefix string) chartSpec {
 			// Start-up times of a process and a VM differ by orders of magnitude.
 			if lo > 0 && hi/lo > 50 {
 				p.X.Scale = plot.LogScale{}
-				p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+				p.X.Tick.Marker = LogTicks125{}
 				p.X.Label.Text += " (log scale)"
 			} else {
 				p.X.Tick.Marker = NiceTicks{N: 6}

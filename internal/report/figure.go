@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -112,6 +113,7 @@ func init() {
 	// Sans-serif reads better small and on screen; Liberation Sans has the metrics of
 	// Arial and Helvetica, which browsers without it fall back to (svgFonts).
 	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	plotter.DefaultFont = plot.DefaultFont
 }
 
 // svgFonts names fonts with Liberation Sans's metrics after it, so a browser without
@@ -231,6 +233,33 @@ func NewPlot(title string) *plot.Plot {
 	p.Title.Text = title
 	textStyle(p)
 	return p
+}
+
+// LogTicks125 marks 1, 2 and 5 times each power of ten on a log axis (gonum's LogTicks
+// labels only the powers, too few over one or two decades), minor ticks between.
+type LogTicks125 struct{}
+
+// Ticks implements plot.Ticker.
+func (LogTicks125) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return plot.LogTicks{Prec: -1}.Ticks(lo, hi)
+	}
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * p
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
 }
 
 // widenDegenerate gives an axis a range it can draw. gonum pads an empty range by 1 on

@@ -115,3 +115,32 @@ func TestTitleIsEscaped(t *testing.T) {
 		t.Error("HTML page holds the title's markup unescaped")
 	}
 }
+
+// Names in a run directory become chart file names: none may lead out of charts/.
+func TestNamesFromARunStayInTheReport(t *testing.T) {
+	spec := fixture.Default("alpha", 1)
+	spec.Runtimes[1].Name = "../../escaped-runtime"
+	spec.Metrics[0].Benchmark = "../../escaped-bench"
+	spec.Metrics[0].Name = "/tmp/escaped-metric"
+	run := writeFixture(t, spec)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "a", "report")
+	if _, err := Write(context.Background(), []string{run}, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.Walk(parent, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(out, p); strings.HasPrefix(rel, "..") && !info.IsDir() {
+			t.Errorf("report wrote %s outside its directory", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/tmp/escaped-metric.svg"); err == nil {
+		t.Error("a chart went to /tmp")
+	}
+}

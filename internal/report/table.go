@@ -135,7 +135,11 @@ func Table(w io.Writer, a *Analysis) error {
 			fmt.Fprintln(tw, "  - "+wn)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What the run found comes last, where the terminal shows it.
+	return writeFindings(w, a, false)
 }
 
 // CSVHeader are the columns of the tidy CSV: one row per host, runtime, benchmark,
@@ -181,6 +185,9 @@ func Markdown(w io.Writer, a *Analysis) error {
 			fmt.Fprintf(b, "- %s\n", mdEscape(wn))
 		}
 		b.WriteString("\n")
+	}
+	if err := writeFindings(b, a, true); err != nil {
+		return err
 	}
 	writeEngineOverheads(b, a.engineOverheads(), true)
 	host := "\x00"
@@ -241,4 +248,33 @@ func (a *Analysis) declared(host, benchmark, metric string) results.MetricInfo {
 		}
 	}
 	return results.MetricInfo{}
+}
+
+// writeFindings writes the first screen's sentences per host and question.
+func writeFindings(w io.Writer, a *Analysis, markdown bool) error {
+	host := "\x00"
+	for _, p := range a.Panels {
+		if p.Host != host {
+			host = p.Host
+			if markdown {
+				fmt.Fprintf(w, "## Findings: host %s, against %s\n\n", mdEscape(p.Host), mdEscape(p.Reference))
+			} else {
+				fmt.Fprintf(w, "\nfindings on %s, every runtime against %s (differences only where the rank test finds one at 5%%, Holm-corrected):\n", p.Host, p.Reference)
+			}
+		}
+		var texts []string
+		for _, s := range p.Sentences {
+			texts = append(texts, s.Text)
+		}
+		if markdown {
+			fmt.Fprintf(w, "- **%s**: %s\n", p.Topic.Title, mdEscape(strings.Join(texts, " ")))
+		} else {
+			fmt.Fprintf(w, "  %s: %s\n", p.Topic.Title, strings.Join(texts, " "))
+		}
+	}
+	if markdown && len(a.Panels) > 0 {
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+	return nil
 }
