@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -138,11 +137,6 @@ func dialOnce(ctx context.Context, addr string) error {
 		return err
 	}
 	return conn.Close()
-}
-
-// CPU reads the host CPU accounting of everything the runtime started for the server.
-func (srv *AppServer) CPU(ctx context.Context) (*hostcpu.Snapshot, error) {
-	return hostcpu.Take(ctx, srv.ServerContainer)
 }
 
 // Close removes the container (keeping its output in the trial's raw directory) and the

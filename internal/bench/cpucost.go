@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"context"
+
 	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
 )
 
 // ParamRole names, in a host CPU cost sample, the role of the processes it sums
@@ -28,8 +31,8 @@ func CPUCostMetric(name, unit string) Metric {
 // params are copied. Nothing is emitted for no work: a ratio to nothing means nothing.
 // A role whose processes took less than the accounting's resolution (one clock tick,
 // 10 ms) has no sample: it was not measured as zero, it was too small to measure.
-func EmitCPUCost(t *Trial, metric string, u hostcpu.Usage, work float64, params map[string]string) {
-	if t.Emit == nil || !(work > 0) {
+func EmitCPUCost(t *Trial, metric string, u hostcpu.Usage, ok bool, work float64, params map[string]string) {
+	if t.Emit == nil || !ok || !(work > 0) {
 		return
 	}
 	for _, role := range u.Roles() {
@@ -41,5 +44,47 @@ func EmitCPUCost(t *Trial, metric string, u hostcpu.Usage, work float64, params 
 			p[k] = v
 		}
 		t.Emit(metric, u.Seconds[role]/work, p)
+	}
+}
+
+// CPUMeter measures the host CPU a container's processes take over one section. A
+// reading that fails is logged and leaves the section without a cost: the benchmark's
+// other results stand, and no cost figure is made up.
+type CPUMeter struct {
+	t      *Trial
+	c      runtime.Container
+	what   string
+	before *hostcpu.Snapshot
+}
+
+// StartCPU reads the accounting at the start of a section (what names it in logs).
+func StartCPU(ctx context.Context, t *Trial, c runtime.Container, what string) *CPUMeter {
+	m := &CPUMeter{t: t, c: c, what: what}
+	before, err := hostcpu.Take(ctx, c)
+	if err != nil {
+		m.log(err)
+		return m
+	}
+	m.before = before
+	return m
+}
+
+// Stop reads the accounting at the end of the section; ok is false when either reading
+// failed.
+func (m *CPUMeter) Stop(ctx context.Context) (u hostcpu.Usage, ok bool) {
+	if m.before == nil {
+		return u, false
+	}
+	after, err := hostcpu.Take(ctx, m.c)
+	if err != nil {
+		m.log(err)
+		return u, false
+	}
+	return hostcpu.Since(m.before, after), true
+}
+
+func (m *CPUMeter) log(err error) {
+	if m.t.Logf != nil {
+		m.t.Logf("%s %s: no host CPU cost for %s: %v", m.t.Runtime, m.c.ID(), m.what, err)
 	}
 }

@@ -207,13 +207,11 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		file File
 		m    *vegeta.Metrics
 		cpu  hostcpu.Usage
+		ok   bool
 	}
 	var loads []measured
 	for _, f := range Files {
-		before, err := hostcpu.Take(ctx, c)
-		if err != nil {
-			return failed("reading host CPU accounting", err)
-		}
+		cpu := bench.StartCPU(ctx, t, c, "loading "+f.Name)
 		m, err := httpload.Attack(ctx, baseURL+f.Name, f.Size, httpload.Options{
 			Concurrency: cfg.concurrency, Duration: cfg.duration, MaxRequests: cfg.maxRequests})
 		if m != nil {
@@ -224,11 +222,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return failed("loading "+f.Name, err)
 		}
-		after, err := hostcpu.Take(ctx, c)
-		if err != nil {
-			return failed("reading host CPU accounting", err)
-		}
-		loads = append(loads, measured{f, m, hostcpu.Since(before, after)})
+		usage, ok := cpu.Stop(ctx)
+		loads = append(loads, measured{f, m, usage, ok})
 	}
 
 	if t.Info != nil {
@@ -241,7 +236,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
 		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)
 		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, float64(l.m.Requests)*l.m.Success/1000, p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, l.ok, float64(l.m.Requests)*l.m.Success/1000, p)
 	}
 	return nil
 }

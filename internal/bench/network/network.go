@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/probe"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
@@ -197,10 +196,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if _, netInfo, err = c.Launch(ctx, cfg.readyTimeout); err != nil {
 		return err
 	}
-	cpuBefore, err := hostcpu.Take(ctx, c)
-	if err != nil {
-		return failed("reading host CPU accounting", err)
-	}
+	cpu := bench.StartCPU(ctx, t, c, "the iperf3 runs")
 	// The server starts only now: some engines put the host's address on their bridge
 	// when the first container starts. The clients in the container wait for it.
 	server, err := startIperf3Server(ctx, t, hostIperf, netInfo.HostIP, iperfPort, cfg)
@@ -217,10 +213,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return failed("waiting for the iperf3 clients in the container", err)
 	}
-	cpuAfter, err := hostcpu.Take(ctx, c)
-	if err != nil {
-		return failed("reading host CPU accounting", err)
-	}
+	cpuUsage, cpuOK := cpu.Stop(ctx)
 	reports, attempts, err := splitReports(stdout.Bytes())
 	if err != nil {
 		return failed("reading the iperf3 clients' reports", err)
@@ -278,7 +271,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		gbits += m.res.BitsPerSecond * m.res.Seconds / 1e9
 	}
 	if attempts[0] == 1 && attempts[1] == 1 {
-		bench.EmitCPUCost(t, bench.MetricHostCPUPerGbit, hostcpu.Since(cpuBefore, cpuAfter), gbits, nil)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPerGbit, cpuUsage, cpuOK, gbits, nil)
 	} else {
 		t.Logf("network %s: no host CPU per Gbit: iperf3 ran more than once", t.Runtime)
 	}

@@ -178,13 +178,11 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		file File
 		m    *vegeta.Metrics
 		cpu  hostcpu.Usage
+		ok   bool
 	}
 	var loads []measured
 	for _, f := range Files {
-		before, err := srv.CPU(ctx)
-		if err != nil {
-			return srv.Failed("reading host CPU accounting", err)
-		}
+		cpu := bench.StartCPU(ctx, t, srv, "loading "+f.Name)
 		m, err := httpload.Attack(ctx, "http://"+srv.Addr+"/"+f.Name, f.Size, cfg.load)
 		if m != nil {
 			if werr := httpload.WriteReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
@@ -194,11 +192,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return srv.Failed("loading "+f.Name, err)
 		}
-		after, err := srv.CPU(ctx)
-		if err != nil {
-			return srv.Failed("reading host CPU accounting", err)
-		}
-		loads = append(loads, measured{f, m, hostcpu.Since(before, after)})
+		usage, ok := cpu.Stop(ctx)
+		loads = append(loads, measured{f, m, usage, ok})
 	}
 
 	if t.Warmup || t.Emit == nil {
@@ -212,8 +207,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricRequestsPerSecond, l.m.Throughput, p)
 		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
 		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
-		ok := float64(l.m.Requests) * l.m.Success
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, ok/1000, p)
+		done := float64(l.m.Requests) * l.m.Success
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, l.ok, done/1000, p)
 	}
 	return nil
 }

@@ -221,6 +221,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		mode string
 		res  *Result
 		cpu  hostcpu.Usage
+		ok   bool
 	}
 	var runs []measured
 	threads := min(cfg.clients, 2)
@@ -236,16 +237,9 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 			args = append([]string{"-S"}, args...)
 		}
 		args = append(args, user)
-		before, err := srv.CPU(ctx)
-		if err != nil {
-			os.RemoveAll(logDir)
-			return srv.Failed("reading host CPU accounting", err)
-		}
+		cpu := bench.StartCPU(ctx, t, srv, "pgbench "+mode)
 		out, err := runPgbench(ctx, t, pgbench, mode, cfg.duration+60*time.Second, args)
-		var after *hostcpu.Snapshot
-		if err == nil {
-			after, err = srv.CPU(ctx)
-		}
+		usage, ok := cpu.Stop(ctx)
 		var res *Result
 		if err == nil {
 			res, err = ParseOutput(out)
@@ -257,7 +251,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return srv.Failed("pgbench "+mode, err)
 		}
-		runs = append(runs, measured{mode, res, hostcpu.Since(before, after)})
+		runs = append(runs, measured{mode, res, usage, ok})
 	}
 
 	if t.Warmup || t.Emit == nil {
@@ -271,7 +265,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricTPS, r.res.TPS, p)
 		t.Emit(MetricLatencyP50, r.res.P50ms, p)
 		t.Emit(MetricLatencyP99, r.res.P99ms, p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kTx, r.cpu, float64(r.res.Transactions)/1000, p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kTx, r.cpu, r.ok, float64(r.res.Transactions)/1000, p)
 	}
 	return nil
 }

@@ -150,22 +150,17 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		pipeline int
 		rows     []Row
 		cpu      hostcpu.Usage
+		ok       bool
 	}
 	var runs []measured
 	for _, depth := range []int{1, cfg.pipeline} {
-		before, err := srv.CPU(ctx)
-		if err != nil {
-			return srv.Failed("reading host CPU accounting", err)
-		}
+		cpu := bench.StartCPU(ctx, t, srv, fmt.Sprintf("redis-benchmark -P %d", depth))
 		rows, err := runClient(ctx, t, client, srv.Addr, depth, cfg)
 		if err != nil {
 			return srv.Failed(fmt.Sprintf("redis-benchmark, pipeline %d", depth), err)
 		}
-		after, err := srv.CPU(ctx)
-		if err != nil {
-			return srv.Failed("reading host CPU accounting", err)
-		}
-		runs = append(runs, measured{depth, rows, hostcpu.Since(before, after)})
+		usage, ok := cpu.Stop(ctx)
+		runs = append(runs, measured{depth, rows, usage, ok})
 	}
 
 	if t.Warmup || t.Emit == nil {
@@ -183,7 +178,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 			t.Emit(MetricLatencyP99, row.P99ms, p)
 		}
 		requests := float64(cfg.requests * len(r.rows))
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, r.cpu, requests/1000, map[string]string{ParamPipeline: pipe})
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, r.cpu, r.ok, requests/1000, map[string]string{ParamPipeline: pipe})
 	}
 	return nil
 }
