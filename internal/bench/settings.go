@@ -62,7 +62,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	if n.Tag == "!!int" || n.Tag == "!!float" {
 		secs, err := strconv.ParseFloat(n.Value, 64)
-		if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) {
+		// Beyond about 292 years a float does not convert to a Duration: Go leaves that
+		// conversion to the platform (a negative number on amd64).
+		if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || math.Abs(secs) > math.MaxInt64/float64(time.Second) {
 			return fmt.Errorf("line %d: %q is not a duration like 10s", n.Line, n.Value)
 		}
 		*d = Duration(secs * float64(time.Second))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
@@ -92,6 +93,16 @@ func cleanupHost(cmd *cobra.Command, profiles []runtime.Profile) ([]string, erro
 			if err := mounts.UnmountAll(m); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	// Unpacked trees no image uses any more (kept earlier because a run had them mounted).
+	if _, err := os.Lstat(filepath.Join(env.Home, "images", "oci-layout")); err == nil {
+		trees, err := image.CollectUnused(env.Home)
+		for _, t := range trees {
+			removed = append(removed, "unused root filesystem "+t)
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return removed, errors.Join(errs...)

@@ -147,7 +147,7 @@ isobench compare command that looks at them closely. The page opens offline.`,
   isobench history report --by runtime-version --runtimes runc,crun --out runc-history`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if alpha <= 0 || alpha >= 1 {
+			if !(alpha > 0 && alpha < 1) { // NaN fails this too
 				return badInput("--alpha %g is not a probability; use for example 0.005", alpha)
 			}
 			if permutations < 19 || permutations > 100000 {

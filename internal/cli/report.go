@@ -25,8 +25,11 @@ func newReportCommand() *cobra.Command {
 grouped by host) and writes report.html (self-contained, opens offline), report.csv (tidy),
 report.md and charts/*.png|svg into --out, and prints a terminal table.
 
-Medians carry 95% bootstrap intervals (fixed seed, so reports are reproducible); every
-runtime is divided by the baseline runtime, with an interval for the ratio.`,
+The page opens with the run's answers: start-up, CPU, memory, network, HTTP and
+density, one chart each against the baseline (the reference, --baseline) and two or
+three sentences that state a difference only where the rank test finds one; the
+engineer's tables follow, folded per benchmark. The terminal gets the same sentences
+after the tables.`,
 		Example: `  isobench report runs/latest
   isobench report runs/host-a runs/host-b --out paper/results
   isobench report runs/latest --baseline runc --format csv`,

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -88,7 +89,8 @@ func (rf *runFlags) options(cmd *cobra.Command) (runner.Options, error) {
 }
 
 // executeRun plans and runs; it prints where the results are and writes the report.
-func executeRun(cmd *cobra.Command, opts runner.Options) (*runner.Result, error) {
+// check, if set, may refuse the plan before anything runs.
+func executeRun(cmd *cobra.Command, opts runner.Options, check func(*runner.Plan) error) (*runner.Result, error) {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The report grows as benchmarks finish: a first look long before the run ends.
@@ -104,6 +106,11 @@ func executeRun(cmd *cobra.Command, opts runner.Options) (*runner.Result, error)
 	plan, err := runner.NewPlan(ctx, opts)
 	if err != nil {
 		return nil, asExit(err)
+	}
+	if check != nil {
+		if err := check(plan); err != nil {
+			return nil, err
+		}
 	}
 	for name, why := range plan.Skipped() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "skipping %s: %s\n", name, why)
@@ -165,7 +172,7 @@ number of looks, and environment.json records why each series stopped.`,
 				return err
 			}
 			opts.Runtimes, opts.SkipUnusable, opts.Baseline = splitList(runtimes), skipUnusable, baseline
-			_, err = executeRun(cmd, opts)
+			_, err = executeRun(cmd, opts, nil)
 			return err
 		},
 	}
@@ -194,7 +201,8 @@ func parseSize(s string) (uint64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || v <= 0 {
+	// !(v > 0) refuses NaN too; a size beyond 2^63 bytes does not convert to an integer.
+	if err != nil || !(v > 0) || v*float64(mult) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%q is not a size like 4GiB or 512MiB", s)
 	}
 	return uint64(v * float64(mult)), nil

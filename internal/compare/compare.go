@@ -92,9 +92,11 @@ type Row struct {
 	// Regression is Worse beyond Options.Threshold (under the gate).
 	Regression bool
 	// Detectable is false when even the most extreme outcome of this design could not be
-	// significant after the Holm correction; MinAdjustedP is that outcome's p.
+	// significant after the Holm correction; MinAdjustedP is that outcome's p, and
+	// TrialsNeeded the trials per side (paired rounds when Paired) that could be.
 	Detectable   bool
 	MinAdjustedP float64
+	TrialsNeeded int
 	// Notes are what a reader must know about the row.
 	Notes []string
 }
@@ -293,6 +295,12 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	if cur.Unit != old.Unit || cur.Better != old.Better {
 		row.Notes = append(row.Notes, fmt.Sprintf("OLD measured in %s (%s is better), NEW in %s (%s is better)", old.Unit, old.Better, cur.Unit, cur.Better))
 	}
+	switch {
+	case old.Emulated && cur.Emulated:
+		row.Notes = append(row.Notes, "emulated on both sides (a VM under TCG): a change says little about the runtime on real hardware")
+	case old.Emulated || cur.Emulated:
+		row.Notes = append(row.Notes, "emulated on one side only (a VM under TCG): the two are not comparable")
+	}
 	if c := cmp.Or(cur.Caveat, old.Caveat); c != "" {
 		row.Notes = append(row.Notes, c)
 	}
@@ -395,6 +403,10 @@ func (res *Result) decide() {
 		row.PAdjusted = adj
 		row.MinAdjustedP = math.Min(1, float64(m)*row.Test.MinP)
 		row.Detectable = row.MinAdjustedP < alpha
+		row.TrialsNeeded = stats.TrialsForMinP(alpha, m)
+		if row.Paired {
+			row.TrialsNeeded = stats.PairsForMinP(alpha, m)
+		}
 		row.Significant = adj < alpha && row.Direction != 0
 		if !row.Significant {
 			continue
@@ -488,11 +500,9 @@ func (res *Result) judgeFailures(oldSide, newSide side) {
 	}
 }
 
-// judge lists every reason the gate fails, each once.
+// judge lists every reason the gate fails, each once; without the gate the same
+// findings are warnings.
 func (res *Result) judge() {
-	if !res.Options.Gate {
-		return
-	}
 	for _, r := range res.Rows {
 		if r.Regression {
 			res.gate(ReasonRegression, fmt.Sprintf("%s: %s worse (%s [%s]; p=%.3g Holm-adjusted), beyond the %s threshold",
@@ -500,6 +510,10 @@ func (res *Result) judge() {
 		}
 	}
 	for _, m := range res.Missing {
+		if !res.Options.Gate {
+			res.Warnings = append(res.Warnings, "series of OLD missing in NEW, not compared: "+m)
+			continue
+		}
 		if res.Options.AllowMissing {
 			res.Warnings = append(res.Warnings, "series of OLD missing in NEW (allowed by --allow-missing): "+m)
 			continue
@@ -542,16 +556,11 @@ func (res *Result) judge() {
 			}
 			names = append(names, res.Name(r))
 		}
-		sizes := fmt.Sprintf("%d+%d trials", d.nOld, d.nNew)
-		need := stats.TrialsForMinP(alpha, m)
+		sizes, need := fmt.Sprintf("%d+%d trials", d.nOld, d.nNew), fmt.Sprintf("at least %d trials per side", rows[0].TrialsNeeded)
 		if d.paired {
-			sizes = fmt.Sprintf("%d paired rounds", d.pairs)
-			need = 1
-			for float64(m)*stats.SignedRankMinP(need) >= alpha && need < 1000 {
-				need++
-			}
+			sizes, need = fmt.Sprintf("%d paired rounds", d.pairs), fmt.Sprintf("at least %d paired rounds", rows[0].TrialsNeeded)
 		}
-		res.gate(ReasonUndetectable, fmt.Sprintf("cannot detect any change in %d series (%s): with %s over %d compared series the smallest attainable Holm-adjusted p is %.3g, not below alpha %g; needs at least %d per side",
+		res.gate(ReasonUndetectable, fmt.Sprintf("cannot detect any change in %d series (%s): with %s over %d compared series the smallest attainable Holm-adjusted p is %.3g, not below alpha %g; needs %s",
 			len(rows), strings.Join(names, ", "), sizes, m, rows[0].MinAdjustedP, alpha, need))
 	}
 	slices.SortStableFunc(res.Gate, func(a, b GateFailure) int { return cmp.Compare(reasonRank(a.Reason), reasonRank(b.Reason)) })

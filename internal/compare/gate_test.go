@@ -91,7 +91,7 @@ func TestAllTiedAtThreeIsNotARegression(t *testing.T) {
 	if got := reasons(res); got[ReasonUndetectable] != 1 || got[ReasonRegression] != 0 || len(res.Gate) != 1 {
 		t.Errorf("gate %+v, want exactly the undetectable reason", res.Gate)
 	}
-	if msg := res.Gate[0].Message; !strings.Contains(msg, "needs at least 4 per side") || !strings.Contains(msg, "3+3 trials") {
+	if msg := res.Gate[0].Message; !strings.Contains(msg, "needs at least 4 trials per side") || !strings.Contains(msg, "3+3 trials") {
 		t.Errorf("undetectable line does not say how many trials are needed: %s", msg)
 	}
 }
@@ -140,7 +140,7 @@ func TestFiveTrialsOverEightSeriesCannotDetect(t *testing.T) {
 	if got[ReasonUndetectable] != 1 || got[ReasonRegression] != 0 {
 		t.Fatalf("gate %+v, want one undetectable line", res.Gate)
 	}
-	if msg := res.Gate[0].Message; !strings.Contains(msg, "8 series") || !strings.Contains(msg, "needs at least 6 per side") {
+	if msg := res.Gate[0].Message; !strings.Contains(msg, "8 series") || !strings.Contains(msg, "needs at least 6 trials per side") {
 		t.Errorf("undetectable line: %s", msg)
 	}
 	for _, r := range res.Rows {
@@ -346,4 +346,43 @@ func declaredCaveat(t *testing.T, metric string) string {
 	}
 	t.Fatalf("density declares no caveat for %s", metric)
 	return ""
+}
+
+func TestSeriesWithoutUsableValuesFailsTheGate(t *testing.T) {
+	old := dataset([]series{{"runc", "mem", "MiB", results.Lower, []float64{5, 5.1, 5.2, 5.0, 4.9, 5.1}}})
+	cur := dataset([]series{{"runc", "mem", "MiB", results.Lower, []float64{-1, -2, -3, -4, -5, -6}}})
+	res := runsOf(old, cur, gate5)
+	if got := reasons(res); got[ReasonUnusable] != 1 || len(res.Gate) != 1 || !strings.Contains(res.Gate[0].Message, "no usable values (6 old, 0 new)") {
+		t.Errorf("gate %+v, want one unusable line", res.Gate)
+	}
+	if v := Verdict(res.Rows[0]); v != "unusable" {
+		t.Errorf("verdict %q", v)
+	}
+}
+
+// Paired rounds have their own smallest p: 4 rounds can never reach 5% (2/16), 6 can.
+func TestFewPairedRoundsCannotDetect(t *testing.T) {
+	d := dataset([]series{{"a", "total", "", "", []float64{10, 11, 12, 13}}, {"b", "total", "", "", []float64{20, 21, 22, 23}}})
+	only := func(rt string) side {
+		return side{data: d,
+			key: func(k results.SeriesKey) (results.SeriesKey, bool) {
+				ok := k.Runtime == rt
+				k.Runtime = "a → b"
+				return k, ok
+			},
+			trial: func(k results.TrialKey) (results.TrialKey, bool) {
+				ok := k.Runtime == rt
+				k.Runtime = "a → b"
+				return k, ok
+			}}
+	}
+	res := &Result{OldName: "a", NewName: "b", Options: gate5}
+	res.compare(only("a"), only("b"), true)
+	r := res.Rows[0]
+	if !r.Paired || r.Pairs != 4 || r.Detectable || r.Shift.Estimate != 10 || r.TrialsNeeded != 6 {
+		t.Errorf("row paired=%v pairs=%d detectable=%v shift=%g needed=%d", r.Paired, r.Pairs, r.Detectable, r.Shift.Estimate, r.TrialsNeeded)
+	}
+	if len(res.Gate) != 1 || !strings.Contains(res.Gate[0].Message, "4 paired rounds") || !strings.Contains(res.Gate[0].Message, "at least 6 paired rounds") {
+		t.Errorf("gate %+v", res.Gate)
+	}
 }

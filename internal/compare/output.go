@@ -93,6 +93,9 @@ func changeText(r Row) string {
 	if math.IsNaN(r.Change) {
 		return signed(r.Shift.Estimate, r.Unit)
 	}
+	if math.IsNaN(r.ChangeCI.Lo) {
+		return fmt.Sprintf("%s (interval: %s)", signedPct(r.Change), stats.TooSmall)
+	}
 	return fmt.Sprintf("%s [%s]", signedPct(r.Change), intervalPct(r.ChangeCI))
 }
 

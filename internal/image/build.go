@@ -256,7 +256,7 @@ func (s *Store) Build(ctx context.Context, opts BuildOptions, log io.Writer) (*I
 	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("building image %s: %w", r.Name, err)
 	}
-	img, err := s.put(v, r.Name, source, recipe)
+	img, err := s.put(ctx, v, r.Name, source, recipe, layerSource{}, buildLimits)
 	if err != nil {
 		return nil, false, err
 	}

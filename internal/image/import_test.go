@@ -89,7 +89,7 @@ func checkBusyboxTree(t *testing.T, img *image.Image) {
 	if err != nil {
 		t.Fatalf("RootFS: %v", err)
 	}
-	if want := filepath.Join(filepath.Dir(root), strings.TrimPrefix(img.Digest, "sha256:")); root != want {
+	if want := filepath.Join(filepath.Dir(root), strings.TrimPrefix(img.Digest, "sha256:")+".v2"); root != want {
 		t.Errorf("RootFS = %s, want %s", root, want)
 	}
 	out, err := exec.Command(filepath.Join(root, "bin", "busybox"), "echo", "hello from the image").CombinedOutput()

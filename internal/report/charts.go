@@ -256,7 +256,7 @@ func lineSpec(sg sweepGroup, sweep, id, prefix string) chartSpec {
 			for _, g := range sg.points {
 				rows = append(rows, g.Rows...)
 			}
-			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), 6.5*vg.Inch, 4.4*vg.Inch, false)
+			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), first.Rows[0].Baseline, 6.5*vg.Inch, 4.4*vg.Inch, false)
 		},
 	}
 }
@@ -317,7 +317,7 @@ func cdfSpec(g group, id, prefix string) chartSpec {
 			// Start-up times of a process and a VM differ by orders of magnitude.
 			if lo > 0 && hi/lo > 50 {
 				p.X.Scale = plot.LogScale{}
-				p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+				p.X.Tick.Marker = LogTicks125{}
 				p.X.Label.Text += " (log scale)"
 			} else {
 				p.X.Tick.Marker = NiceTicks{N: 6}
@@ -415,6 +415,9 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 			one.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(plotter.NewGrid(), one, sd, sm)
 			p.NominalY(labels...)
+			// Every ratio 1 gives the log axis no range, which gonum pads to zero and
+			// cannot draw: the axis always spans at least 0.8 to 1.25.
+			p.X.Min, p.X.Max = math.Min(p.X.Min, 0.8), math.Max(p.X.Max, 1.25)
 			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.5+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}, true

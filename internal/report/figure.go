@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -40,6 +41,8 @@ func (f *Figure) Add(label string, thumbs ...plot.Thumbnailer) {
 // Draw draws the figure onto c. A margin is left on either side: a browser showing the
 // SVG without gonum's fonts sets its text in a wider one, which must not be cut off.
 func (f Figure) Draw(c draw.Canvas) {
+	widenDegenerate(&f.Plot.X)
+	widenDegenerate(&f.Plot.Y)
 	c = draw.Crop(c, vg.Points(10), -vg.Points(6), 0, 0)
 	switch {
 	case len(f.Legend) == 0:
@@ -110,6 +113,7 @@ func init() {
 	// Sans-serif reads better small and on screen; Liberation Sans has the metrics of
 	// Arial and Helvetica, which browsers without it fall back to (svgFonts).
 	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	plotter.DefaultFont = plot.DefaultFont
 }
 
 // svgFonts names fonts with Liberation Sans's metrics after it, so a browser without
@@ -121,7 +125,14 @@ func svgFonts(svg []byte) []byte {
 
 // RenderFigure draws f as SVG (returned) and, when dir is not "", writes
 // dir/<id>.svg and dir/<id>.png.
-func RenderFigure(f Figure, dir, id string) ([]byte, error) {
+func RenderFigure(f Figure, dir, id string) (svgOut []byte, err error) {
+	// gonum panics on data it cannot draw; data from a run directory is not trusted to be
+	// drawable, and one chart must not take the whole report down with a goroutine dump.
+	defer func() {
+		if r := recover(); r != nil {
+			svgOut, err = nil, fmt.Errorf("chart %s: cannot draw it: %v", id, r)
+		}
+	}()
 	svg := vgsvg.New(f.Width, f.Height)
 	f.Draw(draw.New(svg))
 	var buf bytes.Buffer
@@ -222,4 +233,65 @@ func NewPlot(title string) *plot.Plot {
 	p.Title.Text = title
 	textStyle(p)
 	return p
+}
+
+// LogTicks125 marks 1, 2 and 5 times each power of ten on a log axis (gonum's LogTicks
+// labels only the powers, too few over one or two decades), minor ticks between.
+type LogTicks125 struct{}
+
+// Ticks implements plot.Ticker.
+func (LogTicks125) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return plot.LogTicks{Prec: -1}.Ticks(lo, hi)
+	}
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for m := 1; m <= 9; m++ {
+			v := float64(m) * p
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// widenDegenerate gives an axis a range it can draw. gonum pads an empty range by 1 on
+// each side, which a constant series of 1e16 or more swallows (and its tick maker then
+// panics), and a log axis must stay above zero (every ratio 1 pads to 0 .. 2).
+func widenDegenerate(a *plot.Axis) {
+	lo, hi := a.Min, a.Max
+	if !finite(lo, hi) {
+		return
+	}
+	if _, isLog := a.Scale.(plot.LogScale); isLog {
+		if hi <= 0 {
+			lo, hi = 0.8, 1.25
+		}
+		if lo <= 0 {
+			lo = hi / 10
+		}
+		if hi/lo < 1.01 {
+			lo, hi = lo/1.25, hi*1.25
+		}
+		a.Min, a.Max = lo, hi
+		return
+	}
+	if hi > lo && hi-lo > 1e-9*math.Max(math.Abs(lo), math.Abs(hi)) {
+		return
+	}
+	pad := 0.05 * math.Max(math.Abs(lo), math.Abs(hi))
+	if pad == 0 || math.IsInf(lo-pad, 0) || math.IsInf(hi+pad, 0) {
+		pad = 1
+		if math.Abs(hi) > 1 {
+			pad = 0.05 * math.Abs(hi) / 2
+		}
+	}
+	a.Min, a.Max = lo-pad, hi+pad
 }

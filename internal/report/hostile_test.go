@@ -84,3 +84,63 @@ func TestReportRefusesASymlinkedReportDirectory(t *testing.T) {
 		})
 	}
 }
+
+// --title is the user's text, shown as text: in Markdown it must not start new blocks,
+// links or HTML, in the HTML page it must not become markup.
+func TestTitleIsEscaped(t *testing.T) {
+	run := writeFixture(t, fixture.Default("alpha", 1))
+	title := "Q3 | *bold* `code`\n# injected heading\n<script>alert(1)</script> [click](javascript:alert(1)) ![img](x.png)"
+	a, err := Load(context.Background(), []string{run}, Options{Title: title})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md strings.Builder
+	if err := Markdown(&md, a); err != nil {
+		t.Fatal(err)
+	}
+	first, rest, _ := strings.Cut(md.String(), "\n")
+	if !strings.HasPrefix(first, "# Q3 ") || strings.Contains(rest, "# injected") {
+		t.Errorf("title broke out of its heading line: %q", first)
+	}
+	for _, raw := range []string{"<script>", "[click](", "![img]", "*bold*", "`code`", "| *"} {
+		if strings.Contains(md.String(), raw) {
+			t.Errorf("Markdown holds %q unescaped:\n%s", raw, first)
+		}
+	}
+	var page strings.Builder
+	if err := HTML(&page, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(page.String(), "<script>alert(1)</script>") {
+		t.Error("HTML page holds the title's markup unescaped")
+	}
+}
+
+// Names in a run directory become chart file names: none may lead out of charts/.
+func TestNamesFromARunStayInTheReport(t *testing.T) {
+	spec := fixture.Default("alpha", 1)
+	spec.Runtimes[1].Name = "../../escaped-runtime"
+	spec.Metrics[0].Benchmark = "../../escaped-bench"
+	spec.Metrics[0].Name = "/tmp/escaped-metric"
+	run := writeFixture(t, spec)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "a", "report")
+	if _, err := Write(context.Background(), []string{run}, out, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.Walk(parent, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(out, p); strings.HasPrefix(rel, "..") && !info.IsDir() {
+			t.Errorf("report wrote %s outside its directory", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/tmp/escaped-metric.svg"); err == nil {
+		t.Error("a chart went to /tmp")
+	}
+}

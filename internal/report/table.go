@@ -135,7 +135,11 @@ func Table(w io.Writer, a *Analysis) error {
 			fmt.Fprintln(tw, "  - "+wn)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What the run found comes last, where the terminal shows it.
+	return writeFindings(w, a, false)
 }
 
 // CSVHeader are the columns of the tidy CSV: one row per host, runtime, benchmark,
@@ -172,7 +176,7 @@ func CSV(w io.Writer, a *Analysis) error {
 // Markdown writes a Markdown report: warnings, then a table per metric.
 func Markdown(w io.Writer, a *Analysis) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "# %s\n\n", a.title())
+	fmt.Fprintf(b, "# %s\n\n", mdEscape(a.title()))
 	fmt.Fprintf(b, "%d samples in %d series. Medians with distribution-free order-statistic intervals of at least 95%% coverage (the actual coverage shown; %q below 6 samples); ratios to the baseline with bootstrap intervals (seed %d); percentiles by the numpy \"linear\" definition.\n\n",
 		a.Samples, len(a.Rows), stats.TooSmall, stats.Seed)
 	if len(a.Warnings) > 0 {
@@ -181,6 +185,9 @@ func Markdown(w io.Writer, a *Analysis) error {
 			fmt.Fprintf(b, "- %s\n", mdEscape(wn))
 		}
 		b.WriteString("\n")
+	}
+	if err := writeFindings(b, a, true); err != nil {
+		return err
 	}
 	writeEngineOverheads(b, a.engineOverheads(), true)
 	host := "\x00"
@@ -201,9 +208,20 @@ func Markdown(w io.Writer, a *Analysis) error {
 	return err
 }
 
+// mdEscape makes s inline Markdown text that renders as itself: no line break that
+// would start a new block, no emphasis, code, link, image, HTML or table syntax.
 func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "<", "&lt;").Replace(s)
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
+	return mdEscaper.Replace(s)
 }
+
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
+	"#", `\#`, "!", `\!`, "~", `\~`, "<", "&lt;", ">", "&gt;", "&", "&amp;")
 
 func (a *Analysis) title() string {
 	if a.Options.Title != "" {
@@ -230,4 +248,33 @@ func (a *Analysis) declared(host, benchmark, metric string) results.MetricInfo {
 		}
 	}
 	return results.MetricInfo{}
+}
+
+// writeFindings writes the first screen's sentences per host and question.
+func writeFindings(w io.Writer, a *Analysis, markdown bool) error {
+	host := "\x00"
+	for _, p := range a.Panels {
+		if p.Host != host {
+			host = p.Host
+			if markdown {
+				fmt.Fprintf(w, "## Findings: host %s, against %s\n\n", mdEscape(p.Host), mdEscape(p.Reference))
+			} else {
+				fmt.Fprintf(w, "\nfindings on %s, every runtime against %s (differences only where the rank test finds one at 5%%, Holm-corrected):\n", p.Host, p.Reference)
+			}
+		}
+		var texts []string
+		for _, s := range p.Sentences {
+			texts = append(texts, s.Text)
+		}
+		if markdown {
+			fmt.Fprintf(w, "- **%s**: %s\n", p.Topic.Title, mdEscape(strings.Join(texts, " ")))
+		} else {
+			fmt.Fprintf(w, "  %s: %s\n", p.Topic.Title, strings.Join(texts, " "))
+		}
+	}
+	if markdown && len(a.Panels) > 0 {
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+	return nil
 }

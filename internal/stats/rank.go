@@ -257,6 +257,18 @@ func TrialsForMinP(alpha float64, m int) int {
 	return 0
 }
 
+// PairsForMinP is the smallest number of paired rounds with which an exact signed-rank
+// test, corrected over m comparisons (Holm's first step), can reach a p-value below
+// alpha; 0 when none up to 1000 can.
+func PairsForMinP(alpha float64, m int) int {
+	for n := 1; n <= 1000; n++ {
+		if float64(m)*SignedRankMinP(n) < alpha {
+			return n
+		}
+	}
+	return 0
+}
+
 // SignedRankTest is the two-sided Wilcoxon signed-rank test of paired differences d
 // (zeros dropped, as Wilcoxon did). Exact with the observed ties up to a few hundred
 // pairs, normal approximation beyond. P is NaN without differences and 1 when every

@@ -169,25 +169,18 @@ func medianOfK(total int, kth func(int) float64) float64 {
 // coverage 1 - 2 P(W <= q-1) of the interval it gives.
 func rankCritical(cdf []float64, level float64, moments func() (mu, sigma float64)) (int, float64) {
 	half := (1 - level) / 2
+	// q = 0 means no interval reaches the level; the coverage is then that of the
+	// widest interval, [D(1), D(total)], as for q = 1.
 	if cdf != nil {
 		q := 0
 		for q < len(cdf)-1 && cdf[q] < half {
 			q++
 		}
-		below := 0.0
-		if q > 0 {
-			below = cdf[q-1]
-		}
-		return q, 1 - 2*below
+		return q, 1 - 2*cdf[max(q, 1)-1]
 	}
 	mu, sigma := moments()
-	q := int(math.Floor(mu - distuv.UnitNormal.Quantile(1-half)*sigma))
-	q = max(q, 0)
-	below := 0.0
-	if q > 0 {
-		below = distuv.UnitNormal.CDF((float64(q-1) + 0.5 - mu) / sigma)
-	}
-	return q, 1 - 2*below
+	q := max(int(math.Floor(mu-distuv.UnitNormal.Quantile(1-half)*sigma)), 0)
+	return q, 1 - 2*distuv.UnitNormal.CDF((float64(max(q, 1)-1)+0.5-mu)/sigma)
 }
 
 // criticalInterval is [kth(q), kth(total+1-q)] when q >= 1, else no interval.

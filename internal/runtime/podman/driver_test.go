@@ -68,14 +68,15 @@ func podmanList(t *testing.T, args ...string) []string {
 	return lines
 }
 
-// leftovers lists isobench's containers, networks and images in podman's storage.
+// leftovers lists isobench's containers, networks and images in podman's storage;
+// networks through netavark, the backend isobench's services use.
 func leftovers(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, c := range podmanList(t, "ps", "-a", "--filter", "label=isobench=1", "--format", "{{.Names}}") {
 		out = append(out, "container "+c)
 	}
-	for _, n := range podmanList(t, "network", "ls", "--filter", "label=isobench=1", "--format", "{{.Name}}") {
+	for _, n := range podmanList(t, "--network-backend", "netavark", "network", "ls", "--filter", "label=isobench=1", "--format", "{{.Name}}") {
 		out = append(out, "network "+n)
 	}
 	for _, i := range podmanList(t, "images", "--format", "{{.Repository}}:{{.Tag}}") {

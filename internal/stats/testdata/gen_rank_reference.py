@@ -61,13 +61,17 @@ def signed_rank_exact_p(d):
 
 
 def r_quantile_position(dist_counts, level):
-    """R's qu: smallest q with P(W <= q) >= alpha/2; coverage 1 - 2 P(W <= q-1)."""
+    """R's qu: smallest q with P(W <= q) >= alpha/2; coverage 1 - 2 P(W <= q-1).
+    When q is 0 no interval reaches the level; the coverage is then that of the widest
+    interval [D(1), D(total)], 1 - 2 P(W <= 0)."""
     total = sum(dist_counts.values())
     half = (1 - level) / 2
     cdf, q = 0.0, 0
     while True:
         c = cdf + dist_counts.get(q, 0) / total
         if c >= half:
+            if q == 0:
+                return q, 1 - 2 * c
             return q, 1 - 2 * cdf
         cdf, q = c, q + 1
 
