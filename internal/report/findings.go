@@ -292,7 +292,7 @@ func sentences(p Panel) []Sentence {
 	if len(realWorse) > 0 {
 		say(realWorse[len(realWorse)-1])
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && len(tooFew) == 0 {
 		out = append(out, Sentence{Kind: SentenceValue, Runtimes: []string{ref},
 			Text: fmt.Sprintf("%s (the reference) %s %s.", ref, p.Topic.Verb, valueText(*refRow))})
 	}
@@ -304,9 +304,18 @@ func sentences(p Panel) []Sentence {
 	if len(tooFew) > 0 && len(out) < 3 {
 		names := runtimeNames(tooFew)
 		c := p.Comparisons[tooFew[0].Runtime]
+		// The medians are shown, but as what they are: too few trials to call them different.
+		var medians []string
+		for i, r := range tooFew {
+			if i == 3 {
+				medians = append(medians, "...")
+				break
+			}
+			medians = append(medians, fmt.Sprintf("%s %s", r.Runtime, plainNum(r.Summary.Median)))
+		}
 		out = append(out, Sentence{Kind: SentenceTooFew, Runtimes: names,
-			Text: fmt.Sprintf("%s: %d trials cannot show a difference from %s at 5%%; run more (isobench run --trials %d).",
-				joinNames(names), min(c.Old.N, c.New.N), ref, trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
+			Text: fmt.Sprintf("Medians %s %s against %s's %s, but %d trials cannot show a difference at 5%%; run isobench run --trials %d.",
+				strings.Join(medians, ", "), p.Unit, ref, plainNum(refRow.Summary.Median), min(c.Old.N, c.New.N), trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
 	}
 	// Room left: the worst among those better, or the next real one among those worse.
 	if len(better) > 1 {
