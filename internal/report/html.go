@@ -59,7 +59,7 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 </style></head><body>
 <h1>{{.Title}}</h1>
 {{range $i, $h := .Hosts}}{{if $h.Panels}}{{if $i}}<h2>Host {{$h.Host}}</h2>{{end}}
-<p class="context">{{if not $i}}Host {{$h.Host}}{{if $h.Virtual}} (a virtual machine){{end}} · {{end}}every runtime against the reference <b>{{$h.Baseline}}</b> · {{$h.Trials}} · each sentence states a difference only where the rank test finds one at the 5% level (Holm-corrected); [brackets] are 95% intervals.</p>
+<p class="context">{{if not $i}}Host {{$h.Host}}{{if $h.Virtual}} (a VM){{end}} · {{end}}reference <b>{{$h.Baseline}}</b> · {{$h.Trials}} · a difference is stated only where the rank test finds one (5%, Holm) · [ ] are 95% intervals</p>
 <div class="panels" data-host="{{$h.Host}}">
 {{range $h.Panels}}<section class="panel" data-panel="{{.Topic.ID}}"><h2>{{.Topic.Title}} <span class="q">{{.Topic.Question}}</span></h2>
 <img src="{{svgURI .Chart.SVG}}" width="{{.Chart.Width}}" height="{{.Chart.Height}}" alt="{{.Chart.Title}}" data-chart="{{.Chart.ID}}" data-kind="panel">
@@ -203,6 +203,16 @@ func HTML(w io.Writer, a *Analysis, charts []Chart) error {
 				}
 			}
 		}
+		// The benchmarks in the order the first screen asks, the others after them.
+		rank := func(name string) int {
+			for i, t := range topics {
+				if t.Benchmark == name {
+					return i
+				}
+			}
+			return len(topics)
+		}
+		sort.SliceStable(hh.Benchmarks, func(i, j int) bool { return rank(hh.Benchmarks[i].Name) < rank(hh.Benchmarks[j].Name) })
 		for i := range hh.Benchmarks {
 			for _, c := range charts {
 				if c.Kind != ChartOverview && c.Kind != ChartPanel && c.Host == h.Host && c.Benchmark == hh.Benchmarks[i].Name {
