@@ -255,6 +255,18 @@ func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 			if env.Interrupted {
 				w = append(w, fmt.Sprintf("host %s: the run was interrupted; some series are incomplete", hi.Host))
 			}
+			if st := env.Stopping; st != nil {
+				reasons := map[string]int{}
+				for _, ss := range st.Series {
+					reasons[ss.Reason]++
+				}
+				var counts []string
+				for _, r := range sortedKeys(reasons) {
+					counts = append(counts, fmt.Sprintf("%d %s", reasons[r], r))
+				}
+				w = append(w, fmt.Sprintf("host %s: the number of trials came from a stopping rule (series: %s): %s",
+					hi.Host, strings.Join(counts, ", "), st.Rule))
+			}
 		}
 	}
 	for _, f := range a.Failures {

@@ -203,6 +203,16 @@ func HTML(w io.Writer, a *Analysis, charts []Chart) error {
 				}
 			}
 		}
+		// The benchmarks in the order the first screen asks, the others after them.
+		rank := func(name string) int {
+			for i, t := range topics {
+				if t.Benchmark == name {
+					return i
+				}
+			}
+			return len(topics)
+		}
+		sort.SliceStable(hh.Benchmarks, func(i, j int) bool { return rank(hh.Benchmarks[i].Name) < rank(hh.Benchmarks[j].Name) })
 		for i := range hh.Benchmarks {
 			for _, c := range charts {
 				if c.Kind != ChartOverview && c.Kind != ChartPanel && c.Host == h.Host && c.Benchmark == hh.Benchmarks[i].Name {
