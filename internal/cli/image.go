@@ -44,7 +44,7 @@ func imageSignalContext(cmd *cobra.Command) (context.Context, context.CancelFunc
 // imageError turns the store's input errors into bad-input errors (exit status 2).
 func imageError(err error) error {
 	for _, userErr := range []error{image.ErrNotFound, image.ErrBadName, image.ErrAmbiguous, image.ErrUnknownFormat, image.ErrNoSource,
-		image.ErrBadOption, image.ErrUnsafeContent, image.ErrTooLarge, image.ErrDigestMismatch} {
+		image.ErrBadOption, image.ErrUnsafeContent, image.ErrTooLarge, image.ErrDigestMismatch, image.ErrHome} {
 		if errors.Is(err, userErr) {
 			return badInput("%v", err)
 		}
@@ -62,7 +62,11 @@ func interruptedOr(ctx context.Context, job string, err error) error {
 }
 
 func openImageStore() (*image.Store, error) {
-	return image.Open(image.Home(global.home))
+	s, err := image.Open(image.Home(global.home))
+	if err != nil {
+		return nil, imageError(err)
+	}
+	return s, nil
 }
 
 func newImageBuildCmd() *cobra.Command {

@@ -4,9 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -16,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // tarOf builds a tar of directories (names ending in /), files (name=content) and
@@ -179,5 +183,31 @@ func TestImageRemoveSaysWhatItRemoved(t *testing.T) {
 	stdout, stderr, code = isobenchHome(t, home, "image", "rm", "b")
 	if want := "removed image b " + short + " (no unpacked root filesystem)\n"; code != 0 || stdout != want {
 		t.Errorf("rm b: exit %d, stdout %q, stderr %q; want %q", code, stdout, stderr, want)
+	}
+}
+
+// TestImageStoreOfAnotherUser: another user cannot use (or read) root's store;
+// they are told so in one line, exit 2.
+func TestImageStoreOfAnotherUser(t *testing.T) {
+	needRoot(t)
+	// t.TempDir's parents are 0700: make one nobody can reach.
+	top, err := os.MkdirTemp("", "isobench-image-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(top, "home")
+	if _, stderr, code := isobenchHome(t, home, "image", "ls"); code != 0 {
+		t.Fatalf("image ls as root: exit %d: %s", code, stderr)
+	}
+	cmd := exec.Command(testbin.Build(t), "--home", home, "image", "ls")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "belongs to user 0, not to 65534") || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
+		t.Errorf("image ls as nobody: %v, output %q; want exit 2 with one line saying whose store it is", err, out)
 	}
 }

@@ -89,7 +89,8 @@ func (rf *runFlags) options(cmd *cobra.Command) (runner.Options, error) {
 }
 
 // executeRun plans and runs; it prints where the results are and writes the report.
-func executeRun(cmd *cobra.Command, opts runner.Options) (*runner.Result, error) {
+// check, if set, may refuse the plan before anything runs.
+func executeRun(cmd *cobra.Command, opts runner.Options, check func(*runner.Plan) error) (*runner.Result, error) {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The report grows as benchmarks finish: a first look long before the run ends.
@@ -105,6 +106,11 @@ func executeRun(cmd *cobra.Command, opts runner.Options) (*runner.Result, error)
 	plan, err := runner.NewPlan(ctx, opts)
 	if err != nil {
 		return nil, asExit(err)
+	}
+	if check != nil {
+		if err := check(plan); err != nil {
+			return nil, err
+		}
 	}
 	for name, why := range plan.Skipped() {
 		fmt.Fprintf(cmd.ErrOrStderr(), "skipping %s: %s\n", name, why)
@@ -166,7 +172,7 @@ number of looks, and environment.json records why each series stopped.`,
 				return err
 			}
 			opts.Runtimes, opts.SkipUnusable, opts.Baseline = splitList(runtimes), skipUnusable, baseline
-			_, err = executeRun(cmd, opts)
+			_, err = executeRun(cmd, opts, nil)
 			return err
 		},
 	}

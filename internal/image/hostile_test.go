@@ -732,7 +732,7 @@ func TestStoreIsPrivate(t *testing.T) {
 		if err := os.Symlink(t.TempDir(), filepath.Join(h, "rootfs")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := image.Open(h); err == nil || !strings.Contains(err.Error(), "rootfs is a symbolic link or not a directory") {
+		if _, err := image.Open(h); !errors.Is(err, image.ErrHome) || !strings.Contains(err.Error(), "rootfs is a symbolic link or not a directory") {
 			t.Errorf("Open with rootfs a link: %v", err)
 		}
 	})
@@ -744,7 +744,7 @@ func TestStoreIsPrivate(t *testing.T) {
 		if err := os.Chown(filepath.Join(h, "tmp"), 65534, 65534); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := image.Open(h); err == nil || !strings.Contains(err.Error(), "tmp belongs to user 65534") {
+		if _, err := image.Open(h); !errors.Is(err, image.ErrHome) || !strings.Contains(err.Error(), "tmp belongs to user 65534") {
 			t.Errorf("Open with tmp owned by nobody: %v", err)
 		}
 	})

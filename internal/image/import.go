@@ -20,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
 )
 
 // Formats is the list of what Import reads, for error messages and help.
@@ -92,16 +93,27 @@ func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
 
 	format, img, layers, err := s.readSource(ctx, abs, fi, tmp)
 	if err != nil {
-		return nil, err
+		return nil, withHint(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("importing %s: %w", src, err)
 	}
 	stored, err := s.put(ctx, img, name, format+" "+abs, "", layers, s.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", src, err)
+		return nil, withHint(fmt.Errorf("importing %s: %w", src, err))
 	}
 	return stored, nil
+}
+
+// withHint ends a refusal of hostile content with what the user can do.
+func withHint(err error) error {
+	switch {
+	case errors.Is(err, ErrUnsafeContent):
+		return fmt.Errorf("%w (rebuild the image without such members)", err)
+	case errors.Is(err, ErrDigestMismatch):
+		return fmt.Errorf("%w (import a genuine copy)", err)
+	}
+	return err
 }
 
 // readSource detects src's format and opens it as an image; tmp is scratch space
@@ -139,11 +151,17 @@ func (s *Store) readSource(ctx context.Context, src string, fi fs.FileInfo, tmp 
 		return "", nil, blobs, unknownFormat(src, "not a regular file or directory")
 	}
 
-	gzipped, top, newest, err := scanTar(src, s.Limits)
+	// Work on a private copy: everything checked is then what gets stored, even
+	// if someone changes the source file while the import runs.
+	local := filepath.Join(tmp, "source")
+	if err := copySource(src, local, s.Limits); err != nil {
+		return "", nil, blobs, err
+	}
+	gzipped, top, newest, err := scanTar(local, src, s.Limits)
 	if err != nil {
 		return "", nil, blobs, err
 	}
-	opener := fileOpener(src, gzipped)
+	opener := fileOpener(local, gzipped)
 	switch {
 	case top["manifest.json"]:
 		img, err := tarball.Image(opener, nil)
@@ -171,11 +189,11 @@ func (s *Store) readSource(ctx context.Context, src string, fi fs.FileInfo, tmp 
 		img, err := imageFromLayout(dir, src)
 		return FormatOCILayoutTar, img, blobs, err
 	case hasRootFSMarker(func(n string) bool { return top[n] }):
-		layerFile := src
+		layerFile := local
 		if !gzipped {
 			// Compress once here, so the layer is not compressed again on every read.
 			layerFile = filepath.Join(tmp, "layer.tar.gz")
-			if err := gzipFile(src, layerFile); err != nil {
+			if err := gzipFile(local, layerFile); err != nil {
 				return "", nil, blobs, fmt.Errorf("importing %s: %w", src, err)
 			}
 		}
@@ -198,12 +216,50 @@ func hasRootFSMarker(exists func(string) bool) bool {
 	return false
 }
 
-// scanTar reads the whole (possibly gzip-compressed) tar at file, so that a
+// copySource copies the regular file src to dst (a new file), refusing one
+// larger than the limit.
+func copySource(src, dst string, lim Limits) error {
+	in, err := os.OpenFile(src, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrNoSource, src, errors.Unwrap(err))
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrNoSource, src, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return unknownFormat(src, "not a regular file or directory")
+	}
+	tooLarge := fmt.Errorf("%w: %s is larger than the %s limit (raise it with --max-size if the image is genuine)", ErrTooLarge, src, formatBytes(lim.MaxBytes))
+	if fi.Size() > lim.MaxBytes {
+		return tooLarge
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", src, err)
+	}
+	defer out.Close()
+	n, err := io.Copy(out, io.LimitReader(in, lim.MaxBytes+1))
+	if err != nil {
+		return fmt.Errorf("%w %s: %v", ErrNoSource, src, err)
+	}
+	if n > lim.MaxBytes {
+		return tooLarge
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("importing %s: %w", src, err)
+	}
+	return nil
+}
+
+// scanTar reads the whole (possibly gzip-compressed) tar at local (a copy of
+// file, which names it in messages), so that a
 // truncated or corrupt archive, an unsafe member (treeChecker) or one beyond the
 // limits is found before anything is written, and returns its top-level entry
 // names and its newest modification time.
-func scanTar(file string, lim Limits) (gzipped bool, top map[string]bool, newest time.Time, err error) {
-	f, err := os.Open(file)
+func scanTar(local, file string, lim Limits) (gzipped bool, top map[string]bool, newest time.Time, err error) {
+	f, err := os.Open(local)
 	if err != nil {
 		return false, nil, newest, fmt.Errorf("%w %s: %v", ErrNoSource, file, errors.Unwrap(err))
 	}
@@ -230,8 +286,6 @@ func scanTar(file string, lim Limits) (gzipped bool, top map[string]bool, newest
 	b := newBudget(lim, "the archive")
 	if gzipped {
 		r = b.reader(r)
-	} else if fi, err := f.Stat(); err == nil && fi.Size() > lim.MaxBytes {
-		return false, nil, newest, fmt.Errorf("%w: %s is %s, more than the %s limit (raise it with --max-size if the image is genuine)", ErrTooLarge, file, formatBytes(fi.Size()), formatBytes(lim.MaxBytes))
 	}
 	tr := tar.NewReader(r)
 	checker := newTreeChecker()

@@ -43,6 +43,9 @@ var (
 	ErrUnknownFormat = errors.New("unknown image format")
 	// ErrNoSource: an import source does not exist or cannot be read.
 	ErrNoSource = errors.New("cannot read import source")
+	// ErrHome: the home directory holds something isobench did not make there (a
+	// link, another user's directory).
+	ErrHome = errors.New("unusable home directory")
 )
 
 // Modes of the store's directories. Unpacked trees keep their images' owners
@@ -94,7 +97,7 @@ func Open(home string) (*Store, error) {
 			return nil, fmt.Errorf("opening image store: %w", err)
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("opening image store: %s is a symbolic link, which isobench never follows: remove it", filepath.Join(s.layoutDir(), name))
+			return nil, fmt.Errorf("opening image store: %w: %s is a symbolic link, which isobench never follows: remove it", ErrHome, filepath.Join(s.layoutDir(), name))
 		}
 	}
 	if _, err := os.Lstat(filepath.Join(s.layoutDir(), "index.json")); errors.Is(err, fs.ErrNotExist) {
@@ -118,10 +121,12 @@ func (s *Store) makeDirs() error {
 		if err := os.Chmod(s.home, homeMode); err != nil { // umask may have taken bits
 			return err
 		}
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w: cannot reach %s: permission denied (the store is private to the user who made it): run isobench as that user or choose another --home", ErrHome, s.home)
 	case err != nil:
 		return err
 	case !fi.IsDir():
-		return fmt.Errorf("home %s is not a directory", s.home)
+		return fmt.Errorf("%w: %s is not a directory", ErrHome, s.home)
 	default:
 		// Tighten a home isobench made (it holds the store's layout); leave
 		// the mode of a directory the user chose for other things too (/tmp).
@@ -151,10 +156,10 @@ func privateDir(dir string) error {
 		return err
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%s is a symbolic link or not a directory: isobench made none such there and never follows links (remove it)", dir)
+		return fmt.Errorf("%w: %s is a symbolic link or not a directory: isobench made none such there and never follows links (remove it)", ErrHome, dir)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%s belongs to user %d, not to isobench's user %d: remove it or choose another --home", dir, st.Uid, os.Geteuid())
+		return fmt.Errorf("%w: %s belongs to user %d, not to %d (the store is private to the user who made it): run isobench as that user or choose another --home", ErrHome, dir, st.Uid, os.Geteuid())
 	}
 	if fi.Mode().Perm() != privateMode || fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
 		if err := os.Chmod(dir, privateMode); err != nil {

@@ -256,7 +256,7 @@ func lineSpec(sg sweepGroup, sweep, id, prefix string) chartSpec {
 			for _, g := range sg.points {
 				rows = append(rows, g.Rows...)
 			}
-			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), 6.5*vg.Inch, 4.4*vg.Inch, false)
+			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), first.Rows[0].Baseline, 6.5*vg.Inch, 4.4*vg.Inch, false)
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -112,6 +113,7 @@ func init() {
 	// Sans-serif reads better small and on screen; Liberation Sans has the metrics of
 	// Arial and Helvetica, which browsers without it fall back to (svgFonts).
 	plot.DefaultFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	plotter.DefaultFont = plot.DefaultFont
 }
 
 // svgFonts names fonts with Liberation Sans's metrics after it, so a browser without

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,7 +140,25 @@ func (a *Analysis) headline(h HostInfo, t topic) (Panel, bool) {
 		}
 		best, first = params, false
 	}
-	rows := byParams[best]
+	rows := slices.Clone(byParams[best])
+	// Within a class the runtimes driven directly come before the engines that drive them.
+	engine := func(r Row) bool {
+		if h.Env == nil {
+			return false
+		}
+		ri, ok := h.Env.Runtimes[r.Runtime]
+		return ok && ri.Options[OCIRuntimeOption] != "" && ri.Options[OCIRuntimeOption] != r.Runtime
+	}
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if ca, cb := classRank(a.Class), classRank(b.Class); ca != cb {
+			return ca < cb
+		}
+		if ea, eb := engine(a), engine(b); ea != eb {
+			return !ea
+		}
+		return a.Runtime < b.Runtime
+	})
 	return Panel{Topic: t, Host: h.Host, Reference: h.Baseline, Params: best, Unit: rows[0].Unit, Better: rows[0].Better,
 		Rows: rows}, true
 }
@@ -235,23 +254,45 @@ func sentences(p Panel) []Sentence {
 			same = append(same, r)
 		}
 	}
-	size := func(r Row) float64 { return math.Abs(p.Comparisons[r.Runtime].Change) }
-	sort.SliceStable(better, func(i, j int) bool { return size(better[i]) > size(better[j]) })
-	sort.SliceStable(worse, func(i, j int) bool {
-		// Emulated runtimes are not comparable: name a real one first.
-		if worse[i].Emulated != worse[j].Emulated {
-			return !worse[i].Emulated
+	// goodness orders runtimes from best to worst in the metric's direction.
+	goodness := func(r Row) float64 {
+		ch := p.Comparisons[r.Runtime].Change
+		if p.Better == results.Higher {
+			return ch
 		}
-		return size(worse[i]) > size(worse[j])
-	})
+		return -ch
+	}
+	byGoodness := func(rows []Row) {
+		sort.SliceStable(rows, func(i, j int) bool { return goodness(rows[i]) > goodness(rows[j]) })
+	}
+	byGoodness(better)
+	byGoodness(worse)
+	// Emulated runtimes are not comparable: the worst named is a real one.
+	var realWorse []Row
+	for _, r := range worse {
+		if !r.Emulated {
+			realWorse = append(realWorse, r)
+		}
+	}
 	var out []Sentence
-	if len(better) > 0 {
-		out = append(out, differenceSentence(p, better[0], *refRow))
+	said := map[string]bool{}
+	say := func(r Row) {
+		if !said[r.Runtime] && len(out) < 3 {
+			said[r.Runtime] = true
+			out = append(out, differenceSentence(p, r, *refRow))
+		}
 	}
-	if len(worse) > 0 {
-		out = append(out, differenceSentence(p, worse[0], *refRow))
+	// The best runtime (better than the reference, else the least worse), then the worst.
+	switch {
+	case len(better) > 0:
+		say(better[0])
+	case len(realWorse) > 0:
+		say(realWorse[0])
 	}
-	if len(out) == 0 {
+	if len(realWorse) > 0 {
+		say(realWorse[len(realWorse)-1])
+	}
+	if len(out) == 0 && len(tooFew) == 0 {
 		out = append(out, Sentence{Kind: SentenceValue, Runtimes: []string{ref},
 			Text: fmt.Sprintf("%s (the reference) %s %s.", ref, p.Topic.Verb, valueText(*refRow))})
 	}
@@ -263,15 +304,45 @@ func sentences(p Panel) []Sentence {
 	if len(tooFew) > 0 && len(out) < 3 {
 		names := runtimeNames(tooFew)
 		c := p.Comparisons[tooFew[0].Runtime]
+		// The medians are shown, but as what they are: too few trials to call them different.
+		// The best and the worst real runtime, and one between, from best to worst.
+		ordered := slices.Clone(tooFew)
+		sort.SliceStable(ordered, func(i, j int) bool {
+			if ordered[i].Emulated != ordered[j].Emulated {
+				return !ordered[i].Emulated
+			}
+			return p.Better == results.Higher == (ordered[i].Summary.Median > ordered[j].Summary.Median)
+		})
+		real := len(ordered)
+		for real > 0 && ordered[real-1].Emulated {
+			real--
+		}
+		picks := []int{0}
+		if real > 2 {
+			picks = append(picks, real/2)
+		}
+		if real > 1 {
+			picks = append(picks, real-1)
+		}
+		var medians []string
+		for _, i := range picks {
+			medians = append(medians, fmt.Sprintf("%s %s %s", ordered[i].Runtime, plainNum(ordered[i].Summary.Median), p.Unit))
+		}
+		more := ""
+		if len(picks) < len(ordered) {
+			more = fmt.Sprintf(" (%d more in the chart)", len(ordered)-len(picks))
+		}
 		out = append(out, Sentence{Kind: SentenceTooFew, Runtimes: names,
-			Text: fmt.Sprintf("%s: %d trials cannot show a difference from %s at 5%%; run more (isobench run --trials %d).",
-				joinNames(names), min(c.Old.N, c.New.N), ref, trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
+			Text: fmt.Sprintf("Medians: %s%s, against %s's %s %s; but %d trials cannot show a difference at 5%%: run isobench run --trials %d.",
+				strings.Join(medians, ", "), more, ref, plainNum(refRow.Summary.Median), p.Unit, min(c.Old.N, c.New.N),
+				trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
 	}
-	if len(out) < 3 && len(better) > 1 {
-		out = append(out, differenceSentence(p, better[1], *refRow))
+	// Room left: the worst among those better, or the next real one among those worse.
+	if len(better) > 1 {
+		say(better[len(better)-1])
 	}
-	if len(out) < 3 && len(worse) > 1 {
-		out = append(out, differenceSentence(p, worse[1], *refRow))
+	if len(realWorse) > 2 {
+		say(realWorse[len(realWorse)/2])
 	}
 	return out
 }

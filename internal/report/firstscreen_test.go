@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/compare"
 	"github.com/isobench/isobench/internal/report/fixture"
+	"github.com/isobench/isobench/internal/stats"
 )
 
 func thesisReport(t *testing.T, trials int) Summary {
@@ -202,6 +204,18 @@ func TestFirstScreenInHeadlessChromium(t *testing.T) {
 		}
 	}
 
+	// The quick start's nine runtimes fit the same screen.
+	dir := writeFixture(t, fixture.QuickStart("beta", 2, 10))
+	qs, err := Write(context.Background(), []string{dir}, filepath.Join(t.TempDir(), "report"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range firstScreen(t, qs.HTML) {
+		if it.Bottom > 800 || it.Right > 1280 {
+			t.Errorf("quick start: %s %s %.40q ends at (%.0f, %.0f), outside the first 1280x800 screen", it.Tag, it.Key, it.Text, it.Right, it.Bottom)
+		}
+	}
+
 	// Three trials: the page says so instead of claiming anything.
 	few := thesisReport(t, 3)
 	for _, it := range firstScreen(t, few.HTML) {
@@ -255,7 +269,7 @@ func TestDensityChartReadable(t *testing.T) {
 	for _, e := range fig.Legend {
 		labels = append(labels, e.Label)
 	}
-	if !slices.Contains(labels, "crun") || !slices.ContainsFunc(labels, func(s string) bool { return strings.Contains(s, "off the scale") }) {
+	if !slices.Contains(labels, "crun") || !slices.Contains(labels, "runc (reference)") || !slices.ContainsFunc(labels, func(s string) bool { return strings.Contains(s, "off the scale") }) {
 		t.Errorf("legend %q", labels)
 	}
 }
@@ -301,5 +315,61 @@ func TestNiceTicks(t *testing.T) {
 		if got := labels(c.lo, c.hi); got != c.want {
 			t.Errorf("ticks of [%g, %g] = %q, want %q", c.lo, c.hi, got, c.want)
 		}
+	}
+}
+
+// An emulated VM forty times slower does not squash the real runtimes' bars: it is cut
+// at the axis with its value written.
+func TestRelativeChartCutsEmulatedOutlier(t *testing.T) {
+	p := Panel{Topic: topics[3], Reference: "runc", Unit: "ms", Better: "lower",
+		Rows: []Row{{Runtime: "runc", Class: "container"}, {Runtime: "runsc", Class: "sandbox"}, {Runtime: "qemu", Class: "vm", Emulated: true}},
+		Comparisons: map[string]compare.Row{
+			"runsc": {Change: 1.5, ChangeCI: stats.Interval{Lo: 1.4, Hi: 1.6}},
+			"qemu":  {Change: 39, ChangeCI: stats.Interval{Lo: 38, Hi: 40}},
+		}}
+	fig, err := relativeFigure(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if max := fig.Plot.X.Max; max > 400 || max < 260 {
+		t.Errorf("axis ends at %g%%, want just beyond runsc's 260%%", max)
+	}
+	if _, err := RenderFigure(fig, "", "cut"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A VM's boot phases are marked inside its start-up bar.
+func TestStartupBarMarksVMBootPhases(t *testing.T) {
+	spec := fixture.Thesis("alpha", 3, 10)
+	for i := range spec.Runtimes {
+		if spec.Runtimes[i].Class == "vm" {
+			spec.Runtimes[i].Emulated, spec.Runtimes[i].Factor = false, 3
+		}
+	}
+	for _, ph := range []struct {
+		name string
+		at   float64
+	}{{"phase_vmm_started", 1}, {"phase_kernel_start", 2}, {"phase_init_reached", 4}, {"phase_workload_started", 5}} {
+		spec.Metrics = append(spec.Metrics, fixture.Metric{Benchmark: "startup", Name: ph.name, Unit: "ms", Better: "lower",
+			Base: ph.at, Spread: 0.01, Only: []string{"qemu-microvm"}})
+	}
+	dir := writeFixture(t, spec)
+	a, err := Load(context.Background(), []string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Panel
+	for _, q := range a.Panels {
+		if q.Topic.ID == "startup" {
+			p = q
+		}
+	}
+	fig, err := a.startupFigure(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(fig.Legend, func(e LegendEntry) bool { return strings.HasPrefix(e.Label, "VM boot") }) {
+		t.Errorf("no VM boot phases in the start-up chart's legend: %+v", fig.Legend)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -108,6 +109,14 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		FalseAlarms: cp.Alpha * float64(len(courses)), Notes: notes}
 	if len(runs) > 0 {
 		page.First, page.Last = runs[0].Started, runs[len(runs)-1].Started
+	}
+	longest := 0
+	for _, c := range courses {
+		longest = max(longest, len(c.Points))
+	}
+	if longest < 2*cp.MinSize {
+		page.Notes = append(page.Notes, fmt.Sprintf("No series has %d points yet, the fewest in which a change can be found (segments of at least %d on either side): add more runs.",
+			2*cp.MinSize, cp.MinSize))
 	}
 	chartDir := filepath.Join(outDir, ChartsDir)
 	if err := makeDir(outDir); err != nil {
@@ -422,6 +431,10 @@ var historyTemplate = template.Must(template.New("history").Funcs(template.FuncM
 		return string(b)
 	},
 	"labels": func(m map[string]string) string { return formatKV(m) },
+	// A run's directory on this machine, where its report and samples are.
+	"runURL": func(dir string) template.URL {
+		return template.URL((&url.URL{Scheme: "file", Path: dir}).String())
+	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -445,7 +458,7 @@ At this level about {{pct .FalseAlarms}} false alarm(s) are expected by chance a
 <h2 id="changes">{{if .Changes}}{{len .Changes}} change point(s){{else}}No change point{{end}}</h2>
 {{if .Changes}}<table data-section="change-points"><tr><th>series</th><th>runtime</th><th>last run before</th><th>first run after</th><th>median before &rarr; after</th><th>change</th><th>p</th><th>look closer</th></tr>
 {{range .Changes}}<tr data-change="{{.Course.Runtime}} {{.Course.Title}}"><td><a href="#{{.ChartID}}">{{.Course.Title}}</a></td><td>{{.Course.Runtime}}</td>
-<td>{{.Change.BeforeRun.ID}}<br><span class="note">{{date .Change.BeforeRun.Started}}</span></td><td>{{.Change.AfterRun.ID}}<br><span class="note">{{date .Change.AfterRun.Started}}</span></td>
+<td><a href="{{runURL .Change.BeforeRun.Dir}}">{{.Change.BeforeRun.ID}}</a><br><span class="note">{{date .Change.BeforeRun.Started}}</span></td><td><a href="{{runURL .Change.AfterRun.Dir}}">{{.Change.AfterRun.ID}}</a><br><span class="note">{{date .Change.AfterRun.Started}}</span></td>
 <td class="n">{{num .Change.Before}} &rarr; {{num .Change.After}} {{.Course.Unit}}</td>
 <td class="n {{if .Worse}}worse{{else}}better{{end}}">{{.Relative}} ({{if .Worse}}worse{{else}}better{{end}}; {{better .Course.Better}} is better)</td><td class="n">{{printf "%.3f" .Change.P}}</td>
 <td><code>{{.Compare}}</code></td></tr>

@@ -22,7 +22,7 @@ import (
 // print at PNGDPI.
 const (
 	panelWidth  = 4.3 * vg.Inch
-	panelHeight = 2.55 * vg.Inch
+	panelHeight = 2.45 * vg.Inch
 )
 
 // hBar is one horizontal bar segment from X0 to X1 at row Y.
@@ -110,6 +110,13 @@ func runtimeLabel(r Row) string {
 		return r.Runtime + "\n(emulated)"
 	}
 	return r.Runtime
+}
+
+// denseLabels sets many runtimes' names smaller, so that the panels keep one height.
+func denseLabels(p *plot.Plot, n int) {
+	if n > 6 {
+		p.Y.Tick.Label.Font.Size = font.Length(8)
+	}
 }
 
 // legendLabel is the name in a legend; emulated runtimes are marked.
@@ -227,7 +234,8 @@ func (a *Analysis) startupFigure(p Panel) (Figure, error) {
 	}
 	pl.NominalY(labels...)
 	pl.X.Min, pl.X.Max = 0, limit
-	fig := Figure{Plot: pl, LegendBelow: true, Width: panelWidth, Height: panelHeight + vg.Length(math.Max(0, float64(n-5)))*0.16*vg.Inch}
+	denseLabels(pl, n)
+	fig := Figure{Plot: pl, LegendBelow: true, Width: panelWidth, Height: panelHeight}
 	for _, ph := range startupPhases {
 		fig.Add(ph.label, boxThumb{ph.color})
 	}
@@ -252,48 +260,84 @@ func relativeFigure(p Panel) (Figure, error) {
 	pl.X.Label.Text = fmt.Sprintf("%% of %s (%s is better), 95%% CI", p.Reference, p.Better)
 	n := len(p.Rows)
 	labels := make([]string, n)
-	var bars []hBar
-	type whisker struct{ y, x, lo, hi float64 }
-	var whiskers []whisker
-	hi := 100.0
+	type level struct {
+		row          Row
+		y, x, lo, hi float64
+		interval     bool
+	}
+	var levels []level
+	hiReal, hiAll := 100.0, 100.0
 	for i, r := range p.Rows {
 		y := float64(n - 1 - i)
 		labels[n-1-i] = runtimeLabel(r)
-		st := RuntimeStyle(r.Runtime, r.Class, r.Emulated)
-		var outline color.Color
-		if r.Emulated {
-			outline = rgb(0x666666)
-		}
-		level := math.NaN()
+		l := level{row: r, y: y, x: math.NaN()}
 		if r.Runtime == p.Reference {
-			level = 100
+			l.x = 100
 		} else if c, ok := p.Comparisons[r.Runtime]; ok && finite(c.Change) {
-			level = 100 * (1 + c.Change)
+			l.x = 100 * (1 + c.Change)
 			if finite(c.ChangeCI.Lo, c.ChangeCI.Hi) {
-				whiskers = append(whiskers, whisker{y, level, 100 * (1 + c.ChangeCI.Lo), 100 * (1 + c.ChangeCI.Hi)})
-				hi = math.Max(hi, 100*(1+c.ChangeCI.Hi))
+				l.lo, l.hi, l.interval = 100*(1+c.ChangeCI.Lo), 100*(1+c.ChangeCI.Hi), true
 			}
 		}
-		if !finite(level) {
+		if !finite(l.x) {
 			continue
 		}
-		hi = math.Max(hi, level)
-		bars = append(bars, hBar{Y: y, X0: 0, X1: level, Color: st.Color, Outline: outline})
+		top := l.x
+		if l.interval {
+			top = math.Max(top, l.hi)
+		}
+		hiAll = math.Max(hiAll, top)
+		if !r.Emulated {
+			hiReal = math.Max(hiReal, top)
+		}
+		levels = append(levels, l)
+	}
+	// An emulated runtime far beyond the rest is cut at the axis with its value written.
+	limit := hiAll * 1.08
+	if hiAll > 1.6*hiReal {
+		limit = hiReal * 1.3
+	}
+	var bars []hBar
+	var whiskers ciPoints
+	var cut plotter.XYLabels
+	for _, l := range levels {
+		st := RuntimeStyle(l.row.Runtime, l.row.Class, l.row.Emulated)
+		var outline color.Color
+		if l.row.Emulated {
+			outline = rgb(0x666666)
+		}
+		bars = append(bars, hBar{Y: l.y, X0: 0, X1: math.Min(l.x, limit), Color: st.Color, Outline: outline})
+		switch {
+		case l.x > limit:
+			cut.XYs = append(cut.XYs, plotter.XY{X: limit, Y: l.y})
+			cut.Labels = append(cut.Labels, fmt.Sprintf("%s%% ▶", plainNum(l.x)))
+		case l.interval && l.hi <= limit:
+			whiskers.add(l.x, l.y, l.lo, l.hi)
+		}
 	}
 	pl.Add(plotter.NewGrid())
 	pl.Add(hBars{bars: bars, Thickness: 0.62})
-	if len(whiskers) > 0 {
-		var pts ciPoints
-		for _, w := range whiskers {
-			pts.add(w.x, w.y, w.lo, w.hi)
-		}
-		eb, err := plotter.NewXErrorBars(pts)
+	if whiskers.Len() > 0 {
+		eb, err := plotter.NewXErrorBars(whiskers)
 		if err != nil {
 			return Figure{}, err
 		}
 		eb.LineStyle.Width = vg.Points(1.2)
 		eb.CapWidth = vg.Points(5)
 		pl.Add(eb)
+	}
+	if len(cut.XYs) > 0 {
+		lb, err := plotter.NewLabels(cut)
+		if err != nil {
+			return Figure{}, err
+		}
+		for i := range lb.TextStyle {
+			lb.TextStyle[i].XAlign, lb.TextStyle[i].YAlign = -1, -0.5
+			lb.TextStyle[i].Font.Size = font.Length(8)
+			lb.TextStyle[i].Color = color.Black
+		}
+		lb.Offset = vg.Point{X: -vg.Points(2)}
+		pl.Add(lb)
 	}
 	ref, err := plotter.NewLine(plotter.XYs{{X: 100, Y: -0.5}, {X: 100, Y: float64(n) - 0.5}})
 	if err != nil {
@@ -303,7 +347,8 @@ func relativeFigure(p Panel) (Figure, error) {
 	ref.Color = color.Black
 	pl.Add(ref)
 	pl.NominalY(labels...)
-	pl.X.Min, pl.X.Max = 0, hi*1.08
+	denseLabels(pl, n)
+	pl.X.Min, pl.X.Max = 0, limit
 	pl.X.Tick.Marker = NiceTicks{N: 5}
 	return Figure{Plot: pl, Width: panelWidth, Height: panelHeight}, nil
 }
@@ -318,7 +363,7 @@ type sweepLine struct {
 // (colour by class, dashes and markers by name, so lines lying on each other stay
 // apart), whiskers at the median's interval, ticks at exactly the measured values and
 // the legend below the plot.
-func sweepFigure(title, sweep string, lines []sweepLine, unit string, better results.Better, width, height vg.Length, small bool) (Figure, error) {
+func sweepFigure(title, sweep string, lines []sweepLine, unit string, better results.Better, reference string, width, height vg.Length, small bool) (Figure, error) {
 	pl := NewPlot(title)
 	if small {
 		pl = panelPlot(title)
@@ -388,6 +433,11 @@ func sweepFigure(title, sweep string, lines []sweepLine, unit string, better res
 			return Figure{}, err
 		}
 		ln.Color, ln.Dashes, ln.Width = st.Color, st.Dashes, vg.Points(1.5)
+		label := legendLabel(l.row)
+		if l.row.Runtime == reference {
+			// The reference the sentences compare with stands out.
+			ln.Width, label = vg.Points(2.8), label+" (reference)"
+		}
 		sc.Color, sc.Shape, sc.Radius = st.Color, st.Glyph, vg.Points(3)
 		eb, err := plotter.NewYErrorBars(l.pts)
 		if err != nil {
@@ -396,7 +446,7 @@ func sweepFigure(title, sweep string, lines []sweepLine, unit string, better res
 		eb.Color = st.Color
 		eb.CapWidth = vg.Points(4)
 		pl.Add(ln, sc, eb)
-		fig.Add(legendLabel(l.row), ln, sc)
+		fig.Add(label, ln, sc)
 	}
 	var ticks []float64
 	for x := range xs {
@@ -480,7 +530,7 @@ func (a *Analysis) densityFigure(p Panel) (Figure, error) {
 	if want != "" {
 		title += " [" + want + "]"
 	}
-	return sweepFigure(title, p.Topic.Sweep, sweepLines(rows, p.Topic.Sweep), p.Unit, p.Better, panelWidth, panelHeight, true)
+	return sweepFigure(title, p.Topic.Sweep, sweepLines(rows, p.Topic.Sweep), p.Unit, p.Better, p.Reference, panelWidth, panelHeight, true)
 }
 
 // panelCharts draws the chart of every panel.

@@ -140,6 +140,15 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 	return p, nil
 }
 
+// Runtimes describes the runtimes the plan will run, by profile name, as environment.json will.
+func (p *Plan) Runtimes() map[string]results.RuntimeInfo {
+	out := map[string]results.RuntimeInfo{}
+	for _, r := range p.runtimes {
+		out[r.profile.Name] = runtimeInfo(r)
+	}
+	return out
+}
+
 // Skipped lists the runtimes left out, with the reason.
 func (p *Plan) Skipped() map[string]string { return p.skipped }
 
