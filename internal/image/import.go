@@ -65,7 +65,7 @@ var rootfsMarkers = []string{"bin", "sbin", "usr", "etc", "lib"}
 // without extensions). The format is detected from the content; see Formats.
 // Everything is checked before anything is stored: member names and links,
 // digests of blobs and layers, and the store's Limits.
-func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
+func (s *Store) Import(ctx context.Context, src, name string) (_ *Image, err error) {
 	if err := s.Limits.Check(); err != nil {
 		return nil, err
 	}
@@ -89,7 +89,11 @@ func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", src, err)
 	}
-	defer removeTree(tmp)
+	defer func() {
+		if rerr := removeTree(tmp); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleaning up after importing %s: %w", src, rerr))
+		}
+	}()
 
 	format, img, layers, err := s.readSource(ctx, abs, fi, tmp)
 	if err != nil {
@@ -100,7 +104,8 @@ func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
 	}
 	stored, err := s.put(ctx, img, name, format+" "+abs, "", layers, s.Limits)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("importing %s: %w", src, err))
+		// stored is not nil when only removing unused trees failed.
+		return stored, withHint(fmt.Errorf("importing %s: %w", src, err))
 	}
 	return stored, nil
 }
