@@ -93,8 +93,13 @@ func EDivisive(values []float64, opts Options) ([]ChangePoint, error) {
 		if !ok {
 			break
 		}
-		atLeast := 0
+		// Once more shuffles reached q than alpha allows, the split cannot be
+		// significant whatever the rest give: the test stops there.
+		atLeast, most := 0, int(o.Alpha*float64(o.Permutations+1))-1
 		for range o.Permutations {
+			if atLeast > most {
+				break
+			}
 			copy(shuffled, values)
 			for s := 0; s+1 < len(bounds); s++ {
 				seg := shuffled[bounds[s]:bounds[s+1]]

@@ -42,6 +42,10 @@ var DefaultPackages = []string{
 	"sysstat",  // mpstat, iostat, pidstat
 	"nicstat",  // network interface statistics
 	"iftop",    // network traffic per connection
+	// application benchmarks: servers run in the runtime under test, clients on the host
+	"redis-server",
+	"nginx-light",
+	"postgresql",
 }
 
 // ErrBadOption: a build option is malformed.

@@ -292,7 +292,7 @@ func sentences(p Panel) []Sentence {
 	if len(realWorse) > 0 {
 		say(realWorse[len(realWorse)-1])
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && len(tooFew) == 0 {
 		out = append(out, Sentence{Kind: SentenceValue, Runtimes: []string{ref},
 			Text: fmt.Sprintf("%s (the reference) %s %s.", ref, p.Topic.Verb, valueText(*refRow))})
 	}
@@ -304,9 +304,38 @@ func sentences(p Panel) []Sentence {
 	if len(tooFew) > 0 && len(out) < 3 {
 		names := runtimeNames(tooFew)
 		c := p.Comparisons[tooFew[0].Runtime]
+		// The medians are shown, but as what they are: too few trials to call them different.
+		// The best and the worst real runtime, and one between, from best to worst.
+		ordered := slices.Clone(tooFew)
+		sort.SliceStable(ordered, func(i, j int) bool {
+			if ordered[i].Emulated != ordered[j].Emulated {
+				return !ordered[i].Emulated
+			}
+			return p.Better == results.Higher == (ordered[i].Summary.Median > ordered[j].Summary.Median)
+		})
+		real := len(ordered)
+		for real > 0 && ordered[real-1].Emulated {
+			real--
+		}
+		picks := []int{0}
+		if real > 2 {
+			picks = append(picks, real/2)
+		}
+		if real > 1 {
+			picks = append(picks, real-1)
+		}
+		var medians []string
+		for _, i := range picks {
+			medians = append(medians, fmt.Sprintf("%s %s %s", ordered[i].Runtime, plainNum(ordered[i].Summary.Median), p.Unit))
+		}
+		more := ""
+		if len(picks) < len(ordered) {
+			more = fmt.Sprintf(" (%d more in the chart)", len(ordered)-len(picks))
+		}
 		out = append(out, Sentence{Kind: SentenceTooFew, Runtimes: names,
-			Text: fmt.Sprintf("%s: %d trials cannot show a difference from %s at 5%%; run more (isobench run --trials %d).",
-				joinNames(names), min(c.Old.N, c.New.N), ref, trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
+			Text: fmt.Sprintf("Medians: %s%s, against %s's %s %s; but %d trials cannot show a difference at 5%%: run isobench run --trials %d.",
+				strings.Join(medians, ", "), more, ref, plainNum(refRow.Summary.Median), p.Unit, min(c.Old.N, c.New.N),
+				trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
 	}
 	// Room left: the worst among those better, or the next real one among those worse.
 	if len(better) > 1 {

@@ -338,3 +338,38 @@ func TestRelativeChartCutsEmulatedOutlier(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A VM's boot phases are marked inside its start-up bar.
+func TestStartupBarMarksVMBootPhases(t *testing.T) {
+	spec := fixture.Thesis("alpha", 3, 10)
+	for i := range spec.Runtimes {
+		if spec.Runtimes[i].Class == "vm" {
+			spec.Runtimes[i].Emulated, spec.Runtimes[i].Factor = false, 3
+		}
+	}
+	for _, ph := range []struct {
+		name string
+		at   float64
+	}{{"phase_vmm_started", 1}, {"phase_kernel_start", 2}, {"phase_init_reached", 4}, {"phase_workload_started", 5}} {
+		spec.Metrics = append(spec.Metrics, fixture.Metric{Benchmark: "startup", Name: ph.name, Unit: "ms", Better: "lower",
+			Base: ph.at, Spread: 0.01, Only: []string{"qemu-microvm"}})
+	}
+	dir := writeFixture(t, spec)
+	a, err := Load(context.Background(), []string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Panel
+	for _, q := range a.Panels {
+		if q.Topic.ID == "startup" {
+			p = q
+		}
+	}
+	fig, err := a.startupFigure(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(fig.Legend, func(e LegendEntry) bool { return strings.HasPrefix(e.Label, "VM boot") }) {
+		t.Errorf("no VM boot phases in the start-up chart's legend: %+v", fig.Legend)
+	}
+}

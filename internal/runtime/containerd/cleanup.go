@@ -24,7 +24,12 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
 	var sweep runtime.Sweep
 	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		sock := p.Option("socket", DefaultSocket)
+		opts := defaultOptions()
+		if err := p.DecodeOptions(&opts); err != nil {
+			sweep.Add(nil, err)
+			continue
+		}
+		sock := opts.Socket
 		if !sweep.First(sock) {
 			continue
 		}
