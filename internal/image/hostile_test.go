@@ -632,6 +632,33 @@ func TestImportRefusesBombs(t *testing.T) {
 		})
 	}
 
+	t.Run("sparse", func(t *testing.T) {
+		// 2 GiB of holes in a 10 KiB archive: the file sizes count, not the archive's.
+		h.store.Limits = image.DefaultLimits
+		tree := filepath.Join(t.TempDir(), "tree")
+		if err := os.MkdirAll(filepath.Join(tree, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(tree, "bin", "sparse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(2 << 30); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		p := filepath.Join(t.TempDir(), "sparse.tar")
+		run(t, "tar", "--sparse", "-C", tree, "-cf", p, ".")
+		if fi, err := os.Stat(p); err != nil || fi.Size() > 1<<20 {
+			t.Fatalf("sparse archive is %v bytes (%v), want a few KiB", fi.Size(), err)
+		}
+		_, err = h.store.Import(context.Background(), p, "sparse")
+		if want := "the image's layers unpack to more than 1.0 GiB"; !errors.Is(err, image.ErrTooLarge) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error = %v\nwant ErrTooLarge saying %s", err, want)
+		}
+		h.check(t)
+	})
+
 	t.Run("entries", func(t *testing.T) {
 		h.store.Limits = image.Limits{MaxBytes: 1 << 30, MaxEntries: 100}
 		ms := []member{dirm("bin/")}

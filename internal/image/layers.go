@@ -214,6 +214,11 @@ func readLayerTar(ctx context.Context, in layerInput, br *bufio.Reader, b *budge
 		if err := b.addEntry(); err != nil {
 			return err
 		}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeGNUSparse {
+			if err := b.addFile(h.Size); err != nil {
+				return err
+			}
+		}
 		a, err := checker.check(h)
 		if err != nil {
 			return fmt.Errorf("%s: %w", in.name(), err)
