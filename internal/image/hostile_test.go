@@ -657,6 +657,25 @@ func TestImportRefusesBombs(t *testing.T) {
 			t.Fatalf("error = %v\nwant ErrTooLarge saying %s", err, want)
 		}
 		h.check(t)
+
+		// A genuine sparse file within the limit imports and unpacks (written out).
+		other := openStore(t)
+		if err := os.Truncate(filepath.Join(tree, "bin", "sparse"), 8<<20); err != nil {
+			t.Fatal(err)
+		}
+		small := filepath.Join(t.TempDir(), "small-sparse.tar")
+		run(t, "tar", "--sparse", "-C", tree, "-cf", small, ".")
+		img, err := other.Import(context.Background(), small, "sparse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, err := img.RootFS(context.Background())
+		if err != nil {
+			t.Fatalf("RootFS of an image with a sparse file: %v", err)
+		}
+		if fi, err := os.Stat(filepath.Join(root, "bin", "sparse")); err != nil || fi.Size() != 8<<20 {
+			t.Errorf("unpacked sparse file: %v, %v; want 8 MiB", fi, err)
+		}
 	})
 
 	t.Run("entries", func(t *testing.T) {
