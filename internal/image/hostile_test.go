@@ -451,10 +451,10 @@ func TestImportRefusesTamperedLayout(t *testing.T) {
 		}, "layer 1 of 1 is sha256:"},
 		{"config", plain, func(dir string) {
 			replaceOnce(t, blobPath(dir, digestOf(plain, "config")), "amd64", "arm64")
-		}, "the image config is sha256:"},
+		}, "the application/vnd.oci.image.config.v1+json blob is sha256:"},
 		{"manifest", plain, func(dir string) {
 			replaceOnce(t, blobPath(dir, digestOf(plain, "manifest")), "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tax")
-		}, "but the index names"},
+		}, "the application/vnd.oci.image.manifest.v1+json blob is sha256:"},
 	}
 	for _, c := range cases {
 		for _, asTar := range []bool{false, true} {
@@ -952,5 +952,28 @@ func TestMountedTreeKeptThenCollected(t *testing.T) {
 	}
 	if _, err := os.Stat(tree); !os.IsNotExist(err) {
 		t.Errorf("tree still there: %v", err)
+	}
+}
+
+// TestUnpackRefusesTamperedStoreConfig: a config blob changed in the store after
+// import is caught when the tree is unpacked.
+func TestUnpackRefusesTamperedStoreConfig(t *testing.T) {
+	s := openStore(t)
+	img := imageOf(t, false, genuineLayer(t))
+	stored, err := s.Import(context.Background(), writeLayout(t, filepath.Join(t.TempDir(), "layout"), img), "genuine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceOnce(t, blobPath(filepath.Join(s.Home(), "images"), m.Config.Digest), "amd64", "arm64")
+	_, err = stored.RootFS(context.Background())
+	if want := "the image config is sha256:"; !errors.Is(err, image.ErrDigestMismatch) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("RootFS error = %v\nwant ErrDigestMismatch saying %s", err, want)
+	}
+	if left, _ := os.ReadDir(filepath.Join(s.Home(), "rootfs")); len(left) != 0 {
+		t.Errorf("refused unpack left %v", left)
 	}
 }
