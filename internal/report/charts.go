@@ -237,6 +237,8 @@ func barSpec(g group, id, prefix string) chartSpec {
 			}
 			p.NominalY(labels...)
 			p.X.Min = math.Min(0, p.X.Min)
+			// Room after the longest bar and its whisker.
+			p.X.Max += 0.04 * (p.X.Max - p.X.Min)
 			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.3+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}
