@@ -16,6 +16,8 @@ packages=(
   debootstrap busybox-static
   # host-side peers of the benchmarks and the overhead/agreement scripts
   sysbench fio iperf3 hyperfine python3
+  # host-side clients of the application benchmarks (redis-benchmark, pgbench)
+  redis-tools postgresql-client
   # report tests: the HTML page is checked in headless Chromium, with the font the
   # charts are measured in (Liberation Sans; without it text is set wider than drawn)
   chromium fonts-liberation

@@ -28,7 +28,7 @@ isobench- prefix (links: isb) are touched.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Geteuid() != 0 {
-				return badInput("isobench cleanup needs root: run it with sudo")
+				return badInput("isobench cleanup needs root: run it as root")
 			}
 			cfg, err := loadConfig()
 			if err != nil {

@@ -57,12 +57,14 @@ type Row struct {
 	Unit      string         `json:"unit"`
 	Better    results.Better `json:"better"`
 	Summary   stats.Summary  `json:"summary"`
-	// Baseline is the runtime Ratio divides by; Ratio is NaN when that runtime has no
-	// matching series (or its median is zero).
-	Baseline string         `json:"baseline"`
-	Ratio    float64        `json:"ratio"`
-	RatioCI  stats.Interval `json:"ratio_ci"`
-	Noisy    bool           `json:"noisy"`
+	// Baseline is the runtime Ratio divides by; Ratio is the ratio of medians, NaN when
+	// that runtime has no matching series (or its median is zero). RatioCI is the
+	// interval of the ratio that inverts the Mann-Whitney test on the logarithms (see
+	// stats.RatioInterval); not OK when the samples are too few for 95%.
+	Baseline string                `json:"baseline"`
+	Ratio    float64               `json:"ratio"`
+	RatioCI  stats.CoveredInterval `json:"ratio_ci"`
+	Noisy    bool                  `json:"noisy"`
 	// Values are the sorted samples, for charts.
 	Values []float64 `json:"-"`
 	// Info lists the facts the samples carried ("stack=linux-veth"), comma-separated.
@@ -181,7 +183,7 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 				r := &a.Rows[i]
 				r.Summary = stats.SummarizeSorted(r.Values)
 				r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
-				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
+				r.Ratio, r.RatioCI = math.NaN(), stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
 				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
 				var baseValues []float64
 				if base != nil {
@@ -189,9 +191,9 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 				}
 				if len(baseValues) > 0 && len(r.Values) > 0 {
 					if r.IsBaseline() {
-						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
+						r.Ratio, r.RatioCI = 1, stats.CoveredInterval{Interval: stats.Interval{Lo: 1, Hi: 1}, Coverage: 1, OK: true}
 					} else {
-						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, baseValues)
+						r.Ratio, r.RatioCI = stats.RatioOfMedians(r.Values, baseValues), stats.RatioInterval(r.Values, baseValues, stats.Confidence)
 					}
 				}
 			}

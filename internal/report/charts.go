@@ -76,6 +76,7 @@ func (a *Analysis) chartSpecs() []chartSpec {
 		return ""
 	}
 	specs = append(specs, a.panelSpecs(a.Panels)...)
+	specs = append(specs, a.appSpecs(id, hostPrefix)...)
 	for _, h := range a.Hosts {
 		if spec, ok := a.overviewSpec(h, id("overview", h.Host), hostPrefix(h.Host)); ok {
 			specs = append(specs, spec)
