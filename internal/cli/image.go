@@ -169,10 +169,12 @@ setuid/setgid bits, file capabilities and device nodes (runtimes provide /dev).`
 			ctx, stop := imageSignalContext(cmd)
 			defer stop()
 			img, err := store.Import(ctx, args[0], name)
+			if img != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
+			}
 			if err != nil {
 				return interruptedOr(ctx, "import", imageError(err))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
 			return nil
 		},
 	}

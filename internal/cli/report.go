@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/report"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/safefile"
 )
 
 func init() { addCommand(newReportCommand) }
@@ -97,6 +98,8 @@ func resultsInputError(err error) error {
 		return badInput("%v", err)
 	case errors.Is(err, os.ErrNotExist):
 		return badInput("%v", err)
+	case errors.Is(err, safefile.ErrSymlink):
+		return badInput("%v; remove it or give --out a directory of your own", err)
 	}
 	return err
 }

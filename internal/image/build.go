@@ -262,7 +262,7 @@ func (s *Store) Build(ctx context.Context, opts BuildOptions, log io.Writer) (*I
 	}
 	img, err := s.put(ctx, v, r.Name, source, recipe, layerSource{}, buildLimits)
 	if err != nil {
-		return nil, false, err
+		return img, img != nil, err // img is stored when only removing unused trees failed
 	}
 	fmt.Fprintf(log, "isobench: image %s %s built in %s\n", img.Name, img.ShortDigest(), time.Since(start).Round(time.Second))
 	return img, true, nil

@@ -109,7 +109,9 @@ func readImage(ctx context.Context, img v1.Image, src layerSource, lim Limits, v
 			return Limits{}, err
 		}
 	}
-	return Limits{MaxBytes: b.bytes, MaxEntries: b.entries}, nil
+	// Unpacking allows what was counted here: the archive bytes or, when sparse
+	// files make them larger, the file sizes.
+	return Limits{MaxBytes: max(b.bytes, b.files), MaxEntries: b.entries}, nil
 }
 
 // layerInput is one layer to read and what its bytes must hash to.
@@ -213,6 +215,11 @@ func readLayerTar(ctx context.Context, in layerInput, br *bufio.Reader, b *budge
 		}
 		if err := b.addEntry(); err != nil {
 			return err
+		}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeGNUSparse {
+			if err := b.addFile(h.Size); err != nil {
+				return err
+			}
 		}
 		a, err := checker.check(h)
 		if err != nil {

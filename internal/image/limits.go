@@ -51,6 +51,7 @@ func (l Limits) Check() error {
 type budget struct {
 	lim            Limits
 	bytes, entries int64
+	files          int64  // sizes of regular files, as their headers give them
 	what           string // "image layers", "archive", ... for messages
 }
 
@@ -68,6 +69,19 @@ func (b *budget) addEntry() error {
 	b.entries++
 	if b.entries > b.lim.MaxEntries {
 		return fmt.Errorf("%w: %s hold more than %d entries (raise the limit with --max-entries if the image is genuine)", ErrTooLarge, b.what, b.lim.MaxEntries)
+	}
+	return nil
+}
+
+// addFile counts a regular file's size as its header gives it: a sparse file
+// takes far less archive than it writes to disk.
+func (b *budget) addFile(size int64) error {
+	if size < 0 {
+		return fmt.Errorf("%w: negative file size %d", ErrUnsafeContent, size)
+	}
+	b.files += size
+	if b.files > b.lim.MaxBytes {
+		return b.tooLarge()
 	}
 	return nil
 }

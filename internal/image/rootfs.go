@@ -38,7 +38,7 @@ func (i *Image) rootfsPath() string {
 // within the sizes recorded when the image was stored, and leaves out what
 // apply.go says. Drivers must not write to it: they mount it read-only as an
 // overlay's lower layer.
-func (i *Image) RootFS(ctx context.Context) (string, error) {
+func (i *Image) RootFS(ctx context.Context) (_ string, err error) {
 	dir := i.rootfsPath()
 	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
 		return dir, nil
@@ -65,7 +65,9 @@ func (i *Image) RootFS(ctx context.Context) (string, error) {
 	renamed := false
 	defer func() {
 		if !renamed {
-			_ = removeTree(tmp)
+			if rerr := removeTree(tmp); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleaning up a failed unpack: %w", rerr))
+			}
 		}
 	}()
 	root, err := os.OpenRoot(tmp)
