@@ -274,10 +274,8 @@ func assertHostClean(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range testutil.MountsUnder(t, "/") {
-		if strings.Contains(m, runtime.NamePrefix) {
-			t.Errorf("mount left: %s", m)
-		}
+	for _, m := range testutil.IsobenchMounts(t) {
+		t.Errorf("mount left: %s", m)
 	}
 	for _, root := range []string{"/run/runc", "/run/crun", "/var/run/runsc"} {
 		// runsc also names its sandbox's socket runsc-<id>.sock.
