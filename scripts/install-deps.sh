@@ -15,6 +15,8 @@ packages=(
   sysbench fio iperf3 hyperfine python3
   # report tests: the HTML page is checked in headless Chromium
   chromium
+  # the local Kubernetes cluster (scripts/k8s/cluster.sh): etcd, CNI bridge and host-local
+  etcd-server containernetworking-plugins openssl
   # tools the tests and scripts use
   iproute2 procps psmisc kmod time curl ca-certificates git
 )
