@@ -28,7 +28,7 @@ isobench- prefix (links: isb) are touched. With --kubeconfig, also the pods and 
 labelled isobench=1 in that cluster (a Kubernetes cluster is never touched without it).`,
 		Example: `  isobench cleanup
   isobench cleanup --kubeconfig /var/lib/k8s-local/pki/admin.kubeconfig`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Geteuid() != 0 {
 				return badInput("isobench cleanup needs root: run it with sudo")
