@@ -9,6 +9,7 @@
 #   scripts/k8s/cluster.sh up       build (cached) and start; prints the kubeconfig
 #   scripts/k8s/cluster.sh down     stop and remove everything up started (also after a failed up)
 #   scripts/k8s/cluster.sh status   exit 0 when the cluster answers and its node is Ready
+#   scripts/k8s/cluster.sh apiserver-stop|apiserver-start   for fault tests
 #
 # The cluster keeps out of isobench's way: nothing it makes is named isobench-* or isb*, its
 # runtimes keep their state under $dir (not /run/runc or /var/run/runsc), its pod network
@@ -49,7 +50,7 @@ case $dir in /?*/?*) ;; *) echo "cluster.sh: ISOBENCH_CLUSTER_DIR must be an abs
 log() { echo "cluster: $*" >&2; }
 
 kubeapi() { # path: GET through the admin client certificate
-	curl -sS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$apiserver_port$1"
+	curl -fsS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$apiserver_port$1"
 }
 
 kubeapply() { # path json: POST an object as admin (conflict = already there)
@@ -298,6 +299,24 @@ EOG
 
 sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 
+start_apiserver() { # bin
+	local bin=$1
+	start kube-apiserver "$bin/kube-apiserver" \
+		--etcd-servers="http://127.0.0.1:$etcd_port" \
+		--bind-address=127.0.0.1 --secure-port=$apiserver_port --advertise-address=127.0.0.1 \
+		--service-cluster-ip-range=$service_subnet \
+		--client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+		--kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+		--kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
+		--service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
+		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+		--allow-privileged=true --profiling=false --endpoint-reconciler-type=none \
+		--feature-gates=PodLogsQuerySplitStreams=true
+	wait_for kube-apiserver 120 kubeapi /readyz
+
+}
+
 up() {
 	if [ -e "$run/up" ] && status >/dev/null 2>&1; then
 		log "already up"; echo "$kubeconfig"; return 0
@@ -327,19 +346,10 @@ up() {
 	ctr --address "$run/containerd.sock" -n k8s.io images import "$state/pause.tar" >/dev/null
 	wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
-	start kube-apiserver "$bin/kube-apiserver" \
-		--etcd-servers="http://127.0.0.1:$etcd_port" \
-		--bind-address=127.0.0.1 --secure-port=$apiserver_port --advertise-address=127.0.0.1 \
-		--service-cluster-ip-range=$service_subnet \
-		--client-ca-file="$pki/ca.crt" --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-		--kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-		--kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
-		--service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
-		--authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-		--allow-privileged=true --profiling=false --endpoint-reconciler-type=none \
-		--feature-gates=PodLogsQuerySplitStreams=true
-	wait_for kube-apiserver 120 kubeapi /readyz
+	start_apiserver "$bin"
+	# The controller-manager and the scheduler exit at once when they cannot read this yet.
+	wait_for kube-apiserver 60 kubeapi /api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication
+	wait_for kube-apiserver 60 kubeapi "/apis/rbac.authorization.k8s.io/v1/namespaces/kube-system/rolebindings/system::extension-apiserver-authentication-reader"
 
 	start kube-controller-manager "$bin/kube-controller-manager" \
 		--kubeconfig="$pki/controller-manager.kubeconfig" \
@@ -451,6 +461,9 @@ down() {
 
 case ${1:-} in
 up) up ;;
+# Tests stop the API server mid-run and start it again (a fault isobench must survive).
+apiserver-stop) stop_daemon kube-apiserver ;;
+apiserver-start) start_apiserver "$("$here/build.sh" | tail -n 1)" ;;
 down) down ;;
 status) status ;;
 *) echo "usage: $0 up|down|status" >&2; exit 2 ;;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -14,11 +15,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/bench/benchtest"
+	_ "github.com/isobench/isobench/internal/bench/cpu"
+	_ "github.com/isobench/isobench/internal/bench/network"
 	"github.com/isobench/isobench/internal/bench/startup"
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/kubernetes"
+	"github.com/isobench/isobench/internal/testbin"
 )
 
 // clusterDriver returns the built-in profile's driver, checked. Without the local cluster
@@ -166,4 +171,204 @@ func TestStartupPhases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// runEcho runs one container to its end through the driver.
+func runEcho(t *testing.T, d runtime.Driver, args ...string) (*bench.Outcome, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	id := fmt.Sprintf("%sk8stest-%d-%d", runtime.NamePrefix, os.Getpid(), ids.Add(1))
+	return bench.RunToExit(ctx, d, runtime.Spec{ID: id, Args: args, RawDir: t.TempDir()})
+}
+
+// TestOutputSplitAndExitCode: stdout and stderr arrive apart, and a failing workload's
+// exit status is reported.
+func TestOutputSplitAndExitCode(t *testing.T) {
+	img := imagetest.Busybox(t)
+	d := prepared(t, "k8s-runc", img, nil)
+	out, err := runEcho(t, d, "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3")
+	if err == nil {
+		t.Fatal("exit status 3 was not an error")
+	}
+	if out == nil || out.ExitCode != 3 && !strings.Contains(err.Error(), "status 3") {
+		t.Errorf("exit status 3 not reported: %v", err)
+	}
+	if s := bench.StderrOf(err); !strings.Contains(s, "to-stderr") || strings.Contains(s, "to-stdout") {
+		t.Errorf("stderr %q", s)
+	}
+}
+
+// TestMissingRuntimeClass: a RuntimeClass the cluster lacks makes the profile unusable,
+// with the reason and what to do.
+func TestMissingRuntimeClass(t *testing.T) {
+	clusterDriver(t, "k8s-runc", nil) // the cluster is there
+	prof := runtime.Profile{Name: "k8s-missing", Driver: kubernetes.DriverName, Options: map[string]string{
+		"runtime_class": "isobench-missing", "containerd_socket": kubernetes.LocalContainerdSocket}}
+	d, err := runtime.New(prof, runtime.Env{Home: imagetest.Home(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.Check(context.Background())
+	if st.Usable || !strings.Contains(st.Problem, "RuntimeClass isobench-missing") || !strings.Contains(st.Problem, "not found") || st.Fix == "" {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestImageNotImported: an image the node does not have fails the trial at start with the
+// kubelet's reason and the pod's events, and leaves no pod.
+func TestImageNotImported(t *testing.T) {
+	img := imagetest.Busybox(t)
+	d := prepared(t, "k8s-runc", img, map[string]string{"image": "docker.io/isobench/never-imported:none", "start_timeout": "60s"})
+	_, err := runEcho(t, d, "echo", "hi")
+	if err == nil {
+		t.Fatal("a pod without its image started")
+	}
+	for _, want := range []string{"start:", "ErrImageNeverPull", "events:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	assertNoPods(t, d)
+}
+
+// TestPodStuckPending: a pod no node can take fails at start_timeout with the scheduler's
+// reason, and leaves no pod.
+func TestPodStuckPending(t *testing.T) {
+	img := imagetest.Busybox(t)
+	d := prepared(t, "k8s-runc", img, map[string]string{"node_selector": "isobench/no-such-node=1", "start_timeout": "6s"})
+	_, err := runEcho(t, d, "echo", "hi")
+	if err == nil {
+		t.Fatal("an unschedulable pod started")
+	}
+	for _, want := range []string{"not started within 6s", "Pending", "FailedScheduling"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	assertNoPods(t, d)
+}
+
+// TestAPIServerStoppedMidRun: the API server goes away while a pod runs: the trial fails
+// saying the watch was lost, the next one fails at once, and once the API server is back
+// the driver's Close leaves nothing in the cluster.
+func TestAPIServerStoppedMidRun(t *testing.T) {
+	img := imagetest.Busybox(t)
+	d := prepared(t, "k8s-runc", img, nil)
+	script, err := filepath.Abs("../../../scripts/k8s/cluster.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	restart := func() {
+		if restarted {
+			return
+		}
+		restarted = true
+		if out, err := exec.Command(script, "apiserver-start").CombinedOutput(); err != nil {
+			t.Fatalf("starting the API server again: %v\n%s", err, out)
+		}
+	}
+	defer restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := d.New(ctx, runtime.Spec{ID: fmt.Sprintf("%sk8stest-%d-%d", runtime.NamePrefix, os.Getpid(), ids.Add(1)),
+		Args: []string{"sleep", "5"}, RawDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(script, "apiserver-stop").CombinedOutput(); err != nil {
+		t.Fatalf("stopping the API server: %v\n%s", err, out)
+	}
+	_, werr := c.Wait(ctx)
+	if werr == nil || !strings.Contains(werr.Error(), "watch on pods was lost") {
+		t.Errorf("wait with the API server gone: %v", werr)
+	}
+	if _, err := runEcho(t, d, "echo", "hi"); err == nil {
+		t.Error("a trial succeeded with the API server gone")
+	} else {
+		t.Logf("next trial: %v", err)
+	}
+	restart()
+	if err := runtime.Remove(context.Background(), c); err != nil {
+		t.Logf("removing the pod after the restart: %v", err)
+	}
+}
+
+// TestBenchmarksInPods: the cpu and network benchmarks run inside pods and emit every metric.
+func TestBenchmarksInPods(t *testing.T) {
+	img := imagetest.Default(t)
+	probe := benchtest.Binary(t)
+	for _, bname := range []string{"cpu", "network"} {
+		t.Run(bname, func(t *testing.T) {
+			b, err := bench.Get(bname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := prepared(t, "k8s-runc", img, nil)
+			tr, got := trial(t, d, img, probe)
+			rootfs, err := img.RootFS(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.RootFS = rootfs
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := b.Run(ctx, tr); err != nil {
+				t.Fatalf("%s in a pod: %v\nstderr: %s", bname, err, bench.StderrOf(err))
+			}
+			var samples []benchtest.Sample
+			for _, s := range *got {
+				samples = append(samples, benchtest.Sample{Metric: s.metric, Value: s.value})
+				t.Logf("%s %s = %v", bname, s.metric, s.value)
+			}
+			benchtest.CheckSamples(t, b, samples)
+		})
+	}
+}
+
+// TestRunComparesWithRunc: `isobench run --runtimes runc,k8s-runc,k8s-gvisor --bench
+// startup` measures every pod phase next to plain runc, and the report reads the run.
+func TestRunComparesWithRunc(t *testing.T) {
+	clusterDriver(t, "k8s-runc", nil)
+	imagetest.Busybox(t)
+	bin := testbin.Build(t)
+	out := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(bin, "run", "--image", imagetest.BusyboxName, "--runtimes", "runc,k8s-runc,k8s-gvisor",
+		"--bench", "startup", "--trials", "3", "--warmup", "1", "--out", out)
+	cmd.Env = append(os.Environ(), "ISOBENCH_HOME="+imagetest.Home(t))
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, outb)
+	}
+	samples, err := os.ReadFile(filepath.Join(out, "samples.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range []string{"k8s-runc", "k8s-gvisor"} {
+		for _, m := range []string{"phase_scheduled", "phase_sandbox_ready", "phase_container_started", "phase_first_output", "phase_exited"} {
+			n := 0
+			for _, line := range strings.Split(string(samples), "\n") {
+				if strings.Contains(line, `"`+rt+`"`) && strings.Contains(line, `"`+m+`"`) {
+					n++
+				}
+			}
+			if n != 3 {
+				t.Errorf("%s %s: %d samples, want 3", rt, m, n)
+			}
+		}
+	}
+	rep := exec.Command(bin, "report", out, "--baseline", "runc")
+	rep.Env = cmd.Env
+	table, err := rep.CombinedOutput()
+	if err != nil {
+		t.Fatalf("report: %v\n%s", err, table)
+	}
+	t.Logf("report:\n%s", table)
 }

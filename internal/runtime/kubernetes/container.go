@@ -98,6 +98,9 @@ func (c *Container) Start(ctx context.Context) error {
 		if !st.Started.IsZero() {
 			return true, nil
 		}
+		if p == nil {
+			return false, c.watchLost()
+		}
 		if why := cannotStart(p); why != "" {
 			return false, errors.New(why)
 		}
@@ -263,6 +266,9 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	}
 	var code int
 	err := c.watch.wait(ctx, func(st Stamps, p *corev1.Pod) (bool, error) {
+		if p == nil {
+			return false, c.watchLost()
+		}
 		for _, cs := range p.Status.ContainerStatuses {
 			if t := cs.State.Terminated; t != nil {
 				code = int(t.ExitCode)

@@ -80,16 +80,22 @@ func MarkSteps(s *Stamps, p *corev1.Pod, now time.Time) {
 	}
 }
 
+// poke wakes the waiters without a new pod state.
+func (w *podWatch) poke() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
 // wait blocks until done says so, ctx ends, or the pod is deleted.
 func (w *podWatch) wait(ctx context.Context, done func(Stamps, *corev1.Pod) (bool, error)) error {
 	for {
 		w.mu.Lock()
 		st, last, ch := w.stamps, w.last, w.changed
 		w.mu.Unlock()
-		if last != nil {
-			if ok, err := done(st, last); ok || err != nil {
-				return err
-			}
+		if ok, err := done(st, last); ok || err != nil {
+			return err
 		}
 		select {
 		case <-ch:
@@ -121,7 +127,15 @@ func startTracker(ctx context.Context, c k8s.Interface, namespace, selector stri
 	if err := inf.SetWatchErrorHandler(func(_ *cache.Reflector, err error) {
 		t.mu.Lock()
 		t.errs = append(t.errs, watchError{At: time.Now(), Err: err.Error()})
+		watches := make([]*podWatch, 0, len(t.pods))
+		for _, w := range t.pods {
+			watches = append(watches, w)
+		}
 		t.mu.Unlock()
+		// Whoever waits on a pod learns of the loss now, not at its timeout.
+		for _, w := range watches {
+			w.poke()
+		}
 	}); err != nil {
 		return nil, fmt.Errorf("pod informer: %w", err)
 	}
