@@ -109,7 +109,7 @@ gen_pki() {
 		cert controller-manager "/CN=system:kube-controller-manager"
 		cert scheduler "/CN=system:kube-scheduler"
 		cert kubelet-client "/O=system:nodes/CN=system:node:$node"
-		cert kubelet-server "/CN=$node" "IP:127.0.0.1,DNS:$node,DNS:localhost"
+		cert kubelet-server "/CN=$node" "IP:127.0.0.1,IP:$gateway,DNS:$node,DNS:localhost"
 		openssl genrsa -out sa.key 2048 2>/dev/null
 		openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 		for kc in admin:admin:admin controller-manager:system:kube-controller-manager:controller-manager \
@@ -209,7 +209,7 @@ EOC
 	cat >"$conf/kubelet.yaml" <<EOC
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-address: 127.0.0.1
+address: $gateway
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
@@ -363,6 +363,13 @@ up() {
 		--authentication-kubeconfig="$pki/scheduler.kubeconfig" --authorization-kubeconfig="$pki/scheduler.kubeconfig" \
 		--bind-address=127.0.0.1 --leader-elect=false --profiling=false
 
+	# The node's address is the pod bridge's gateway: inside 198.18.0.0/15, on this host only,
+	# and the kubelet refuses a loopback one. The CNI bridge plugin takes the bridge as it is.
+	if ! ip link show "$bridge" >/dev/null 2>&1; then
+		ip link add "$bridge" type bridge
+	fi
+	ip addr replace "$gateway/24" dev "$bridge"
+	ip link set "$bridge" up
 	# cgroupRoot must exist in every v1 hierarchy the kubelet uses
 	local d
 	for d in /sys/fs/cgroup/*/; do
@@ -375,7 +382,7 @@ up() {
 		cat /sys/fs/cgroup/cpuset/cpuset.mems >/sys/fs/cgroup/cpuset/$cgroup_root/cpuset.mems
 	fi
 	start kubelet "$bin/kubelet" --config="$conf/kubelet.yaml" --kubeconfig="$pki/kubelet.kubeconfig" \
-		--root-dir="$state/kubelet" --hostname-override="$node" --node-ip=127.0.0.1 --v=1
+		--root-dir="$state/kubelet" --hostname-override="$node" --node-ip="$gateway" --v=1
 	wait_for kubelet 120 node_ready
 	wait_for kube-controller-manager 60 kubeapi /api/v1/namespaces/default/serviceaccounts/default
 	kubeapply /apis/node.k8s.io/v1/runtimeclasses '{"apiVersion":"node.k8s.io/v1","kind":"RuntimeClass","metadata":{"name":"runc"},"handler":"runc"}'

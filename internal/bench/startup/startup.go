@@ -54,7 +54,7 @@ func (Startup) Metrics() []bench.Metric {
 		m = append(m, bench.Metric{Name: "phase_" + p, Unit: "ms", Better: results.Lower, Description: "VMs only: from start until " + strings.ReplaceAll(p, "_", " ")})
 	}
 	for _, p := range podPhases {
-		m = append(m, bench.Metric{Name: "phase_" + p[0], Unit: "ms", Better: results.Lower, Description: "Kubernetes pods only: from start (the API server accepted the pod) until " + p[1]})
+		m = append(m, bench.Metric{Name: "phase_" + p[0], Unit: "ms", Better: results.Lower, Description: "Kubernetes pods only: from the create request (the pod then starts on its own) until " + p[1]})
 	}
 	return m
 }

@@ -287,7 +287,7 @@ func TestAPIServerStoppedMidRun(t *testing.T) {
 		t.Fatalf("stopping the API server: %v\n%s", err, out)
 	}
 	_, werr := c.Wait(ctx)
-	if werr == nil || !strings.Contains(werr.Error(), "watch on pods was lost") {
+	if werr == nil || !strings.Contains(werr.Error(), "watch on pods") {
 		t.Errorf("wait with the API server gone: %v", werr)
 	}
 	if _, err := runEcho(t, d, "echo", "hi"); err == nil {

@@ -105,7 +105,7 @@ func (c *Container) Start(ctx context.Context) error {
 			return false, errors.New(why)
 		}
 		return false, c.watchLost()
-	})
+	}, c.probe(ctx))
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			_, p, _ := c.watch.snapshot()
@@ -147,6 +147,39 @@ func podState(p *corev1.Pod) string {
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// probe asks the API server for the pod directly. It fails when the API server does not
+// answer, or when the pod shows a step the watch has not delivered in two probes running:
+// the watch is lost, and its stamps would be late.
+func (c *Container) probe(ctx context.Context) func() error {
+	behind := 0
+	return func() error {
+		if err := c.watchLost(); err != nil {
+			return err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		p, err := c.d.client.CoreV1().Pods(c.pod.Namespace).Get(pctx, c.pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return errors.New("the pod was deleted by someone else")
+		}
+		if err != nil {
+			return fmt.Errorf("the API server does not answer, and the watch on pods is lost with it: %w", err)
+		}
+		var direct Stamps
+		MarkSteps(&direct, p, time.Now())
+		seen, _, _ := c.watch.snapshot()
+		if (!direct.Started.IsZero() && seen.Started.IsZero()) || (!direct.Exited.IsZero() && seen.Exited.IsZero()) {
+			behind++
+		} else {
+			behind = 0
+		}
+		if behind >= 2 {
+			return fmt.Errorf("the watch on pods is lost: the API server shows the pod further on than the watch delivered for %s", 2*probeEvery)
+		}
+		return nil
+	}
 }
 
 // watchLost fails a trial whose watch broke since its pod was created: its stamps would be late.
@@ -279,7 +312,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 			return false, errors.New("pod failed: " + p.Status.Reason + " " + p.Status.Message)
 		}
 		return false, c.watchLost()
-	})
+	}, c.probe(ctx))
 	if err != nil {
 		return -1, c.errorf("wait: %w%s", err, c.events(ctx))
 	}
@@ -303,7 +336,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	return code, nil
 }
 
-// Delete deletes the pod at once (grace period 0) and returns when the watch saw it gone.
+// Delete deletes the pod and returns when the watch saw it gone.
 func (c *Container) Delete(ctx context.Context) error {
 	if c.deleted || c.created == nil {
 		c.deleted = true
@@ -312,14 +345,17 @@ func (c *Container) Delete(ctx context.Context) error {
 	c.deleted = true
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	zero := int64(0)
+	// A grace period, even of one second, lets the kubelet tear the pod down before the
+	// object goes, so "deleted" means the node is done; with 0 the API server drops the
+	// object at once and the node cleans up later, unseen.
+	grace := int64(1)
 	uid := c.created.UID
 	err := c.d.client.CoreV1().Pods(c.pod.Namespace).Delete(dctx, c.pod.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}})
+		GracePeriodSeconds: &grace, Preconditions: &metav1.Preconditions{UID: &uid}})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return c.errorf("delete: %w", err)
 	}
-	err = c.watch.wait(dctx, func(st Stamps, _ *corev1.Pod) (bool, error) { return !st.Deleted.IsZero(), nil })
+	err = c.watch.wait(dctx, func(st Stamps, _ *corev1.Pod) (bool, error) { return !st.Deleted.IsZero(), nil }, nil)
 	if err != nil {
 		// The watch may have missed it; ask once.
 		if gerr := waitGone(dctx, c.d.client, c.pod.Namespace, c.pod.Name, uid); gerr != nil {
@@ -341,17 +377,19 @@ func (c *Container) Release(ctx context.Context) error {
 	return err
 }
 
-// Phases implements runtime.PhaseReporter: the watch stamps from the start call, and the
+// Phases implements runtime.PhaseReporter: the watch stamps from the create request, and the
 // first output from the node's log timestamp (same clock here: the local node is this host).
 func (c *Container) Phases() []runtime.Phase {
 	st, _, _ := c.watch.snapshot()
 	c.logMu.Lock()
 	first := c.firstOut
 	c.logMu.Unlock()
-	return PhasesFrom(st, c.startCall, first, !c.d.settings.DirectBind)
+	return PhasesFrom(st, c.posted, first, !c.d.settings.DirectBind)
 }
 
-// PhasesFrom turns stamps into phases measured from the start call. The scheduled phase is
+// PhasesFrom turns stamps into phases measured from the create request: once the API
+// server accepted the pod everything runs on its own, and the scheduler may bind it
+// before the create call has returned. The scheduled phase is
 // left out when the pod was bound directly (no scheduler), and a first output is placed by
 // the wall clock, so it needs the node's clock to match this one.
 func PhasesFrom(st Stamps, start time.Time, firstOutput time.Time, scheduled bool) []runtime.Phase {

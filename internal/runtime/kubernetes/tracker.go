@@ -88,8 +88,15 @@ func (w *podWatch) poke() {
 	w.changed = make(chan struct{})
 }
 
-// wait blocks until done says so, ctx ends, or the pod is deleted.
-func (w *podWatch) wait(ctx context.Context, done func(Stamps, *corev1.Pod) (bool, error)) error {
+// probeEvery is how often a waiter with no news asks the API server directly: the
+// informer retries a refused watch silently, so a lost API server shows only this way.
+const probeEvery = 2 * time.Second
+
+// wait blocks until done says so or ctx ends; while no event comes, probe (if not nil)
+// runs every probeEvery and ends the wait with its error.
+func (w *podWatch) wait(ctx context.Context, done func(Stamps, *corev1.Pod) (bool, error), probe func() error) error {
+	tick := time.NewTicker(probeEvery)
+	defer tick.Stop()
 	for {
 		w.mu.Lock()
 		st, last, ch := w.stamps, w.last, w.changed
@@ -99,6 +106,12 @@ func (w *podWatch) wait(ctx context.Context, done func(Stamps, *corev1.Pod) (boo
 		}
 		select {
 		case <-ch:
+		case <-tick.C:
+			if probe != nil {
+				if err := probe(); err != nil {
+					return err
+				}
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}

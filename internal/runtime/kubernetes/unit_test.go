@@ -172,12 +172,12 @@ func TestWaitEndsOnConditionAndContext(t *testing.T) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.wait(ctx, func(st Stamps, _ *corev1.Pod) (bool, error) { return !st.Started.IsZero(), nil }); err != nil {
+	if err := w.wait(ctx, func(st Stamps, _ *corev1.Pod) (bool, error) { return !st.Started.IsZero(), nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel2 := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel2()
-	if err := w.wait(short, func(st Stamps, _ *corev1.Pod) (bool, error) { return !st.Exited.IsZero(), nil }); err == nil {
+	if err := w.wait(short, func(st Stamps, _ *corev1.Pod) (bool, error) { return !st.Exited.IsZero(), nil }, nil); err == nil {
 		t.Fatal("wait for an exit that never comes returned no error")
 	}
 }
