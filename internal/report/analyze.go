@@ -3,8 +3,10 @@ package report
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -326,23 +328,28 @@ func classRank(c string) int {
 
 // paramsLess compares params keys pair by pair, numeric values by value, so n=2 comes before n=10.
 func paramsLess(a, b string) bool {
-	pa, pb := strings.Split(a, ","), strings.Split(b, ",")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		if pa[i] == pb[i] {
+	pa, errA := results.ParseParams(a)
+	pb, errB := results.ParseParams(b)
+	if errA != nil || errB != nil {
+		return a < b
+	}
+	ka, kb := slices.Sorted(maps.Keys(pa)), slices.Sorted(maps.Keys(pb))
+	for i := 0; i < len(ka) && i < len(kb); i++ {
+		if ka[i] != kb[i] {
+			return ka[i] < kb[i]
+		}
+		va, vb := pa[ka[i]], pb[kb[i]]
+		if va == vb {
 			continue
 		}
-		ka, va, _ := strings.Cut(pa[i], "=")
-		kb, vb, _ := strings.Cut(pb[i], "=")
-		if ka == kb {
-			fa, ea := strconv.ParseFloat(va, 64)
-			fb, eb := strconv.ParseFloat(vb, 64)
-			if ea == nil && eb == nil {
-				return fa < fb
-			}
+		fa, ea := strconv.ParseFloat(va, 64)
+		fb, eb := strconv.ParseFloat(vb, 64)
+		if ea == nil && eb == nil && fa != fb {
+			return fa < fb
 		}
-		return pa[i] < pb[i]
+		return va < vb
 	}
-	return len(pa) < len(pb)
+	return len(ka) < len(kb)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
