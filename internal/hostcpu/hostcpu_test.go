@@ -105,7 +105,6 @@ func procKey(s *Snapshot, pid int) string {
 	return ""
 }
 
-
 type fakeContainer struct{ runtime.Container }
 
 func (fakeContainer) ID() string { return "isobench-fake" }
