@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Shows that isobench's host baseline measures what the tools measure when run by hand: it
-# runs sysbench, fio and the syscall probe by hand on the host TRIALS times and
-# `isobench run --runtimes host` with the same settings TRIALS times (one trial per run,
-# alternating with the hand runs), and compares the medians of every metric (the
-# runs' samples.jsonl records). Exit status 1 when any differs by more than LIMIT percent.
-# Run it on an otherwise idle host: the comparison cannot be better than the host is steady.
+# Shows that isobench's host baseline measures what the tools measure when run by hand: in
+# each of TRIALS rounds it runs sysbench, fio and the syscall probe by hand on the host and
+# `isobench run --runtimes host` with the same settings (one trial), the order alternating
+# each round, so drift of the host falls on both alike. Per metric it reports the median
+# of the per-round differences (isobench over by hand, minus 1) with its 95%
+# distribution-free interval, and the difference this host can resolve at TRIALS rounds.
+# A metric agrees when its whole interval lies within +-LIMIT percent, differs when the
+# whole interval lies outside, and is inconclusive otherwise. Exit status 1 when any
+# metric differs, is inconclusive or is missing. Run it on an otherwise idle host.
 #
-#   sudo scripts/agreement.sh                    # cpu,memory,syscall,disk, 5 trials each
-#   BENCHES=cpu TRIALS=9 ISOBENCH=./isobench sudo -E scripts/agreement.sh
+#   scripts/agreement.sh                         # cpu,memory,syscall,disk, 6 rounds
+#   BENCHES=cpu TRIALS=9 ISOBENCH=./isobench scripts/agreement.sh
 #
 # Needs: sysbench, fio, python3, root (the host driver chroots), and the default image
 # (`isobench image build`), since the host baseline runs the image's sysbench and fio.
 set -euo pipefail
 ISOBENCH=${ISOBENCH:-./isobench}
-TRIALS=${TRIALS:-5}
+TRIALS=${TRIALS:-6}
 LIMIT=${LIMIT:-3}
 BENCHES=${BENCHES:-cpu,memory,syscall,disk}
 # Per-workload duration in seconds and the fio file size: the same for both sides.
@@ -25,6 +28,7 @@ for tool in sysbench fio python3; do
 done
 [ -x "$ISOBENCH" ] || { echo "agreement.sh: $ISOBENCH not found: build it with CGO_ENABLED=0 go build ./cmd/isobench" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "agreement.sh: run as root (the host baseline chroots into the image)" >&2; exit 2; }
+[[ $TRIALS =~ ^[0-9]+$ && $TRIALS -ge 6 ]] || { echo "agreement.sh: TRIALS=$TRIALS: give 6 or more rounds (fewer have no 95% interval)" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/isobench-agreement.XXXXXX)
 # The host baseline's root filesystem is an overlay whose upper layer lives in isobench's
@@ -54,7 +58,7 @@ mount -t overlay overlay -o "lowerdir=$ovl/lower,upperdir=$ovl/upper,workdir=$ov
 
 export ISOBENCH TRIALS LIMIT BENCHES SECONDS_PER_RUN FIO_SIZE_MIB WORK="$work" OVERLAY="$ovl/merged"
 python3 - <<'PY'
-import json, os, re, statistics, subprocess, sys
+import json, math, os, re, statistics, subprocess, sys
 
 env = os.environ
 isobench, work = env["ISOBENCH"], env["WORK"]
@@ -141,37 +145,67 @@ load = os.getloadavg()[0]
 if load > 0.5:
     print(f"agreement.sh: warning: load average {load:.2f}; other work on the host skews both sides", file=sys.stderr)
 
-# Rounds alternate a by-hand trial and a one-trial `isobench run`, so that drift in the
-# host's state (load, frequency, page cache) falls on both sides alike. Round 0 warms up.
+def median_interval(xs, level=0.95):
+    """Distribution-free interval [x(j), x(n+1-j)] of the median with the largest j whose
+    Binomial(n, 1/2) coverage is at least level; None when n is too small."""
+    xs, n, best, cdf = sorted(xs), len(xs), None, 0.0
+    for j in range(1, (n + 1) // 2 + 1):
+        cdf += math.comb(n, j - 1) / 2 ** n
+        cover = 1 - 2 * cdf
+        if cover < level:
+            break
+        best = (xs[j - 1], xs[n - j], cover)
+    return best
+
+# Each round has one by-hand trial and one one-trial `isobench run`; the order alternates,
+# so that drift in the host's state (load, frequency, page cache) falls on both sides
+# alike. Round 0 warms up. Values are kept per round, so each round is a pair.
 by_hand, measured = {}, {}
-for rnd in range(trials + 1):
-    print(f"== round {rnd}/{trials}{' (warm-up)' if rnd == 0 else ''}: by hand, then "
-          f"isobench run --runtimes host --bench {','.join(benches)} --trials 1", flush=True)
+def hand_round(rnd):
     for b in benches:
         for metric, params, v in workloads[b]():
             if rnd > 0:
-                by_hand.setdefault(key(b, metric, params), []).append(v)
-    samples = isobench_round(rnd, 1 if rnd == 0 else 0)
-    if rnd > 0:
-        for s in samples:
-            measured.setdefault(key(s["benchmark"], s["metric"], s.get("params") or {}), []).append(s["value"])
+                by_hand.setdefault(key(b, metric, params), {})[rnd] = v
+def iso_round(rnd):
+    for s in isobench_round(rnd, 1 if rnd == 0 else 0):
+        if rnd > 0:
+            measured.setdefault(key(s["benchmark"], s["metric"], s.get("params") or {}), {})[rnd] = s["value"]
+for rnd in range(trials + 1):
+    first, second = (hand_round, iso_round) if rnd % 2 == 0 else (iso_round, hand_round)
+    order = "by hand, then isobench" if rnd % 2 == 0 else "isobench, then by hand"
+    print(f"== round {rnd}/{trials}{' (warm-up)' if rnd == 0 else ''}: {order} "
+          f"(isobench run --runtimes host --bench {','.join(benches)} --trials 1)", flush=True)
+    first(rnd)
+    second(rnd)
 
-worst, bad = 0.0, 0
-print(f"\n{'benchmark':9} {'metric':18} {'params':44} {'by hand':>12} {'isobench':>12} {'diff':>7}")
+counts = {"agree": 0, "DIFFERS": 0, "inconclusive": 0, "missing": 0}
+resolution = []
+print(f"\n{'benchmark':9} {'metric':18} {'params':44} {'by hand':>11} {'isobench':>11} {'diff':>7}  {'95% interval':>17}  verdict")
 for k in sorted(by_hand):
     bench, metric, params = k
     label = ",".join(f"{a}={b}" for a, b in params)
-    hand = statistics.median(by_hand[k])
-    if k not in measured:
-        print(f"{bench:9} {metric:18} {label:44} {hand:12.4g} {'missing':>12}")
-        bad += 1
+    hand = by_hand[k]
+    iso = measured.get(k, {})
+    rounds = sorted(set(hand) & set(iso))
+    if len(rounds) < len(hand):
+        print(f"{bench:9} {metric:18} {label:44} {statistics.median(hand.values()):11.4g} {'missing':>11}")
+        counts["missing"] += 1
         continue
-    iso = statistics.median(measured[k])
-    diff = 100 * (iso - hand) / hand
-    worst = max(worst, abs(diff))
-    flag = "" if abs(diff) <= limit else "  > limit"
-    bad += flag != ""
-    print(f"{bench:9} {metric:18} {label:44} {hand:12.4g} {iso:12.4g} {diff:+6.1f}%{flag}")
-print(f"\nlargest difference {worst:.1f}% (limit {limit:g}%); {bad} metric(s) outside the limit or missing")
-sys.exit(1 if bad else 0)
+    d = [100 * (iso[r] / hand[r] - 1) for r in rounds]
+    med, iv = statistics.median(d), median_interval(d)
+    lo, hi = iv[0], iv[1]
+    resolution.append(max(med - lo, hi - med))
+    verdict = "agree" if -limit <= lo and hi <= limit else "DIFFERS" if lo > limit or hi < -limit else "inconclusive"
+    counts[verdict] += 1
+    print(f"{bench:9} {metric:18} {label:44} {statistics.median(hand.values()):11.4g} {statistics.median(iso.values()):11.4g} "
+          f"{med:+6.1f}%  [{lo:+6.1f}%, {hi:+6.1f}%]  {verdict}")
+print(f"\n{trials} paired rounds per metric; the intervals are order statistics of the per-round differences"
+      f" (coverage {100 * median_interval(list(range(trials)))[2]:.1f}%)")
+if resolution:
+    print(f"resolution: at {trials} rounds this host resolves a difference to +-{min(resolution):.1f} points at best"
+          f" (median +-{statistics.median(resolution):.1f}, worst +-{max(resolution):.1f}); a metric can only be called"
+          f" within +-{limit:g}% when its interval is narrower than that")
+print(f"{counts['agree']} agree within +-{limit:g}%, {counts['DIFFERS']} differ, {counts['inconclusive']} inconclusive"
+      f" (more rounds or a quieter host needed), {counts['missing']} missing")
+sys.exit(0 if counts["agree"] == len(by_hand) else 1)
 PY

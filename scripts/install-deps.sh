@@ -2,19 +2,27 @@
 # Installs what isobench, its benchmarks and its tests need on Debian 12, as root, and
 # applies the host fix crun needs on hybrid cgroups. Safe to run again.
 set -euo pipefail
-[ "$(id -u)" -eq 0 ] || { echo "install-deps.sh: run it as root (sudo)" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "install-deps.sh: run it as root" >&2; exit 2; }
 
 packages=(
   # runtimes and engines
   runc crun runsc containerd docker.io podman
+  # podman's network backend: with CNI (the fallback), an internal network's bridge gets no
+  # host address and the host reaches containers only through its default route
+  netavark aardvark-dns
   # microVMs: QEMU, the guest kernel, ext4 tools for guest disks
   qemu-system-x86 linux-image-cloud-amd64 e2fsprogs
   # the benchmark image and the test image
   debootstrap busybox-static
   # host-side peers of the benchmarks and the overhead/agreement scripts
   sysbench fio iperf3 hyperfine python3
-  # report tests: the HTML page is checked in headless Chromium
-  chromium
+  # host-side clients of the application benchmarks (redis-benchmark, pgbench)
+  redis-tools postgresql-client
+  # report tests: the HTML page is checked in headless Chromium, with the font the
+  # charts are measured in (Liberation Sans; without it text is set wider than drawn)
+  chromium fonts-liberation
+  # history tests: a private PostgreSQL server (started and stopped by the test itself)
+  postgresql
   # the local Kubernetes cluster (scripts/k8s/cluster.sh): etcd, CNI bridge and host-local
   etcd-server containernetworking-plugins openssl
   # tools the tests and scripts use
@@ -24,14 +32,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
 
-# crun refuses hybrid cgroups while any controller sits on the v2 hierarchy; on such hosts
-# hugetlb is the one there, and mounting it as v1 takes it off.
-if [ -d /sys/fs/cgroup/unified ] && [ -s /sys/fs/cgroup/unified/cgroup.controllers ] \
-   && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  mkdir -p /sys/fs/cgroup/hugetlb
-  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-  echo "mounted the hugetlb cgroup as v1, so crun runs on this hybrid-cgroup host"
-fi
+# crun refuses hybrid cgroups while any controller sits on the v2 hierarchy (hugetlb on
+# Debian 12 guests of newer kernels); crun-cgroups.sh mounts those as v1.
+"$(dirname "$0")/crun-cgroups.sh" apply
 
 export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || {

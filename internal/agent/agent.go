@@ -18,10 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isobench/isobench/internal/procs"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/isobench/isobench/internal/vm"
 )
 
 // Main runs the agent and never returns when it runs as PID 1 (it powers the VM off).
@@ -33,16 +33,16 @@ func Main() int {
 	}
 	a := &agent{console: os.Stdout}
 	// Report first, before any work, so the host sees when init was reached.
-	a.emit(vm.Event{Kind: vm.EventInit, Value: boottimeNanos()})
+	a.emit(guestproto.Event{Kind: guestproto.EventInit, Value: boottimeNanos()})
 	code, err := a.run()
 	if err != nil {
-		a.emit(vm.Event{Kind: vm.EventFail, Data: []byte(err.Error())})
+		a.emit(guestproto.Event{Kind: guestproto.EventFail, Data: []byte(err.Error())})
 	} else {
-		a.emit(vm.Event{Kind: vm.EventExit, Value: int64(code)})
+		a.emit(guestproto.Event{Kind: guestproto.EventExit, Value: int64(code)})
 	}
 	unix.Sync()
 	// Unmount the root disk so the filesystem is clean; the host discards it anyway.
-	_ = unix.Unmount(vm.NewRootPath, unix.MNT_DETACH)
+	_ = unix.Unmount(guestproto.NewRootPath, unix.MNT_DETACH)
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	// Reboot only returns on failure; exiting PID 1 panics the kernel, which with
 	// panic=-1 and -no-reboot ends the VM too.
@@ -54,10 +54,10 @@ type agent struct {
 	console io.Writer
 }
 
-func (a *agent) emit(e vm.Event) {
+func (a *agent) emit(e guestproto.Event) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, _ = io.WriteString(a.console, vm.FormatEvent(e))
+	_, _ = io.WriteString(a.console, guestproto.FormatEvent(e))
 }
 
 func boottimeNanos() int64 {
@@ -83,16 +83,16 @@ func (a *agent) run() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := loadModules(vm.ModulesDir); err != nil {
+	if err := loadModules(guestproto.ModulesDir); err != nil {
 		return 0, err
 	}
 	if err := waitForFile(spec.RootDevice, 10*time.Second); err != nil {
 		return 0, err
 	}
-	if err := mount(spec.RootDevice, vm.NewRootPath, spec.RootFSType, 0, ""); err != nil {
+	if err := mount(spec.RootDevice, guestproto.NewRootPath, spec.RootFSType, 0, ""); err != nil {
 		return 0, err
 	}
-	if err := setupRoot(vm.NewRootPath, spec.Mounts); err != nil {
+	if err := setupRoot(guestproto.NewRootPath, spec.Mounts); err != nil {
 		return 0, err
 	}
 	if err := setupNetwork(spec.Net); err != nil {
@@ -101,19 +101,19 @@ func (a *agent) run() (int, error) {
 	return a.runWorkload(spec)
 }
 
-func readSpec() (vm.GuestSpec, error) {
+func readSpec() (guestproto.GuestSpec, error) {
 	cmdline, err := os.ReadFile("/proc/cmdline")
 	if err != nil {
-		return vm.GuestSpec{}, fmt.Errorf("reading kernel command line: %w", err)
+		return guestproto.GuestSpec{}, fmt.Errorf("reading kernel command line: %w", err)
 	}
-	if enc, ok := vm.SpecFromCmdline(string(cmdline)); ok {
-		return vm.DecodeSpec(enc)
+	if enc, ok := guestproto.SpecFromCmdline(string(cmdline)); ok {
+		return guestproto.DecodeSpec(enc)
 	}
-	enc, err := os.ReadFile(vm.SpecFile)
+	enc, err := os.ReadFile(guestproto.SpecFile)
 	if err != nil {
-		return vm.GuestSpec{}, fmt.Errorf("no %s= on the kernel command line and no %s: %w", vm.CmdlineSpecKey, vm.SpecFile, err)
+		return guestproto.GuestSpec{}, fmt.Errorf("no %s= on the kernel command line and no %s: %w", guestproto.CmdlineSpecKey, guestproto.SpecFile, err)
 	}
-	return vm.DecodeSpec(strings.TrimSpace(string(enc)))
+	return guestproto.DecodeSpec(strings.TrimSpace(string(enc)))
 }
 
 func mount(src, dst, fstype string, flags uintptr, data string) error {
@@ -166,7 +166,7 @@ func waitForFile(path string, limit time.Duration) error {
 	}
 }
 
-func setupRoot(root string, mounts []vm.GuestMount) error {
+func setupRoot(root string, mounts []guestproto.GuestMount) error {
 	for _, m := range []struct{ src, dst, fstype string }{
 		{"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"}, {"devtmpfs", "/dev", "devtmpfs"},
 		{"devpts", "/dev/pts", "devpts"}, {"tmpfs", "/dev/shm", "tmpfs"}, {"tmpfs", "/tmp", "tmpfs"},
@@ -225,7 +225,7 @@ func bindMount(src, dst string, readOnly bool) error {
 	return nil
 }
 
-func setupNetwork(n *vm.GuestNet) error {
+func setupNetwork(n *guestproto.GuestNet) error {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("finding loopback: %w", err)
@@ -291,7 +291,7 @@ func resolve(root, arg0 string, env []string) (string, error) {
 	return "", fmt.Errorf("%s: not found in PATH %s of the image", arg0, path)
 }
 
-func (a *agent) runWorkload(spec vm.GuestSpec) (int, error) {
+func (a *agent) runWorkload(spec guestproto.GuestSpec) (int, error) {
 	if len(spec.Args) == 0 {
 		return 0, errors.New("no workload command given")
 	}
@@ -299,7 +299,7 @@ func (a *agent) runWorkload(spec vm.GuestSpec) (int, error) {
 	if len(env) == 0 {
 		env = []string{"PATH=" + defaultPath}
 	}
-	path, err := resolve(vm.NewRootPath, spec.Args[0], env)
+	path, err := resolve(guestproto.NewRootPath, spec.Args[0], env)
 	if err != nil {
 		return 0, err
 	}
@@ -312,7 +312,7 @@ func (a *agent) runWorkload(spec vm.GuestSpec) (int, error) {
 		Args:        spec.Args,
 		Env:         env,
 		Dir:         cwd,
-		SysProcAttr: &syscall.SysProcAttr{Chroot: vm.NewRootPath, Setsid: true},
+		SysProcAttr: &syscall.SysProcAttr{Chroot: guestproto.NewRootPath, Setsid: true},
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -325,24 +325,17 @@ func (a *agent) runWorkload(spec vm.GuestSpec) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", path, err)
 	}
-	a.emit(vm.Event{Kind: vm.EventStarted, Value: boottimeNanos()})
+	a.emit(guestproto.Event{Kind: guestproto.EventStarted, Value: boottimeNanos()})
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go a.forward(&wg, stdout, vm.EventStdout)
-	go a.forward(&wg, stderr, vm.EventStderr)
+	go a.forward(&wg, stdout, guestproto.EventStdout)
+	go a.forward(&wg, stderr, guestproto.EventStderr)
 	wg.Wait()
 	err = cmd.Wait()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ee.ExitCode(), nil
+	if code, ok := procs.ExitStatus(err); ok {
+		return code, nil
 	}
-	if err != nil {
-		return 0, fmt.Errorf("waiting for workload: %w", err)
-	}
-	return 0, nil
+	return 0, fmt.Errorf("waiting for workload: %w", err)
 }
 
 // forward sends a pipe's content as protocol lines; chunks stay small so a line never
@@ -353,7 +346,7 @@ func (a *agent) forward(wg *sync.WaitGroup, r io.Reader, kind string) {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			a.emit(vm.Event{Kind: kind, Data: append([]byte(nil), buf[:n]...)})
+			a.emit(guestproto.Event{Kind: kind, Data: append([]byte(nil), buf[:n]...)})
 		}
 		if err != nil {
 			return

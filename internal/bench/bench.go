@@ -20,6 +20,29 @@ type Metric struct {
 	Unit        string
 	Better      results.Better
 	Description string
+	// Distribution: the whole distribution of the samples matters (reports draw a CDF).
+	Distribution bool
+	// Headline: the one figure that sums the benchmark up; at most one per benchmark.
+	Headline bool
+	// Caveat is what a reader must know before trusting a change in the metric, or "".
+	Caveat string
+}
+
+// Declared is what the named benchmarks declare about their metrics, for the run's
+// environment.json; unknown names are left out.
+func Declared(names []string) []results.MetricInfo {
+	var out []results.MetricInfo
+	for _, name := range names {
+		b, err := Get(name)
+		if err != nil {
+			continue
+		}
+		for _, m := range b.Metrics() {
+			out = append(out, results.MetricInfo{Benchmark: name, Name: m.Name, Unit: m.Unit, Better: m.Better,
+				Description: m.Description, Distribution: m.Distribution, Headline: m.Headline, Caveat: m.Caveat})
+		}
+	}
+	return out
 }
 
 // Benchmark is one kind of measurement.
@@ -41,7 +64,9 @@ type Trial struct {
 	Image   *image.Image
 	RootFS  string // the image's unpacked root filesystem (read-only), for checks
 	Runtime string // profile name
-	// Index numbers the measured trials from 1; warm-up trials have Index 0 and emit nothing.
+	// Index is the round of a measured trial, from 1 (the same for every runtime of the
+	// round); warm-up trials have Index 0. A warm-up trial runs and emits like any other:
+	// the runner drops its samples, so a benchmark need not check Warmup.
 	Index  int
 	Warmup bool
 	Quick  bool
@@ -58,10 +83,13 @@ type Trial struct {
 	// MemoryBudget is the most host memory (bytes) a benchmark may take out of
 	// MemAvailable; 0 leaves it to the benchmark's default.
 	MemoryBudget uint64
+	// Peers are every prepared runtime of the run by profile name, this one included, for
+	// benchmarks that run containers of several runtimes side by side (interference).
+	Peers map[string]runtime.Driver
 	// Info is attached to every sample the trial emits after it is set: facts about how
 	// the values were measured that do not tell series apart (the network stack).
 	Info map[string]string
-	// Emit records one sample of a metric named in Metrics.
+	// Emit records one sample of a metric named in Metrics; it is never nil.
 	Emit func(metric string, value float64, params map[string]string)
 	// Logf writes a progress line (never called inside a timed section).
 	Logf func(format string, args ...any)

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -187,12 +189,20 @@ func RunToExitSaved(ctx context.Context, t *Trial, name string, spec runtime.Spe
 }
 
 // ContainerAddress waits, up to limit, until a started container's driver knows its
-// address (engines assign it at start), and returns its network.
+// address (engines assign it at start), and returns its network once it is sure traffic
+// to that address stays on the host.
 func ContainerAddress(ctx context.Context, c runtime.Container, limit time.Duration) (runtime.NetworkInfo, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		n := c.Network()
 		if n.ContainerIP != "" && n.HostIP != "" {
+			addr, err := netip.ParseAddr(n.ContainerIP)
+			if err != nil {
+				return n, fmt.Errorf("the runtime gave container %s the address %q: %w", c.ID(), n.ContainerIP, err)
+			}
+			if err := netsetup.CheckReachable(addr); err != nil {
+				return n, fmt.Errorf("container %s: %w", c.ID(), err)
+			}
 			return n, nil
 		}
 		if time.Now().After(deadline) {

@@ -2,82 +2,81 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
-// Settings are a benchmark's knobs from the config file, as strings, YAML numbers or
-// durations ("10s"). Accessors take the default for a missing key.
+// Settings are a benchmark's knobs as the config file gives them, by key; the benchmark
+// decodes them into the settings struct it declares (see Configurable).
 type Settings map[string]any
 
-// Duration reads a duration ("10s", "500ms", or a number of seconds).
-func (s Settings) Duration(key string, def time.Duration) (time.Duration, error) {
-	v, ok := s[key]
-	if !ok {
-		return def, nil
-	}
-	switch x := v.(type) {
-	case int:
-		return time.Duration(x) * time.Second, nil
-	case float64:
-		return time.Duration(x * float64(time.Second)), nil
-	case string:
-		d, err := time.ParseDuration(x)
-		if err != nil {
-			return 0, fmt.Errorf("setting %s: %q is not a duration like 10s", key, x)
-		}
-		return d, nil
-	}
-	return 0, fmt.Errorf("setting %s: %v is not a duration like 10s", key, v)
+// Configurable is a benchmark with settings. DefaultSettings returns a pointer to its
+// settings struct holding the defaults of a quick or a full run: the one place they live.
+// A struct with a Validate() error method checks the values.
+type Configurable interface {
+	DefaultSettings(quick bool) any
 }
 
-// Int reads a whole number.
-func (s Settings) Int(key string, def int) (int, error) {
-	v, ok := s[key]
+// DecodeSettings is b's settings for a trial: its defaults with s over them. A key b
+// does not declare is refused, naming the allowed keys; so is any key for a benchmark
+// that has no settings.
+func DecodeSettings(b Benchmark, s Settings, quick bool) (any, error) {
+	c, ok := b.(Configurable)
 	if !ok {
-		return def, nil
-	}
-	switch x := v.(type) {
-	case int:
-		return x, nil
-	case float64:
-		if x == float64(int(x)) {
-			return int(x), nil
+		if len(s) == 0 {
+			return nil, nil
 		}
-	case string:
-		if n, err := strconv.Atoi(x); err == nil {
-			return n, nil
-		}
+		return nil, fmt.Errorf("benchmark %s takes no settings", b.Name())
 	}
-	return 0, fmt.Errorf("setting %s: %v is not a whole number", key, v)
+	into := c.DefaultSettings(quick)
+	if err := strictyaml.Decode(s, into); err != nil {
+		return nil, fmt.Errorf("benchmark %s settings: %w", b.Name(), err)
+	}
+	return into, nil
 }
 
-// String reads a string.
-func (s Settings) String(key, def string) string {
-	v, ok := s[key]
-	if !ok {
-		return def
+// Decode fills into, a pointer to the benchmark's settings struct holding its defaults,
+// from s.
+func (s Settings) Decode(into any) error {
+	if err := strictyaml.Decode(s, into); err != nil {
+		return fmt.Errorf("settings: %w", err)
 	}
-	return fmt.Sprint(v)
+	return nil
 }
 
-// Ints reads a list of whole numbers ([1, 10, 50]).
-func (s Settings) Ints(key string, def []int) ([]int, error) {
-	v, ok := s[key]
-	if !ok {
-		return def, nil
+// Duration is a duration setting: "10s", "500ms", or a number of seconds.
+type Duration time.Duration
+
+// D is the duration as time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML reads "10s" or a number of seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: not a duration like 10s", n.Line)
 	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("setting %s: %v is not a list of whole numbers like [1, 10]", key, v)
-	}
-	var out []int
-	for _, e := range list {
-		n, err := Settings{key: e}.Int(key, 0)
-		if err != nil {
-			return nil, err
+	if n.Tag == "!!int" || n.Tag == "!!float" {
+		secs, err := strconv.ParseFloat(n.Value, 64)
+		// Beyond about 292 years a float does not convert to a Duration: Go leaves that
+		// conversion to the platform (a negative number on amd64).
+		if err != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || math.Abs(secs) > math.MaxInt64/float64(time.Second) {
+			return fmt.Errorf("line %d: %q is not a duration like 10s", n.Line, n.Value)
 		}
-		out = append(out, n)
+		*d = Duration(secs * float64(time.Second))
+		return nil
 	}
-	return out, nil
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like 10s", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
 }
+
+// MarshalYAML writes the duration as "10s".
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

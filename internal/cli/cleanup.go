@@ -9,10 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/kubernetes"
-	"github.com/isobench/isobench/internal/runtime/overlay"
 )
 
 func init() { addCommand(newCleanupCmd) }
@@ -31,7 +32,7 @@ labelled isobench=1 in that cluster (a Kubernetes cluster is never touched witho
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Geteuid() != 0 {
-				return badInput("isobench cleanup needs root: run it with sudo")
+				return badInput("isobench cleanup needs root: run it as root")
 			}
 			cfg, err := loadConfig()
 			if err != nil {
@@ -79,8 +80,13 @@ func cleanupHost(cmd *cobra.Command, profiles []runtime.Profile) ([]string, erro
 	// Container state: overlays and bundles under <home>/run.
 	states, _ := filepath.Glob(filepath.Join(env.Home, "run", runtime.NamePrefix+"*"))
 	for _, dir := range states {
-		mounted := len(overlay.MountsUnder(dir)) > 0
-		if err := overlay.UnmountAll(dir); err != nil {
+		points, err := mounts.Under(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		mounted := len(points) > 0
+		if err := mounts.UnmountAll(dir); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -91,11 +97,25 @@ func cleanupHost(cmd *cobra.Command, profiles []runtime.Profile) ([]string, erro
 		removed = append(removed, what)
 	}
 	// Mounts elsewhere that name isobench state (a killed run's bind mounts).
-	for _, m := range overlay.MountsUnder(filepath.Join(env.Home, "run")) {
+	left, err := mounts.Under(filepath.Join(env.Home, "run"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, m := range left {
 		if strings.Contains(m, runtime.NamePrefix) {
-			if err := overlay.UnmountAll(m); err != nil {
+			if err := mounts.UnmountAll(m); err != nil {
 				errs = append(errs, err)
 			}
+		}
+	}
+	// Unpacked trees no image uses any more (kept earlier because a run had them mounted).
+	if _, err := os.Lstat(filepath.Join(env.Home, "images", "oci-layout")); err == nil {
+		trees, err := image.CollectUnused(env.Home)
+		for _, t := range trees {
+			removed = append(removed, "unused root filesystem "+t)
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return removed, errors.Join(errs...)

@@ -23,7 +23,7 @@ func newImageCmd() *cobra.Command {
 		Short: "Build, import, list and remove benchmark images",
 		Long: `Images live in an OCI image layout under the home directory (--home). Every runtime
 runs the same image: "default" is built with debootstrap and holds the benchmark tools.`,
-		Example: `  sudo isobench image build
+		Example: `  isobench image build
   isobench image import alpine.tar --name alpine
   isobench image ls`,
 	}
@@ -43,7 +43,8 @@ func imageSignalContext(cmd *cobra.Command) (context.Context, context.CancelFunc
 
 // imageError turns the store's input errors into bad-input errors (exit status 2).
 func imageError(err error) error {
-	for _, userErr := range []error{image.ErrNotFound, image.ErrBadName, image.ErrUnknownFormat, image.ErrNoSource, image.ErrBadOption} {
+	for _, userErr := range []error{image.ErrNotFound, image.ErrBadName, image.ErrAmbiguous, image.ErrUnknownFormat, image.ErrNoSource,
+		image.ErrBadOption, image.ErrUnsafeContent, image.ErrTooLarge, image.ErrDigestMismatch, image.ErrHome} {
 		if errors.Is(err, userErr) {
 			return badInput("%v", err)
 		}
@@ -61,7 +62,11 @@ func interruptedOr(ctx context.Context, job string, err error) error {
 }
 
 func openImageStore() (*image.Store, error) {
-	return image.Open(image.Home(global.home))
+	s, err := image.Open(image.Home(global.home))
+	if err != nil {
+		return nil, imageError(err)
+	}
+	return s, nil
 }
 
 func newImageBuildCmd() *cobra.Command {
@@ -72,16 +77,16 @@ func newImageBuildCmd() *cobra.Command {
 		Long: `Build a Debian image with debootstrap (minbase variant) and the benchmark tools. The
 image is cached by its recipe (suite, mirror, packages): building again with the same
 recipe reuses it unless --force is given.`,
-		Example: `  sudo isobench image build
-  sudo isobench image build --force
-  sudo isobench image build --suite trixie --mirror http://deb.debian.org/debian --package sysbench --package fio`,
+		Example: `  isobench image build
+  isobench image build --force
+  isobench image build --suite trixie --mirror http://deb.debian.org/debian --package sysbench --package fio`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := opts.Resolved(); err != nil {
 				return imageError(err)
 			}
 			if os.Geteuid() != 0 {
-				return badInput("image build needs root (debootstrap): run it with sudo")
+				return badInput("image build needs root (debootstrap): run it as root")
 			}
 			store, err := openImageStore()
 			if err != nil {
@@ -113,12 +118,17 @@ recipe reuses it unless --force is given.`,
 }
 
 func newImageImportCmd() *cobra.Command {
-	var name string
+	var name, maxSize string
+	var maxEntries int64
 	cmd := &cobra.Command{
 		Use:   "import SRC",
 		Short: "Import an image from a docker archive, an OCI layout or a root filesystem",
 		Long: "Import an image into the store. SRC may be " + image.Formats + `.
-The format is detected from the content.`,
+The format is detected from the content. Every archive is treated as hostile: member
+paths that leave the tree, links to outside it, writing through a link, blobs or
+layers that do not match their digests, and content beyond --max-size or
+--max-entries are refused before anything is stored. Unpacked trees leave out
+setuid/setgid bits, file capabilities and device nodes (runtimes provide /dev).`,
 		Example: `  docker save alpine:3.20 -o alpine.tar && isobench image import alpine.tar
   isobench image import ./oci-layout-dir --name myimage
   isobench image import rootfs.tar.gz --name minimal`,
@@ -134,6 +144,20 @@ The format is detected from the content.`,
 					return badInput("--name: %v", err)
 				}
 			}
+			lim := image.DefaultLimits
+			if maxSize != "" {
+				n, err := parseSize(maxSize)
+				if err != nil || n > 1<<50 {
+					return badInput("--max-size %q: give a size like 4GiB or 512MiB", maxSize)
+				}
+				lim.MaxBytes = int64(n)
+			}
+			if cmd.Flags().Changed("max-entries") {
+				if maxEntries <= 0 {
+					return badInput("--max-entries %d: give a positive number of archive members", maxEntries)
+				}
+				lim.MaxEntries = maxEntries
+			}
 			if _, err := os.Stat(args[0]); err != nil {
 				return badInput("cannot read %s: %v: give an existing file or directory", args[0], errors.Unwrap(err))
 			}
@@ -141,17 +165,23 @@ The format is detected from the content.`,
 			if err != nil {
 				return err
 			}
+			store.Limits = lim
 			ctx, stop := imageSignalContext(cmd)
 			defer stop()
 			img, err := store.Import(ctx, args[0], name)
+			if img != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
+			}
 			if err != nil {
 				return interruptedOr(ctx, "import", imageError(err))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&name, "name", "", "name for the image (default: the source's base name)")
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "name for the image, "+image.NameGrammar+" (default: from the source's base name)")
+	f.StringVar(&maxSize, "max-size", "", "most uncompressed data the image's archives and layers may hold, like 4GiB (default "+imageSize(image.DefaultMaxBytes)+")")
+	f.Int64Var(&maxEntries, "max-entries", image.DefaultMaxEntries, "most archive members the image's layers may hold")
 	return cmd
 }
 
@@ -173,7 +203,7 @@ func newImageListCmd() *cobra.Command {
 				return err
 			}
 			if len(images) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), `no images: build one with "sudo isobench image build" or import one with "isobench image import"`)
+				fmt.Fprintln(cmd.OutOrStdout(), `no images: build one with "isobench image build" (as root) or import one with "isobench image import"`)
 				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
@@ -195,6 +225,9 @@ func newImageRemoveCmd() *cobra.Command {
 		Use:     "rm NAME...",
 		Aliases: []string{"remove"},
 		Short:   "Remove images and their unpacked root filesystems",
+		Long: `Remove images by name (or by a digest only one name has). When other names share the
+image, only the name goes; otherwise the image, its blobs and its unpacked root filesystem go.
+Each removal prints exactly which of these it removed.`,
 		Example: `  isobench image rm busybox
   isobench image rm 3f2a9c`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -209,10 +242,13 @@ func newImageRemoveCmd() *cobra.Command {
 				return err
 			}
 			for _, name := range args {
-				if err := store.Remove(name); err != nil {
+				r, err := store.Remove(name)
+				if r != nil {
+					fmt.Fprintln(cmd.OutOrStdout(), r)
+				}
+				if err != nil {
 					return imageError(err)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "removed image %s\n", name)
 			}
 			return nil
 		},

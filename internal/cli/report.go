@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/isobench/isobench/internal/report"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/safefile"
 )
 
 func init() { addCommand(newReportCommand) }
@@ -27,8 +26,11 @@ func newReportCommand() *cobra.Command {
 grouped by host) and writes report.html (self-contained, opens offline), report.csv (tidy),
 report.md and charts/*.png|svg into --out, and prints a terminal table.
 
-Medians carry 95% bootstrap intervals (fixed seed, so reports are reproducible); every
-runtime is divided by the baseline runtime, with an interval for the ratio.`,
+The page opens with the run's answers: start-up, CPU, memory, network, HTTP and
+density, one chart each against the baseline (the reference, --baseline) and two or
+three sentences that state a difference only where the rank test finds one; the
+engineer's tables follow, folded per benchmark. The terminal gets the same sentences
+after the tables.`,
 		Example: `  isobench report runs/latest
   isobench report runs/host-a runs/host-b --out paper/results
   isobench report runs/latest --baseline runc --format csv`,
@@ -39,9 +41,9 @@ runtime is divided by the baseline runtime, with an interval for the ratio.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			noiseCV, err := parsePercent(noise)
+			noiseCV, err := parseFraction(noise)
 			if err != nil {
-				return badInput("--noise %q: %v; give a percentage such as 10%%", noise, err)
+				return badInput("--noise %q: %v", noise, err)
 			}
 			if out == "" {
 				if len(args) == 1 {
@@ -83,18 +85,6 @@ runtime is divided by the baseline runtime, with an interval for the ratio.`,
 	return cmd
 }
 
-// parsePercent reads "5%" or "5" as 0.05.
-func parsePercent(s string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
-	if err != nil {
-		return 0, errors.New("not a number")
-	}
-	if v < 0 || v > 1000 {
-		return 0, errors.New("out of range")
-	}
-	return v / 100, nil
-}
-
 // resultsInputError turns input that is not a readable run into exit status 2.
 func resultsInputError(err error) error {
 	var ne *results.NotResultsError
@@ -105,6 +95,8 @@ func resultsInputError(err error) error {
 		return badInput("%v", err)
 	case errors.Is(err, os.ErrNotExist):
 		return badInput("%v", err)
+	case errors.Is(err, safefile.ErrSymlink):
+		return badInput("%v; remove it or give --out a directory of your own", err)
 	}
 	return err
 }

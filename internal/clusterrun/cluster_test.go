@@ -15,7 +15,7 @@ import (
 
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime/kubernetes"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // localCluster returns a client of the local cluster; without it the test fails in CI and

@@ -29,7 +29,7 @@ func run(t *testing.T, name string, seed uint64, edit func(*fixture.Spec)) strin
 // Two runs of the same runtimes (other random draws) differ in nothing significant.
 func TestSameRuntimesNoSignificantChange(t *testing.T) {
 	old, cur := run(t, "old", 1, nil), run(t, "new", 2, nil)
-	res, err := compare.Runs(context.Background(), old, cur, compare.Options{Threshold: 0.05})
+	res, err := compare.Runs(context.Background(), old, cur, compare.Options{Gate: true, Threshold: 0.05})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +39,10 @@ func TestSameRuntimesNoSignificantChange(t *testing.T) {
 	for _, r := range res.Rows {
 		if r.Significant {
 			t.Errorf("%s %s/%s[%s]: %+.1f%% p=%.4f flagged significant", r.Runtime, r.Benchmark, r.Metric, r.Params, 100*r.Change, r.P)
+		}
+		emulatedNote := strings.Contains(strings.Join(r.Notes, "\n"), "emulated on both sides")
+		if emulatedNote != (r.Runtime == "qemu-tcg") {
+			t.Errorf("%s %s/%s: notes %q", r.Runtime, r.Benchmark, r.Metric, r.Notes)
 		}
 	}
 	if code := cli.Main([]string{"compare", "--threshold", "5%", old, cur}); code != 0 {
@@ -50,7 +54,7 @@ func TestSameRuntimesNoSignificantChange(t *testing.T) {
 func TestSlowerRuntimeIsFlagged(t *testing.T) {
 	old := run(t, "old", 1, nil)
 	cur := run(t, "new", 2, func(s *fixture.Spec) { s.Runtimes[1].Factor *= 1.2 }) // runc
-	res, err := compare.Runs(context.Background(), old, cur, compare.Options{Threshold: 0.05})
+	res, err := compare.Runs(context.Background(), old, cur, compare.Options{Gate: true, Threshold: 0.05})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +81,15 @@ func TestSlowerRuntimeIsFlagged(t *testing.T) {
 	if !strings.Contains(out.String(), "REGRESSION") || !strings.Contains(out.String(), "~") {
 		t.Errorf("table lacks REGRESSION or ~:\n%s", out.String())
 	}
-	if code := cli.Main([]string{"compare", "--threshold", "5%", old, cur}); code != 1 {
-		t.Errorf("exit status %d, want 1", code)
+	// 0.05 was once read as 0.05%; it is the same threshold as 5%.
+	for _, th := range []string{"5%", "0.05"} {
+		if code := cli.Main([]string{"compare", "--threshold", th, old, cur}); code != 1 {
+			t.Errorf("--threshold %s: exit status %d, want 1", th, code)
+		}
+	}
+	// A threshold above the change passes (runc is about 20% slower).
+	if code := cli.Main([]string{"compare", "--threshold", "0.5", old, cur}); code != 0 {
+		t.Errorf("--threshold 0.5: exit status %d, want 0", code)
 	}
 	// Without a threshold there is no gate.
 	if code := cli.Main([]string{"compare", old, cur}); code != 0 {
@@ -132,5 +143,71 @@ func TestBadInputExitsTwo(t *testing.T) {
 	}
 	if code := cli.Main([]string{"report", "--format", "none", "--out", t.TempDir(), good}); code != 0 {
 		t.Errorf("report of a good run: exit status %d", code)
+	}
+}
+
+// The gate's flags refuse what would silently turn it off, with exit status 2.
+func TestGateFlagsRefuseBadInput(t *testing.T) {
+	dir := run(t, "one", 1, nil)
+	for _, args := range [][]string{
+		{"compare", "--threshold", "NaN", dir, dir},
+		{"compare", "--threshold", "Inf", dir, dir},
+		{"compare", "--threshold", "-5%", dir, dir},
+		{"compare", "--threshold", "5", dir, dir},
+		{"compare", "--max-failed", "NaN", "--threshold", "5%", dir, dir},
+		{"compare", "--whole-interval", dir, dir},
+		{"compare", "--format", "xml", dir, dir},
+		{"report", "--noise", "NaN", "--format", "none", dir},
+	} {
+		if code := cli.Main(args); code != 2 {
+			t.Errorf("%v: exit status %d, want 2", args, code)
+		}
+	}
+	// 5% and 0.05 are the same threshold.
+	for _, th := range []string{"5%", "0.05"} {
+		if code := cli.Main([]string{"compare", "--threshold", th, "--format", "json", dir, dir}); code != 0 {
+			t.Errorf("--threshold %s on identical runs: exit status %d", th, code)
+		}
+	}
+}
+
+// Two runtimes of one interleaved run are compared round by round.
+func TestRuntimesArePairedByRound(t *testing.T) {
+	dir := run(t, "one", 1, nil)
+	res, err := compare.Runtimes(context.Background(), dir, "host", "runc", compare.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res.Rows {
+		if !r.Paired || r.Pairs != 30 || r.Test.Method != "exact" {
+			t.Errorf("%s/%s: paired=%v pairs=%d method=%s", r.Benchmark, r.Metric, r.Paired, r.Pairs, r.Test.Method)
+		}
+	}
+	var out strings.Builder
+	if err := compare.Table(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "signed-rank test on the paired rounds") {
+		t.Errorf("table does not say the rounds were paired:\n%s", out.String())
+	}
+}
+
+// A runtime that failed trials in NEW where OLD had none fails the gate, read from failures.jsonl.
+func TestNewFailuresFromFailuresFileFailTheGate(t *testing.T) {
+	old := run(t, "old", 1, nil)
+	cur := run(t, "new", 2, func(s *fixture.Spec) { s.Failures = 3 })
+	res, err := compare.Runs(context.Background(), old, cur, compare.Options{Gate: true, Threshold: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, g := range res.Gate {
+		found = found || g.Reason == compare.ReasonFailed && strings.Contains(g.Message, "qemu-tcg startup: 3 of 30 trials failed in NEW (10%)")
+	}
+	if !found {
+		t.Errorf("gate %+v lacks the failed trials of qemu-tcg", res.Gate)
+	}
+	if code := cli.Main([]string{"compare", "--threshold", "5%", old, cur}); code != 1 {
+		t.Errorf("exit status %d, want 1", code)
 	}
 }

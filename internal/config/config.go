@@ -98,9 +98,16 @@ func (c *Config) Validate() error {
 		if !known[p.Driver] {
 			return fmt.Errorf("runtime %q: unknown driver %q: use one of %v", p.Name, p.Driver, runtime.Drivers())
 		}
+		if err := runtime.CheckOptions(p); err != nil {
+			return err
+		}
 	}
-	for name := range c.Benchmarks {
-		if _, err := bench.Get(name); err != nil {
+	for name, settings := range c.Benchmarks {
+		b, err := bench.Get(name)
+		if err != nil {
+			return fmt.Errorf("benchmarks: %w", err)
+		}
+		if _, err := bench.DecodeSettings(b, settings, false); err != nil {
 			return fmt.Errorf("benchmarks: %w", err)
 		}
 	}
@@ -110,6 +117,14 @@ func (c *Config) Validate() error {
 	pfx, err := netip.ParsePrefix(c.Network.Subnet)
 	if err != nil || !pfx.Addr().Is4() || pfx.Bits() > 24 {
 		return fmt.Errorf("network.subnet %q: give an IPv4 prefix of /24 or larger, like %s", c.Network.Subnet, DefaultSubnet)
+	}
+	// isobench's links carry benchmark traffic: they stay in RFC 2544's benchmarking
+	// range, which no real network routes, never on addresses of real networks.
+	if allowed := netip.MustParsePrefix(DefaultSubnet); pfx.Bits() < allowed.Bits() || !allowed.Contains(pfx.Addr()) {
+		return fmt.Errorf("network.subnet %s is outside %s: isobench's links must stay in RFC 2544's benchmarking range; give a part of it, like 198.19.0.0/16", c.Network.Subnet, DefaultSubnet)
+	}
+	if pfx != pfx.Masked() {
+		return fmt.Errorf("network.subnet %s has host bits set: give the network address, %s", c.Network.Subnet, pfx.Masked())
 	}
 	return nil
 }

@@ -3,16 +3,17 @@
 package hostinfo
 
 import (
-	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/results"
+	"github.com/prometheus/procfs"
 )
 
 // Collect reads the host facts.
@@ -36,9 +37,7 @@ func Collect(ctx context.Context) results.HostFacts {
 		f.SMT = "unknown"
 	}
 	f.Governor = strings.TrimSpace(readFile("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"))
-	if fields := strings.Fields(readFile("/proc/loadavg")); len(fields) > 0 {
-		f.LoadAvg1, _ = strconv.ParseFloat(fields[0], 64)
-	}
+	f.LoadAvg1 = loadAvg1()
 	return f
 }
 
@@ -63,13 +62,14 @@ func UnifiedControllers() string {
 	return strings.TrimSpace(readFile("/sys/fs/cgroup/unified/cgroup.controllers"))
 }
 
-// KVMProbe tells whether KVM runs ordinary guests. The VM package replaces it with a real
-// boot probe; without it, only the device's presence is known.
+// KVMProbe tells whether KVM runs ordinary guests. Package kvmprobe replaces it with a
+// real boot probe; without it, KVM is not known to work, and unknown counts as unusable:
+// some hosts accept /dev/kvm's ioctls and then hang every ordinary guest.
 var KVMProbe = func(ctx context.Context) (usable bool, reason string) {
 	if _, err := os.Stat("/dev/kvm"); err != nil {
 		return false, "/dev/kvm is missing"
 	}
-	return true, "/dev/kvm present (not probed)"
+	return false, "/dev/kvm present, but no boot probe ran (KVM may still hang ordinary guests)"
 }
 
 var kvmOnce struct {
@@ -93,33 +93,45 @@ func kvmState(ctx context.Context) string {
 }
 
 func cpuInfo() (model string, hypervisorFlag bool) {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
+	cpus, err := cpus()
+	if err != nil || len(cpus) == 0 {
 		return "", false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch k {
-		case "model name":
-			if model == "" {
-				model = v
-			}
-		case "flags":
-			for _, fl := range strings.Fields(v) {
-				if fl == "hypervisor" {
-					hypervisorFlag = true
-				}
-			}
+	for _, fl := range cpus[0].Flags {
+		if fl == "hypervisor" {
+			hypervisorFlag = true
 		}
 	}
-	return model, hypervisorFlag
+	return cpus[0].ModelName, hypervisorFlag
+}
+
+// CPUkHz is the first CPU's clock rate from /proc/cpuinfo, 0 when unknown.
+func CPUkHz() int {
+	cpus, err := cpus()
+	if err != nil || len(cpus) == 0 {
+		return 0
+	}
+	return int(cpus[0].CPUMHz * 1000)
+}
+
+func cpus() ([]procfs.CPUInfo, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil, err
+	}
+	return fs.CPUInfo()
+}
+
+func loadAvg1() float64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
+	}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return 0
+	}
+	return l.Load1
 }
 
 func hypervisor(flag bool) string {
@@ -158,37 +170,44 @@ func onlineCPUs() int {
 }
 
 func memTotal() uint64 {
-	v, _ := MemInfo("MemTotal")
+	v, _ := MemTotal()
 	return v
 }
 
-// MemInfo reads one field of /proc/meminfo in bytes.
-func MemInfo(field string) (uint64, bool) {
-	f, err := os.Open("/proc/meminfo")
+// MemAvailable is the host's MemAvailable (/proc/meminfo) in bytes.
+func MemAvailable() (uint64, error) {
+	m, err := meminfo()
 	if err != nil {
-		return 0, false
+		return 0, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || k != field {
-			continue
-		}
-		fields := strings.Fields(v)
-		if len(fields) == 0 {
-			return 0, false
-		}
-		n, err := strconv.ParseUint(fields[0], 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		if len(fields) > 1 && fields[1] == "kB" {
-			n *= 1024
-		}
-		return n, true
+	if m.MemAvailableBytes == nil {
+		return 0, errors.New("/proc/meminfo has no MemAvailable")
 	}
-	return 0, false
+	return *m.MemAvailableBytes, nil
+}
+
+// MemTotal is the host's MemTotal (/proc/meminfo) in bytes.
+func MemTotal() (uint64, error) {
+	m, err := meminfo()
+	if err != nil {
+		return 0, err
+	}
+	if m.MemTotalBytes == nil {
+		return 0, errors.New("/proc/meminfo has no MemTotal")
+	}
+	return *m.MemTotalBytes, nil
+}
+
+func meminfo() (procfs.Meminfo, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return procfs.Meminfo{}, fmt.Errorf("reading /proc/meminfo: %w", err)
+	}
+	m, err := fs.Meminfo()
+	if err != nil {
+		return procfs.Meminfo{}, fmt.Errorf("reading /proc/meminfo: %w", err)
+	}
+	return m, nil
 }
 
 func osRelease() string {

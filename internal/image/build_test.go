@@ -12,6 +12,7 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/testutil"
 )
 
 func TestBuildOptionsResolved(t *testing.T) {
@@ -121,12 +122,8 @@ func TestBuildCancelled(t *testing.T) {
 	if left, _ := os.ReadDir(filepath.Join(s.Home(), "tmp")); len(left) != 0 {
 		t.Errorf("cancelled build left %d temp entries", len(left))
 	}
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(mounts), s.Home()) {
-		t.Errorf("cancelled build left mounts under %s", s.Home())
+	if left := testutil.MountsUnder(t, s.Home()); len(left) > 0 {
+		t.Errorf("cancelled build left mounts under %s: %v", s.Home(), left)
 	}
 	if _, err := s.Get("cancelled"); !errors.Is(err, image.ErrNotFound) {
 		t.Errorf("cancelled build left an image: %v", err)

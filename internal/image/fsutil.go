@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isobench/isobench/internal/mounts"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,10 +22,9 @@ import (
 // flock locks belong to the open file, so goroutines of one process exclude each
 // other as well as other processes. A nil ctx waits without limit.
 func (s *Store) lock(ctx context.Context, name string) (func(), error) {
-	path := filepath.Join(s.lockDir(), name+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, path, err := s.openLock(name)
 	if err != nil {
-		return nil, fmt.Errorf("opening lock file: %w", err)
+		return nil, err
 	}
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
@@ -47,6 +47,33 @@ func (s *Store) lock(ctx context.Context, name string) (func(), error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+func (s *Store) openLock(name string) (*os.File, string, error) {
+	path := filepath.Join(s.lockDir(), name+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, path, fmt.Errorf("opening lock file: %w", err)
+	}
+	return f, path, nil
+}
+
+// tryLock takes the lock like lock but does not wait: busy is true when another
+// holder has it.
+func (s *Store) tryLock(name string) (unlock func(), busy bool, err error) {
+	f, path, err := s.openLock(name)
+	if err != nil {
+		return nil, false, err
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if err == nil {
+		return func() { f.Close() }, false, nil
+	}
+	f.Close()
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return nil, true, nil
+	}
+	return nil, false, fmt.Errorf("locking %s: %w", path, err)
 }
 
 // removeTree removes dir after making sure nothing is mounted below it, so that a
@@ -79,18 +106,14 @@ func removeTree(dir string) error {
 
 // mountPointsUnder lists mount points at or below dir, in mount table order.
 func mountPointsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	ms, err := mounts.All()
 	if err != nil {
-		return nil, fmt.Errorf("reading mount table: %w", err)
+		return nil, err
 	}
 	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		if p := unescapeMount(fields[4]); within(p, dir) {
-			points = append(points, p)
+	for _, m := range ms {
+		if within(m.Mountpoint, dir) {
+			points = append(points, m.Mountpoint)
 		}
 	}
 	return points, nil
@@ -149,24 +172,6 @@ func gzipTo(w io.Writer, r io.Reader) error {
 		return fmt.Errorf("compressing: %w", err)
 	}
 	return zw.Close()
-}
-
-// unpackTar extracts the tar stream r into dir, keeping owners, modes, device
-// nodes, hard links and extended attributes.
-func unpackTar(ctx context.Context, r io.Reader, dir string) error {
-	owner := "--same-owner"
-	if os.Geteuid() != 0 {
-		owner = "--no-same-owner" // only root may give files away; keep the tree usable
-	}
-	args := append([]string{"--extract", "--file=-", "--same-permissions", owner, "--directory=" + dir}, tarFlags...)
-	cmd := exec.CommandContext(ctx, "tar", args...)
-	cmd.Stdin = r
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("unpacking into %s: tar: %w: %s", dir, err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
 }
 
 // runLogged runs cmd in its own process group, sending output to log; a cancelled

@@ -48,6 +48,10 @@ type Image struct {
 	Created time.Time `json:"created"`
 	// Size is the compressed size of its layers in bytes.
 	Size int64 `json:"size"`
+	// Unpacked and Entries are what its layers hold uncompressed, as counted when
+	// it was stored; unpacking allows no more. Zero when the store did not record them.
+	Unpacked int64 `json:"unpacked,omitempty"`
+	Entries  int64 `json:"entries,omitempty"`
 
 	store *Store
 }
@@ -55,15 +59,29 @@ type Image struct {
 // LayoutPath is the OCI image layout directory that holds the image.
 func (i *Image) LayoutPath() string { return i.store.layoutDir() }
 
-// V1 opens the image from the store's layout.
+// V1 opens the image from the store's layout. The layout reader opens blobs by
+// path, so every blob the image refers to is checked first to be a regular file,
+// not a link that something planted in the store.
 func (i *Image) V1() (v1.Image, error) {
 	h, err := v1.NewHash(i.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("opening image %s: %w", i.Name, err)
 	}
+	if err := i.store.checkBlobFile(h); err != nil {
+		return nil, fmt.Errorf("opening image %s: %w", i.Name, err)
+	}
 	img, err := i.store.layout().Image(h)
 	if err != nil {
 		return nil, fmt.Errorf("opening image %s from %s: %w", i.Name, i.LayoutPath(), err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("opening image %s from %s: %w", i.Name, i.LayoutPath(), err)
+	}
+	for _, d := range append([]v1.Descriptor{m.Config}, m.Layers...) {
+		if err := i.store.checkBlobFile(d.Digest); err != nil {
+			return nil, fmt.Errorf("opening image %s: %w", i.Name, err)
+		}
 	}
 	return img, nil
 }

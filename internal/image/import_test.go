@@ -89,7 +89,7 @@ func checkBusyboxTree(t *testing.T, img *image.Image) {
 	if err != nil {
 		t.Fatalf("RootFS: %v", err)
 	}
-	if want := filepath.Join(filepath.Dir(root), strings.TrimPrefix(img.Digest, "sha256:")); root != want {
+	if want := filepath.Join(filepath.Dir(root), strings.TrimPrefix(img.Digest, "sha256:")+".v2"); root != want {
 		t.Errorf("RootFS = %s, want %s", root, want)
 	}
 	out, err := exec.Command(filepath.Join(root, "bin", "busybox"), "echo", "hello from the image").CombinedOutput()
@@ -339,6 +339,12 @@ func TestNameFromPath(t *testing.T) {
 		"rootfs.tgz":            "rootfs",
 		"...":                   "imported",
 		"/srv/ubuntu-24.04.oci": "ubuntu-24.04",
+		"a___b.tar":             "a-b",
+		"x-.tar":                "x",
+		"a.-b":                  "a-b",
+		"a..b.tgz":              "a-b",
+		"__init__":              "init",
+		"Ünïcode.tar":           "n-code",
 	} {
 		if got := image.NameFromPath(in); got != want {
 			t.Errorf("NameFromPath(%q) = %q, want %q", in, got, want)

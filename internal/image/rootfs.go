@@ -4,58 +4,90 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
-
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
-func (i *Image) rootfsPath() string {
-	return filepath.Join(i.store.rootfsDir(), strings.TrimPrefix(i.Digest, "sha256:"))
+// unpackVersion names the unpacking rules (apply.go). Trees are kept under names
+// that carry it, so a tree unpacked under older rules (which kept setuid bits and
+// device nodes, and did not check digests) is never reused: it is removed once
+// nothing mounts it.
+const unpackVersion = "2"
+
+// unpackPrefix starts the names of trees being unpacked.
+const unpackPrefix = ".unpack-"
+
+// treeName is the name of an image's unpacked tree in <home>/rootfs.
+func treeName(digest string) string {
+	return strings.TrimPrefix(digest, "sha256:") + ".v" + unpackVersion
 }
 
-// RootFS returns the image's unpacked root filesystem, <home>/rootfs/<digest-hex>.
+func (i *Image) rootfsPath() string {
+	return filepath.Join(i.store.rootfsDir(), treeName(i.Digest))
+}
+
+// RootFS returns the image's unpacked root filesystem, <home>/rootfs/<digest-hex>.v2.
 // The first caller (in any process) unpacks it into a temporary directory and
 // renames that into place; everyone else waits for it and then reuses the tree.
-// Drivers must not write to it: they mount it read-only as an overlay's lower layer.
-func (i *Image) RootFS(ctx context.Context) (string, error) {
+// Unpacking checks every layer blob against its digest and diff ID again (the
+// tree is only ever made from verified content), refuses unsafe members, keeps
+// within the sizes recorded when the image was stored, and leaves out what
+// apply.go says. Drivers must not write to it: they mount it read-only as an
+// overlay's lower layer.
+func (i *Image) RootFS(ctx context.Context) (_ string, err error) {
 	dir := i.rootfsPath()
-	if _, err := os.Stat(dir); err == nil {
+	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
 		return dir, nil
 	}
-	unlock, err := i.store.lock(ctx, "rootfs-"+strings.TrimPrefix(i.Digest, "sha256:"))
+	hex := strings.TrimPrefix(i.Digest, "sha256:")
+	unlock, err := i.store.lock(ctx, "rootfs-"+hex)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	if _, err := os.Stat(dir); err == nil {
+	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
 		return dir, nil // unpacked by whoever held the lock before us
+	} else if err == nil {
+		return "", fmt.Errorf("unpacking image %s: %s is not a directory: remove it", i.Name, dir)
 	}
 	img, err := i.V1()
 	if err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(i.store.rootfsDir(), ".isobench-unpack-")
+	tmp, err := os.MkdirTemp(i.store.rootfsDir(), unpackPrefix+hex+"-")
 	if err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
 	renamed := false
 	defer func() {
 		if !renamed {
-			_ = removeTree(tmp)
+			if rerr := removeTree(tmp); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleaning up a failed unpack: %w", rerr))
+			}
 		}
 	}()
-	// MkdirTemp makes 0700; images without a "." entry would keep it.
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	root, err := os.OpenRoot(tmp)
+	if err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
-	// Extract flattens the layers, applying whiteouts, into one tar stream.
-	stream := mutate.Extract(img)
-	defer stream.Close()
-	if err := unpackTar(ctx, stream, tmp); err != nil {
+	defer root.Close()
+	lim, recorded := i.store.Limits, false
+	if i.Unpacked > 0 && i.Entries > 0 {
+		lim, recorded = Limits{MaxBytes: i.Unpacked, MaxEntries: i.Entries}, true
+	}
+	a := newApplier(root)
+	want, err := v1.NewHash(i.Digest)
+	if err != nil {
+		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
+	}
+	if _, err := readImage(ctx, img, layerSource{openBlob: i.store.openBlob, manifest: want, recorded: recorded}, lim, a.apply); err != nil {
+		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
+	}
+	if err := a.finish(); err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {

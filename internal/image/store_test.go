@@ -61,8 +61,12 @@ func TestGetAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	// b shares a's image: removing a keeps the blobs and the tree.
-	if err := s.Remove("a"); err != nil {
+	r, err := s.Remove("a")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got, want := r.String(), "removed name a; image "+a.ShortDigest()+" kept: still named b"; got != want {
+		t.Errorf("Remove(a) says %q, want %q", got, want)
 	}
 	if _, err := os.Stat(root); err != nil {
 		t.Errorf("removing a removed the tree b still uses: %v", err)
@@ -73,8 +77,12 @@ func TestGetAndRemove(t *testing.T) {
 	if _, err := b.V1(); err != nil {
 		t.Errorf("b unreadable after removing a: %v", err)
 	}
-	if err := s.Remove("b"); err != nil {
+	r, err = s.Remove("b")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got, want := r.String(), "removed image b "+a.ShortDigest()+" and its root filesystem "+root; got != want {
+		t.Errorf("Remove(b) says %q, want %q", got, want)
 	}
 	if _, err := os.Stat(root); !os.IsNotExist(err) {
 		t.Errorf("tree still there after removing the last image: %v", err)
@@ -86,7 +94,7 @@ func TestGetAndRemove(t *testing.T) {
 	if len(blobs) != 0 {
 		t.Errorf("%d blobs left after removing every image", len(blobs))
 	}
-	if err := s.Remove("b"); !errors.Is(err, image.ErrNotFound) {
+	if _, err := s.Remove("b"); !errors.Is(err, image.ErrNotFound) {
 		t.Errorf("removing twice: %v", err)
 	}
 }

@@ -10,10 +10,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"sync"
 
+	"github.com/isobench/isobench/internal/nsthread"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -168,27 +168,22 @@ func RemoveLeftovers(nsPrefix string) (removed []string, err error) {
 	return removed, errors.Join(errs...)
 }
 
-// newNamedNS creates a named namespace without leaving the calling goroutine in it.
+// newNamedNS creates a named namespace without leaving any goroutine's thread in it.
 func newNamedNS(name string) (netns.NsHandle, error) {
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return 0, err
-	}
-	defer orig.Close()
 	if err := os.MkdirAll(NetnsDir, 0o755); err != nil {
 		return 0, err
 	}
-	ns, err := netns.NewNamed(name)
+	ns := netns.None()
+	err := nsthread.Do(func() error {
+		var err error
+		ns, err = netns.NewNamed(name)
+		return err
+	}, nil)
 	if err != nil {
-		_ = netns.Set(orig)
-		return 0, err
-	}
-	if err := netns.Set(orig); err != nil {
-		ns.Close()
-		// The thread is stuck in the new namespace; do not hand it back to Go.
-		goruntime.Goexit()
+		if ns.IsOpen() {
+			ns.Close()
+		}
+		return 0, fmt.Errorf("making network namespace %s: %w", name, err)
 	}
 	return ns, nil
 }

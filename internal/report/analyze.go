@@ -3,8 +3,10 @@ package report
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +15,10 @@ import (
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/stats"
 )
+
+// MinNoiseN is the fewest samples whose coefficient of variation means anything; a
+// series with fewer is never flagged noisy.
+const MinNoiseN = 6
 
 // DefaultNoiseCV is the coefficient of variation above which a series is flagged noisy.
 const DefaultNoiseCV = 0.10
@@ -53,16 +59,22 @@ type Row struct {
 	Unit      string         `json:"unit"`
 	Better    results.Better `json:"better"`
 	Summary   stats.Summary  `json:"summary"`
-	// Baseline is the runtime Ratio divides by; Ratio is NaN when that runtime has no
-	// matching series (or its median is zero).
-	Baseline string         `json:"baseline"`
-	Ratio    float64        `json:"ratio"`
-	RatioCI  stats.Interval `json:"ratio_ci"`
-	Noisy    bool           `json:"noisy"`
+	// Baseline is the runtime Ratio divides by; Ratio is the ratio of medians, NaN when
+	// that runtime has no matching series (or its median is zero). RatioCI is the
+	// interval of the ratio that inverts the Mann-Whitney test on the logarithms (see
+	// stats.RatioInterval); not OK when the samples are too few for 95%.
+	Baseline string                `json:"baseline"`
+	Ratio    float64               `json:"ratio"`
+	RatioCI  stats.CoveredInterval `json:"ratio_ci"`
+	Noisy    bool                  `json:"noisy"`
 	// Values are the sorted samples, for charts.
 	Values []float64 `json:"-"`
 	// Info lists the facts the samples carried ("stack=linux-veth"), comma-separated.
 	Info string `json:"info,omitempty"`
+	// Caveats are what a reader must know before trusting the numbers: values kept out
+	// of the statistics because they cannot be measurements, and metrics that move with
+	// the whole host (the same words compare uses).
+	Caveats []string `json:"caveats,omitempty"`
 }
 
 // IsBaseline tells whether the row is its own baseline.
@@ -74,6 +86,7 @@ func (r Row) Notes() string {
 	if r.Info != "" {
 		notes = append(notes, r.Info)
 	}
+	notes = append(notes, r.Caveats...)
 	if r.Emulated {
 		notes = append(notes, EmulatedNote)
 	}
@@ -107,14 +120,16 @@ type Analysis struct {
 	Options  Options
 	Hosts    []HostInfo
 	Rows     []Row
-	Failures []FailureCount
+	Failures []results.FailureCount
 	Samples  int
 	Warnings []string
+	// Panels are the first screen: per host and question a chart and its sentences.
+	Panels []Panel
 }
 
 // Load reads the run directories and computes every statistic.
 func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
-	d, err := LoadDataset(ctx, dirs)
+	d, err := results.LoadDataset(ctx, dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -124,14 +139,14 @@ func Load(ctx context.Context, dirs []string, opts Options) (*Analysis, error) {
 var classOrder = map[string]int{"process": 0, "container": 1, "sandbox": 2, "vm": 3}
 
 // Analyze computes the statistics of every series of d.
-func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
+func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, error) {
 	a := &Analysis{Options: opts, Failures: d.Failures, Samples: d.Samples, Warnings: append([]string(nil), d.Warnings...)}
 	hosts := map[string]*HostInfo{}
 	for _, run := range d.Runs {
 		for _, h := range run.Hosts {
 			hi := hosts[h]
 			if hi == nil {
-				hi = &HostInfo{Host: h, Env: d.environmentFor(h)}
+				hi = &HostInfo{Host: h, Env: d.EnvironmentFor(h)}
 				hi.Baseline = opts.Baseline
 				if hi.Baseline == "" && hi.Env != nil {
 					hi.Baseline = hi.Env.Baseline
@@ -147,8 +162,9 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 	for _, s := range d.Series {
 		hi := hosts[s.Key.Host]
 		row := Row{Host: s.Key.Host, Runtime: s.Key.Runtime, Benchmark: s.Key.Benchmark, Metric: s.Key.Metric,
-			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Values: s.Values,
+			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Emulated: s.Emulated,
 			Info: strings.Join(sortedKeys(s.Info), ", ")}
+		row.Values, row.Caveats = plausibleValues(s)
 		if hi.Env != nil {
 			if ri, ok := hi.Env.Runtimes[s.Key.Runtime]; ok {
 				row.Class, row.Emulated = ri.Class, ri.Emulated
@@ -168,14 +184,18 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 			for i := range next {
 				r := &a.Rows[i]
 				r.Summary = stats.SummarizeSorted(r.Values)
-				r.Noisy = stats.Noisy(r.Summary, opts.noiseCV())
-				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
-				base := d.Series[SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
+				r.Ratio, r.RatioCI = math.NaN(), stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
+				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+				var baseValues []float64
 				if base != nil {
+					baseValues, _ = plausibleValues(base)
+				}
+				if len(baseValues) > 0 && len(r.Values) > 0 {
 					if r.IsBaseline() {
-						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
+						r.Ratio, r.RatioCI = 1, stats.CoveredInterval{Interval: stats.Interval{Lo: 1, Hi: 1}, Coverage: 1, OK: true}
 					} else {
-						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, base.Values)
+						r.Ratio, r.RatioCI = stats.RatioOfMedians(r.Values, baseValues), stats.RatioInterval(r.Values, baseValues, stats.Confidence)
 					}
 				}
 			}
@@ -197,11 +217,12 @@ func Analyze(ctx context.Context, d *Dataset, opts Options) (*Analysis, error) {
 		a.Hosts = append(a.Hosts, *hosts[h])
 	}
 	a.Warnings = append(a.Warnings, a.inputWarnings(d)...)
+	a.Panels = a.findings(d)
 	return a, nil
 }
 
 // inputWarnings lists what a reader of the numbers must know.
-func (a *Analysis) inputWarnings(d *Dataset) []string {
+func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 	var w []string
 	for _, hi := range a.Hosts {
 		hasBaseline := false
@@ -238,25 +259,38 @@ func (a *Analysis) inputWarnings(d *Dataset) []string {
 			if env.Interrupted {
 				w = append(w, fmt.Sprintf("host %s: the run was interrupted; some series are incomplete", hi.Host))
 			}
+			if st := env.Stopping; st != nil {
+				reasons := map[string]int{}
+				for _, ss := range st.Series {
+					reasons[ss.Reason]++
+				}
+				var counts []string
+				for _, r := range sortedKeys(reasons) {
+					counts = append(counts, fmt.Sprintf("%d %s", reasons[r], r))
+				}
+				w = append(w, fmt.Sprintf("host %s: the number of trials came from a stopping rule (series: %s): %s",
+					hi.Host, strings.Join(counts, ", "), st.Rule))
+			}
 		}
 	}
 	for _, f := range a.Failures {
 		w = append(w, fmt.Sprintf("host %s: %d failed trial(s) of %s %s, first: %s", f.Host, f.Count, f.Runtime, f.Benchmark, firstLine(f.FirstError)))
 	}
-	var noisy []string
+	noisy, counted := 0, 0
 	for _, r := range a.Rows {
+		if r.Summary.N >= MinNoiseN {
+			counted++
+		}
 		if r.Noisy {
-			noisy = append(noisy, fmt.Sprintf("%s %s/%s%s (CV %.1f%%)", r.Runtime, r.Benchmark, r.Metric, bracket(r.Params), 100*r.Summary.CV))
+			noisy++
 		}
 	}
-	if len(noisy) > 0 {
-		const listed = 12 // the tables flag every one; the warning only says where to look
-		total, more := len(noisy), ""
-		if len(noisy) > listed {
-			more = fmt.Sprintf(" and %d more (see the notes column)", len(noisy)-listed)
-			noisy = noisy[:listed]
-		}
-		w = append(w, fmt.Sprintf("%d noisy series (CV above %.0f%%): %s%s", total, 100*a.Options.noiseCV(), strings.Join(noisy, ", "), more))
+	if noisy > 0 {
+		w = append(w, fmt.Sprintf("%d of %d series vary by more than %.0f%% between trials (coefficient of variation); the tables mark them noisy",
+			noisy, counted, 100*a.Options.noiseCV()))
+	}
+	if few := len(a.Rows) - counted; few > 0 && counted == 0 {
+		w = append(w, fmt.Sprintf("every series has fewer than %d samples: too few to judge noise or give intervals; run more trials (isobench run --trials 10)", MinNoiseN))
 	}
 	return w
 }
@@ -294,23 +328,28 @@ func classRank(c string) int {
 
 // paramsLess compares params keys pair by pair, numeric values by value, so n=2 comes before n=10.
 func paramsLess(a, b string) bool {
-	pa, pb := strings.Split(a, ","), strings.Split(b, ",")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		if pa[i] == pb[i] {
+	pa, errA := results.ParseParams(a)
+	pb, errB := results.ParseParams(b)
+	if errA != nil || errB != nil {
+		return a < b
+	}
+	ka, kb := slices.Sorted(maps.Keys(pa)), slices.Sorted(maps.Keys(pb))
+	for i := 0; i < len(ka) && i < len(kb); i++ {
+		if ka[i] != kb[i] {
+			return ka[i] < kb[i]
+		}
+		va, vb := pa[ka[i]], pb[kb[i]]
+		if va == vb {
 			continue
 		}
-		ka, va, _ := strings.Cut(pa[i], "=")
-		kb, vb, _ := strings.Cut(pb[i], "=")
-		if ka == kb {
-			fa, ea := strconv.ParseFloat(va, 64)
-			fb, eb := strconv.ParseFloat(vb, 64)
-			if ea == nil && eb == nil {
-				return fa < fb
-			}
+		fa, ea := strconv.ParseFloat(va, 64)
+		fb, eb := strconv.ParseFloat(vb, 64)
+		if ea == nil && eb == nil && fa != fb {
+			return fa < fb
 		}
-		return pa[i] < pb[i]
+		return va < vb
 	}
-	return len(pa) < len(pb)
+	return len(ka) < len(kb)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -342,4 +381,70 @@ func firstLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// alerts sums the warnings up in one line: what kinds there are, not each.
+func (a *Analysis) alerts() string {
+	if len(a.Warnings) == 0 {
+		return ""
+	}
+	kinds := []struct{ key, word string }{
+		{"emulated", "emulated runtimes (not comparable)"},
+		{"failed trial", "failed trials"},
+		{"skipped", "skipped runtimes"},
+		{"virtual machine", "measured inside a VM"},
+		{"noisy", "noisy series"},
+		{"vary by more", "noisy series"},
+		{"interrupted", "an interrupted run"},
+		{"baseline runtime", "a missing baseline"},
+		{"fewer than", "too few trials"},
+	}
+	seen := map[string]bool{}
+	var words []string
+	for _, w := range a.Warnings {
+		for _, k := range kinds {
+			if strings.Contains(w, k.key) && !seen[k.word] {
+				seen[k.word] = true
+				words = append(words, k.word)
+			}
+		}
+	}
+	text := fmt.Sprintf("%d warning(s)", len(a.Warnings))
+	if len(words) > 0 {
+		text += ": " + strings.Join(words, ", ")
+	}
+	return text + "."
+}
+
+// plausibleValues are the series' sorted values that can be measurements, and the
+// caveats a reader needs: what was kept out and why, and whether the metric moves with
+// the whole host.
+func plausibleValues(s *results.Series) ([]float64, []string) {
+	var caveats []string
+	if s.Caveat != "" {
+		caveats = append(caveats, s.Caveat)
+	}
+	kept := s.Values
+	reasons := map[string]int{}
+	var order []string
+	for i, v := range s.Values {
+		why := results.Implausible(s.Unit, v)
+		if why == "" {
+			if len(reasons) > 0 {
+				kept = append(kept, v)
+			}
+			continue
+		}
+		if len(reasons) == 0 {
+			kept = append([]float64(nil), s.Values[:i]...)
+		}
+		if reasons[why] == 0 {
+			order = append(order, why)
+		}
+		reasons[why]++
+	}
+	for _, why := range order {
+		caveats = append(caveats, fmt.Sprintf("%d value(s) kept out: %s", reasons[why], why))
+	}
+	return kept, caveats
 }

@@ -1,13 +1,10 @@
 package report
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"sort"
 	"strconv"
@@ -15,12 +12,12 @@ import (
 	"sync"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/isobench/isobench/internal/results"
 )
 
 // Chart kinds.
@@ -29,6 +26,7 @@ const (
 	ChartLines    = "lines"    // median against a numeric param (n, parallel, threads), a line per runtime
 	ChartCDF      = "cdf"      // start-up distribution per runtime
 	ChartOverview = "overview" // every runtime relative to the baseline
+	ChartPanel    = "panel"    // a first-screen chart: one question, every runtime
 )
 
 // sweepParams are the numeric params drawn on the x axis when a metric was measured
@@ -48,28 +46,14 @@ type Chart struct {
 	Benchmark string
 	Metric    string
 	SVG       []byte
+	// Width and Height are the chart's size in CSS pixels, so a page lays out before
+	// the images are decoded.
+	Width, Height int
 }
 
 type chartSpec struct {
 	Chart
-	width, height vg.Length
-	build         func() (*plot.Plot, error)
-}
-
-var classColors = map[string]color.Color{
-	"process":   color.RGBA{0x4c, 0x72, 0xb0, 0xff},
-	"container": color.RGBA{0x55, 0xa8, 0x68, 0xff},
-	"sandbox":   color.RGBA{0xdd, 0x84, 0x52, 0xff},
-	"vm":        color.RGBA{0xc4, 0x4e, 0x52, 0xff},
-}
-
-var grey = color.RGBA{0x88, 0x88, 0x88, 0xff}
-
-func classColor(class string) color.Color {
-	if c, ok := classColors[class]; ok {
-		return c
-	}
-	return grey
+	figure func() (Figure, error)
 }
 
 // chartSpecs plans every chart of the analysis.
@@ -91,6 +75,8 @@ func (a *Analysis) chartSpecs() []chartSpec {
 		}
 		return ""
 	}
+	specs = append(specs, a.panelSpecs(a.Panels)...)
+	specs = append(specs, a.appSpecs(id, hostPrefix)...)
 	for _, h := range a.Hosts {
 		if spec, ok := a.overviewSpec(h, id("overview", h.Host), hostPrefix(h.Host)); ok {
 			specs = append(specs, spec)
@@ -117,7 +103,7 @@ func (a *Analysis) chartSpecs() []chartSpec {
 		}
 		for _, g := range gs {
 			specs = append(specs, barSpec(g, id(g.Host, g.Benchmark, g.Metric, g.Params), hostPrefix(g.Host)))
-			if g.Benchmark == "startup" {
+			if a.declared(g.Host, g.Benchmark, g.Metric).Distribution {
 				specs = append(specs, cdfSpec(g, id(g.Host, g.Benchmark, g.Metric, g.Params, "cdf"), hostPrefix(g.Host)))
 			}
 		}
@@ -145,7 +131,7 @@ func sweepParam(gs []group) string {
 		values := map[string]bool{}
 		ok := true
 		for _, g := range gs {
-			v, has := parseParams(g.Params)[p]
+			v, has := results.MustParseParams(g.Params)[p]
 			if _, err := strconv.ParseFloat(v, 64); !has || err != nil {
 				ok = false
 				break
@@ -168,9 +154,9 @@ func splitSweep(gs []group, sweep string) []sweepGroup {
 	var out []sweepGroup
 	idx := map[string]int{}
 	for _, g := range gs {
-		p := parseParams(g.Params)
+		p := results.MustParseParams(g.Params)
 		delete(p, sweep)
-		rest := paramsKey(p)
+		rest := p.String()
 		i, ok := idx[rest]
 		if !ok {
 			i = len(out)
@@ -218,46 +204,44 @@ func barSpec(g group, id, prefix string) chartSpec {
 	n := len(g.Rows)
 	return chartSpec{
 		Chart: Chart{ID: id, Kind: ChartBars, Title: title, Host: g.Host, Benchmark: g.Benchmark, Metric: g.Metric},
-		width: 6.5 * vg.Inch, height: vg.Length(1.3+0.38*float64(n)) * vg.Inch,
-		build: func() (*plot.Plot, error) {
-			p := plot.New()
-			p.Title.Text = title
+		figure: func() (Figure, error) {
+			p := NewPlot(title)
 			p.X.Label.Text = axisLabel(g.Unit, g.Better) + "; whiskers: 95% CI"
+			p.X.Tick.Marker = NiceTicks{N: 6}
 			labels := make([]string, n)
+			var bars []hBar
 			var whiskers ciPoints
 			for i, r := range g.Rows {
 				y := float64(n - 1 - i)
-				labels[n-1-i] = r.Label()
-				vals := make(plotter.Values, n)
+				labels[n-1-i] = runtimeLabel(r)
 				m := r.Summary.Median
 				if !finite(m) {
-					m = 0
+					continue
 				}
-				vals[n-1-i] = m
-				bars, err := plotter.NewBarChart(vals, vg.Points(14))
-				if err != nil {
-					return nil, err
+				st := RuntimeStyle(r.Runtime, r.Class, r.Emulated)
+				var outline color.Color
+				if r.Emulated {
+					outline = color.Gray{0x66}
 				}
-				bars.Horizontal = true
-				bars.Color = classColor(r.Class)
-				bars.LineStyle.Width = 0
-				p.Add(bars)
-				if ci := r.Summary.MedianCI; finite(ci.Lo, ci.Hi, r.Summary.Median) {
-					whiskers.add(r.Summary.Median, y, ci.Lo, ci.Hi)
+				bars = append(bars, hBar{Y: y, X0: 0, X1: m, Color: st.Color, Outline: outline})
+				if ci := r.Summary.MedianCI; ci.OK && finite(ci.Lo, ci.Hi) {
+					whiskers.add(m, y, ci.Lo, ci.Hi)
 				}
 			}
+			p.Add(plotter.NewGrid(), hBars{bars: bars, Thickness: 0.62})
 			if whiskers.Len() > 0 {
 				eb, err := plotter.NewXErrorBars(whiskers)
 				if err != nil {
-					return nil, err
+					return Figure{}, err
 				}
 				eb.LineStyle.Width = vg.Points(1.2)
 				p.Add(eb)
 			}
 			p.NominalY(labels...)
 			p.X.Min = math.Min(0, p.X.Min)
-			p.Add(plotter.NewGrid())
-			return p, nil
+			// Room after the longest bar and its whisker.
+			p.X.Max += 0.04 * (p.X.Max - p.X.Min)
+			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.3+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}
 }
@@ -271,59 +255,12 @@ func lineSpec(sg sweepGroup, sweep, id, prefix string) chartSpec {
 	}
 	return chartSpec{
 		Chart: Chart{ID: id, Kind: ChartLines, Title: title, Host: first.Host, Benchmark: first.Benchmark, Metric: first.Metric},
-		width: 6.5 * vg.Inch, height: 4.2 * vg.Inch,
-		build: func() (*plot.Plot, error) {
-			p := plot.New()
-			p.Title.Text = title
-			p.X.Label.Text = sweep
-			p.Y.Label.Text = axisLabel(first.Unit, first.Better) + "; whiskers: 95% CI"
-			type line struct {
-				label, class string
-				pts          ciPoints
-			}
-			var lines []*line
-			byRuntime := map[string]*line{}
+		figure: func() (Figure, error) {
+			var rows []Row
 			for _, g := range sg.points {
-				x, _ := strconv.ParseFloat(parseParams(g.Params)[sweep], 64)
-				for _, r := range g.Rows {
-					l := byRuntime[r.Runtime]
-					if l == nil {
-						l = &line{label: r.Label(), class: r.Class}
-						byRuntime[r.Runtime] = l
-						lines = append(lines, l)
-					}
-					s := r.Summary
-					if finite(s.Median, s.MedianCI.Lo, s.MedianCI.Hi) {
-						l.pts.add(x, s.Median, s.MedianCI.Lo, s.MedianCI.Hi)
-					}
-				}
+				rows = append(rows, g.Rows...)
 			}
-			for i, l := range lines {
-				if l.pts.Len() == 0 {
-					continue
-				}
-				sort.Sort(byX{&l.pts})
-				ln, pts, err := plotter.NewLinePoints(l.pts)
-				if err != nil {
-					return nil, err
-				}
-				c := plotutil.Color(i)
-				ln.Color, pts.Color = c, c
-				ln.Width = vg.Points(1.5)
-				ln.Dashes = plotutil.Dashes(i / 7) // plotutil has 7 colours
-				pts.Shape = plotutil.Shape(i)
-				eb, err := plotter.NewYErrorBars(l.pts)
-				if err != nil {
-					return nil, err
-				}
-				eb.Color = c
-				p.Add(ln, pts, eb)
-				p.Legend.Add(l.label, ln, pts)
-			}
-			p.Legend.Top = true
-			p.Legend.Left = true
-			p.Add(plotter.NewGrid())
-			return p, nil
+			return sweepFigure(title, sweep, sweepLines(rows, sweep), first.Unit, results.Better(first.Better), first.Rows[0].Baseline, 6.5*vg.Inch, 4.4*vg.Inch, false)
 		},
 	}
 }
@@ -348,18 +285,18 @@ func cdfSpec(g group, id, prefix string) chartSpec {
 	title := prefix + g.title() + ": distribution"
 	return chartSpec{
 		Chart: Chart{ID: id, Kind: ChartCDF, Title: title, Host: g.Host, Benchmark: g.Benchmark, Metric: g.Metric},
-		width: 6.5 * vg.Inch, height: 4.2 * vg.Inch,
-		build: func() (*plot.Plot, error) {
-			p := plot.New()
-			p.Title.Text = title
+		figure: func() (Figure, error) {
+			p := NewPlot(title)
 			unit := g.Unit
 			if unit == "" {
 				unit = "value"
 			}
 			p.X.Label.Text = unit
 			p.Y.Label.Text = "fraction of trials at or below"
+			p.Y.Tick.Marker = NiceTicks{N: 5}
+			fig := Figure{Plot: p, LegendBelow: true, Width: 6.5 * vg.Inch, Height: 4.4 * vg.Inch}
 			lo, hi := math.Inf(1), math.Inf(-1)
-			for i, r := range g.Rows {
+			for _, r := range g.Rows {
 				n := len(r.Values)
 				if n == 0 {
 					continue
@@ -373,26 +310,25 @@ func cdfSpec(g group, id, prefix string) chartSpec {
 				}
 				ln, err := plotter.NewLine(xys)
 				if err != nil {
-					return nil, err
+					return Figure{}, err
 				}
+				st := RuntimeStyle(r.Runtime, r.Class, r.Emulated)
 				ln.StepStyle = plotter.PostStep
-				ln.Color = plotutil.Color(i)
-				ln.Width = vg.Points(1.5)
-				ln.Dashes = plotutil.Dashes(i / 7)
+				ln.Color, ln.Dashes, ln.Width = st.Color, st.Dashes, vg.Points(1.5)
 				p.Add(ln)
-				p.Legend.Add(r.Label(), ln)
+				fig.Add(legendLabel(r), ln)
 			}
 			// Start-up times of a process and a VM differ by orders of magnitude.
 			if lo > 0 && hi/lo > 50 {
 				p.X.Scale = plot.LogScale{}
-				p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+				p.X.Tick.Marker = LogTicks125{}
 				p.X.Label.Text += " (log scale)"
+			} else {
+				p.X.Tick.Marker = NiceTicks{N: 6}
 			}
 			p.Y.Min, p.Y.Max = 0, 1
-			p.Legend.Top = false
-			p.Legend.Left = false
 			p.Add(plotter.NewGrid())
-			return p, nil
+			return fig, nil
 		},
 	}
 }
@@ -409,8 +345,9 @@ func costRatio(r Row) float64 {
 // dots) and their geometric mean (large dot), on a log axis.
 func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool) {
 	type entry struct {
-		label, class string
-		costs        []float64
+		label, runtime, class string
+		emulated              bool
+		costs                 []float64
 	}
 	var entries []*entry
 	byRuntime := map[string]*entry{}
@@ -429,7 +366,7 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 				// Two lines: one long label would squeeze the chart.
 				label += "\n(" + EmulatedNote + ")"
 			}
-			e = &entry{label: label, class: r.Class}
+			e = &entry{label: label, runtime: r.Runtime, class: r.Class, emulated: r.Emulated}
 			byRuntime[r.Runtime] = e
 			entries = append(entries, e)
 		}
@@ -443,13 +380,12 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 	n := len(entries)
 	return chartSpec{
 		Chart: Chart{ID: id, Kind: ChartOverview, Title: title, Host: h.Host},
-		width: 6.5 * vg.Inch, height: vg.Length(1.5+0.38*float64(n)) * vg.Inch,
-		build: func() (*plot.Plot, error) {
-			p := plot.New()
-			p.Title.Text = title
-			p.X.Label.Text = "cost relative to " + h.Baseline + " (>1 is worse)\ndots: single metrics; rings: their geometric mean"
+		figure: func() (Figure, error) {
+			p := NewPlot(title + "\ndots: single metrics; rings: their geometric mean")
+			p.Title.TextStyle.Font.Size = font.Length(11)
+			p.X.Label.Text = "cost relative to " + h.Baseline + " (>1 is worse)"
 			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+			p.X.Tick.Marker = LogTicks125{}
 			labels := make([]string, n)
 			var dots, means plotter.XYs
 			meanColors := make([]color.Color, 0, n)
@@ -462,29 +398,32 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 					logSum += math.Log(c)
 				}
 				means = append(means, plotter.XY{X: math.Exp(logSum / float64(len(e.costs))), Y: y})
-				meanColors = append(meanColors, classColor(e.class))
+				meanColors = append(meanColors, RuntimeStyle(e.runtime, e.class, e.emulated).Color)
 			}
 			sd, err := plotter.NewScatter(dots)
 			if err != nil {
-				return nil, err
+				return Figure{}, err
 			}
 			sd.Color = color.RGBA{0x99, 0x99, 0x99, 0xff}
 			sd.Radius = vg.Points(2)
 			sm, err := plotter.NewScatter(means)
 			if err != nil {
-				return nil, err
+				return Figure{}, err
 			}
 			sm.GlyphStyleFunc = func(i int) draw.GlyphStyle {
 				return draw.GlyphStyle{Color: meanColors[i], Radius: vg.Points(5), Shape: draw.RingGlyph{}}
 			}
 			one, err := plotter.NewLine(plotter.XYs{{X: 1, Y: -0.5}, {X: 1, Y: float64(n) - 0.5}})
 			if err != nil {
-				return nil, err
+				return Figure{}, err
 			}
 			one.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 			p.Add(plotter.NewGrid(), one, sd, sm)
 			p.NominalY(labels...)
-			return p, nil
+			// Every ratio 1 gives the log axis no range, which gonum pads to zero and
+			// cannot draw: the axis always spans at least 0.8 to 1.25.
+			p.X.Min, p.X.Max = math.Min(p.X.Min, 0.8), math.Max(p.X.Max, 1.25)
+			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.5+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}, true
 }
@@ -493,8 +432,8 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 // is not ""), and keeps each SVG for the HTML page.
 func renderCharts(ctx context.Context, specs []chartSpec, dir string) ([]Chart, error) {
 	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("creating chart directory: %w", err)
+		if err := makeDir(dir); err != nil {
+			return nil, err
 		}
 	}
 	charts := make([]Chart, len(specs))
@@ -530,36 +469,15 @@ func renderCharts(ctx context.Context, specs []chartSpec, dir string) ([]Chart, 
 }
 
 func renderChart(spec chartSpec, dir string) (Chart, error) {
-	p, err := spec.build()
+	fig, err := spec.figure()
 	if err != nil {
 		return Chart{}, fmt.Errorf("chart %s: %w", spec.ID, err)
 	}
-	svg := vgsvg.New(spec.width, spec.height)
-	p.Draw(draw.New(svg))
-	var buf bytes.Buffer
-	if _, err := svg.WriteTo(&buf); err != nil {
-		return Chart{}, fmt.Errorf("chart %s: drawing svg: %w", spec.ID, err)
-	}
 	c := spec.Chart
-	c.SVG = buf.Bytes()
-	if dir == "" {
-		return c, nil
-	}
-	if err := os.WriteFile(filepath.Join(dir, c.ID+".svg"), c.SVG, 0o644); err != nil {
-		return Chart{}, fmt.Errorf("writing chart: %w", err)
-	}
-	img := vgimg.NewWith(vgimg.UseWH(spec.width, spec.height), vgimg.UseDPI(PNGDPI), vgimg.UseBackgroundColor(color.White))
-	p.Draw(draw.New(img))
-	f, err := os.Create(filepath.Join(dir, c.ID+".png"))
+	c.Width, c.Height = int(fig.Width.Dots(96)+0.5), int(fig.Height.Dots(96)+0.5)
+	c.SVG, err = RenderFigure(fig, dir, c.ID)
 	if err != nil {
-		return Chart{}, fmt.Errorf("writing chart: %w", err)
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return Chart{}, fmt.Errorf("writing chart %s.png: %w", c.ID, err)
-	}
-	if err := f.Close(); err != nil {
-		return Chart{}, fmt.Errorf("writing chart: %w", err)
+		return Chart{}, err
 	}
 	return c, nil
 }

@@ -10,20 +10,18 @@ import (
 )
 
 // OCIRuntimeOption is the runtime option an engine profile uses to name the OCI runtime it
-// drives, so that its start-up can be set against that runtime's own.
+// drives (runtime.OptionOCIRuntime), so that its headline can be set against that
+// runtime's own.
 const OCIRuntimeOption = "oci_runtime"
 
-// engineMetrics are the start-up metrics whose meaning is the same through an engine and
-// directly: the whole lifecycle. (An engine's "create" does not call the runtime's create.)
-var engineMetrics = []string{"total"}
-
 // EngineOverhead is what an engine adds to the start-up of the OCI runtime it drives:
-// the engine's median minus the bare runtime's, with a bootstrap interval.
+// the Hodges-Lehmann shift from the bare runtime's start-up to the engine's, with the
+// interval of the Mann-Whitney test (NaN bounds when the samples are too few for one).
 type EngineOverhead struct {
 	Host, Engine, Runtime, Metric, Unit string
 	EngineMedian, RuntimeMedian         float64
 	Overhead                            float64
-	CI                                  stats.Interval
+	CI                                  stats.CoveredInterval
 	// Share is the part of the engine's start-up that the engine itself adds.
 	Share float64
 }
@@ -45,15 +43,22 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 			if bare == "" || bare == engine {
 				continue
 			}
-			for _, m := range engineMetrics {
-				er := index[h.Host+"\x00"+engine+"\x00startup\x00"+m+"\x00"]
-				br := index[h.Host+"\x00"+bare+"\x00startup\x00"+m+"\x00"]
+			// Only a headline means the same through an engine and directly (start-up's
+			// total: an engine's "create" does not call the runtime's create).
+			for _, mi := range h.Env.Metrics {
+				if !mi.Headline {
+					continue
+				}
+				m := mi.Name
+				er := index[h.Host+"\x00"+engine+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
+				br := index[h.Host+"\x00"+bare+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
 				if er == nil || br == nil {
 					continue
 				}
-				d, ci := stats.DiffCI(er.Values, br.Values)
+				shift := stats.HodgesLehmann(br.Values, er.Values, stats.Confidence)
+				d := shift.Estimate
 				o := EngineOverhead{Host: h.Host, Engine: engine, Runtime: bare, Metric: m, Unit: er.Unit,
-					EngineMedian: er.Summary.Median, RuntimeMedian: br.Summary.Median, Overhead: d, CI: ci}
+					EngineMedian: er.Summary.Median, RuntimeMedian: br.Summary.Median, Overhead: d, CI: shift.CI}
 				if er.Summary.Median != 0 {
 					o.Share = d / er.Summary.Median
 				}
@@ -74,20 +79,33 @@ func writeEngineOverheads(w io.Writer, rows []EngineOverhead, markdown bool) {
 		return
 	}
 	if markdown {
-		fmt.Fprintf(w, "## Engine overhead\n\nStart-up through an engine minus the start-up of the same OCI runtime driven directly (medians, 95%% bootstrap interval).\n\n")
+		fmt.Fprintf(w, "## Engine overhead\n\nStart-up through an engine minus the start-up of the same OCI runtime driven directly (Hodges-Lehmann shift with the 95%% interval of the Mann-Whitney test).\n\n")
 		fmt.Fprintf(w, "| host | engine | runtime | metric | engine | runtime | overhead [95%% CI] | share |\n|---|---|---|---|---:|---:|---|---:|\n")
 	} else {
 		fmt.Fprintf(w, "\nengine overhead (start-up through the engine minus the same runtime driven directly):\n")
 	}
 	for _, o := range rows {
-		ov := fmt.Sprintf("%s %s [%s, %s]", num(o.Overhead), o.Unit, num(o.CI.Lo), num(o.CI.Hi))
+		ov := fmt.Sprintf("%s %s [%s, %s]", signedNum(o.Overhead), o.Unit, signedNum(o.CI.Lo), signedNum(o.CI.Hi))
+		if !o.CI.OK {
+			ov = fmt.Sprintf("%s %s [interval: %s]", signedNum(o.Overhead), o.Unit, stats.TooSmall)
+		}
 		if markdown {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %.0f%% |\n", mdEscape(o.Host), o.Engine, o.Runtime, o.Metric,
 				num(o.EngineMedian), num(o.RuntimeMedian), ov, 100*o.Share)
 		} else {
-			fmt.Fprintf(w, "  %s: %s %s %s vs %s %s: +%s (%.0f%% of the engine's start-up)\n", o.Host, o.Engine, o.Metric,
+			fmt.Fprintf(w, "  %s: %s %s %s vs %s %s: %s (%.0f%% of the engine's start-up)\n", o.Host, o.Engine, o.Metric,
 				num(o.EngineMedian), o.Runtime, num(o.RuntimeMedian), strings.TrimSpace(ov), 100*o.Share)
 		}
 	}
 	fmt.Fprintln(w)
+}
+
+// signedNum is num with an explicit sign, so an engine that is faster than its runtime
+// reads "-2.8", never "+-2.8".
+func signedNum(v float64) string {
+	s := num(v)
+	if v > 0 {
+		return "+" + s
+	}
+	return s
 }

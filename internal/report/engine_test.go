@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/report/fixture"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/stats"
 )
 
 func TestEngineOverheadPairsEngineWithItsRuntime(t *testing.T) {
@@ -81,6 +82,59 @@ func TestInfoIsShownButDoesNotSplitSeries(t *testing.T) {
 		}
 		if r.Runtime == "runsc" && math.IsNaN(r.Ratio) {
 			t.Errorf("runsc has no ratio to runc: the stack split the series")
+		}
+	}
+}
+
+// An engine faster than its runtime reads "-2.8 ms", never "+-2.8 ms".
+func TestNegativeEngineOverheadHasOneSign(t *testing.T) {
+	var b strings.Builder
+	row := EngineOverhead{Host: "h", Engine: "docker-runc", Runtime: "runc", Metric: "total", Unit: "ms",
+		EngineMedian: 40, RuntimeMedian: 42.8, Overhead: -2.8,
+		CI: stats.CoveredInterval{Interval: stats.Interval{Lo: -4.1, Hi: 0.5}, Coverage: 0.96, OK: true}}
+	writeEngineOverheads(&b, []EngineOverhead{row}, false)
+	writeEngineOverheads(&b, []EngineOverhead{row}, true)
+	out := b.String()
+	if strings.Contains(out, "+-") || !strings.Contains(out, "-2.8 ms [-4.1, +0.5]") {
+		t.Errorf("overhead text:\n%s", out)
+	}
+	row.CI = stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
+	b.Reset()
+	writeEngineOverheads(&b, []EngineOverhead{row}, false)
+	if !strings.Contains(b.String(), stats.TooSmall) {
+		t.Errorf("an interval that does not exist is not said so:\n%s", b.String())
+	}
+}
+
+// Values that cannot be measurements stay out of a report's statistics, with the
+// reason, and MemAvailable's per-container drop carries its caveat.
+func TestImplausibleValuesAndHostWideMetricsAreNoted(t *testing.T) {
+	s := &results.Series{Key: results.SeriesKey{Runtime: "runc", Benchmark: "density", Metric: "mem_available_per_container", Params: "n=1"},
+		Unit: "MiB", Better: results.Lower, Caveat: "MemAvailable moves with everything else on the host", Values: []float64{-68.6, -1, 3, 4, 5}}
+	kept, caveats := plausibleValues(s)
+	if len(kept) != 3 || kept[0] != 3 {
+		t.Errorf("kept %v", kept)
+	}
+	text := strings.Join(caveats, "\n")
+	if !strings.Contains(text, "2 value(s) kept out: negative MiB") || !strings.Contains(text, "moves with everything else on the host") {
+		t.Errorf("caveats: %s", text)
+	}
+	if kept, caveats := plausibleValues(&results.Series{Unit: "ms", Values: []float64{1, 2}}); len(kept) != 2 || caveats != nil {
+		t.Errorf("plain series: %v %v", kept, caveats)
+	}
+}
+
+// Params sort pair by pair, numbers by value, escaped separators inside values kept whole.
+func TestParamsLessReadsTheCanonicalForm(t *testing.T) {
+	less := [][2]string{
+		{"n=2", "n=10"},
+		{"block=4KiB,threads=2", "block=4KiB,threads=10"},
+		{`list=1\,2`, `list=1\,3`},
+		{"a=1", "a=1,b=1"},
+	}
+	for _, c := range less {
+		if !paramsLess(c[0], c[1]) || paramsLess(c[1], c[0]) {
+			t.Errorf("%q should sort before %q", c[0], c[1])
 		}
 	}
 }

@@ -122,7 +122,7 @@ func TestTruncatedLastLineIsWarnedAndRestUsed(t *testing.T) {
 	if err := os.WriteFile(path, b[:len(b)-40], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := LoadDataset(context.Background(), []string{dir})
+	d, err := results.LoadDataset(context.Background(), []string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}

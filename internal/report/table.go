@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/stats"
 )
 
@@ -72,11 +73,28 @@ func num(v float64) string {
 // medianWithCI is "median ± x%" where x is the larger half-width of the interval, as benchstat shows.
 func medianWithCI(r Row) string {
 	s := r.Summary
-	if s.Median == 0 || math.IsNaN(s.MedianCI.Lo) {
+	if !s.MedianCI.OK {
+		return num(s.Median) + " (" + stats.TooSmall + ")"
+	}
+	if s.Median == 0 {
 		return num(s.Median)
 	}
 	half := math.Max(s.Median-s.MedianCI.Lo, s.MedianCI.Hi-s.Median) / math.Abs(s.Median)
 	return fmt.Sprintf("%s ± %s%%", num(s.Median), strconv.FormatFloat(100*half, 'f', pctDigits(half), 64))
+}
+
+// medianCIText is the median's interval with its actual coverage, or why there is none.
+func medianCIText(r Row) string {
+	ci := r.Summary.MedianCI
+	if !ci.OK {
+		return stats.TooSmall
+	}
+	return fmt.Sprintf("[%s, %s] (%s)", num(ci.Lo), num(ci.Hi), coverageText(ci.Coverage))
+}
+
+// coverageText is an interval's actual coverage, "96.9%", never rounded up to the level.
+func coverageText(c float64) string {
+	return strconv.FormatFloat(math.Floor(1000*c)/10, 'f', 1, 64) + "%"
 }
 
 func ratioText(r Row) string {
@@ -85,6 +103,9 @@ func ratioText(r Row) string {
 		return "-"
 	case r.IsBaseline():
 		return "1"
+	}
+	if !r.RatioCI.OK {
+		return fmt.Sprintf("%.3g× (interval: %s)", r.Ratio, stats.TooSmall)
 	}
 	return fmt.Sprintf("%.3g× [%.3g, %.3g]", r.Ratio, r.RatioCI.Lo, r.RatioCI.Hi)
 }
@@ -117,7 +138,11 @@ func Table(w io.Writer, a *Analysis) error {
 			fmt.Fprintln(tw, "  - "+wn)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// What the run found comes last, where the terminal shows it.
+	return writeFindings(w, a, false)
 }
 
 // CSVHeader are the columns of the tidy CSV: one row per host, runtime, benchmark,
@@ -154,15 +179,18 @@ func CSV(w io.Writer, a *Analysis) error {
 // Markdown writes a Markdown report: warnings, then a table per metric.
 func Markdown(w io.Writer, a *Analysis) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "# %s\n\n", a.title())
-	fmt.Fprintf(b, "%d samples in %d series. Medians with 95%% bootstrap intervals (seed %d); percentiles by the numpy \"linear\" definition.\n\n",
-		a.Samples, len(a.Rows), stats.Seed)
+	fmt.Fprintf(b, "# %s\n\n", mdEscape(a.title()))
+	fmt.Fprintf(b, "%d samples in %d series. Medians with distribution-free order-statistic intervals of at least 95%% coverage (the actual coverage shown; %q below 6 samples); ratios of medians to the baseline with the interval of the Mann-Whitney test on the logarithms; percentiles by the numpy \"linear\" definition.\n\n",
+		a.Samples, len(a.Rows), stats.TooSmall)
 	if len(a.Warnings) > 0 {
 		b.WriteString("## Warnings\n\n")
 		for _, wn := range a.Warnings {
 			fmt.Fprintf(b, "- %s\n", mdEscape(wn))
 		}
 		b.WriteString("\n")
+	}
+	if err := writeFindings(b, a, true); err != nil {
+		return err
 	}
 	writeEngineOverheads(b, a.engineOverheads(), true)
 	host := "\x00"
@@ -174,8 +202,8 @@ func Markdown(w io.Writer, a *Analysis) error {
 		fmt.Fprintf(b, "### %s\n\n%s\n\n", mdEscape(g.title()), mdEscape(g.unitNote()))
 		fmt.Fprintf(b, "| runtime | class | median | 95%% CI | p5 | p95 | vs %s | n | notes |\n|---|---|---:|---|---:|---:|---|---:|---|\n", mdEscape(a.baselineOf(g.Host)))
 		for _, r := range g.Rows {
-			fmt.Fprintf(b, "| %s | %s | %s | [%s, %s] | %s | %s | %s | %d | %s |\n", mdEscape(r.Runtime), orDash(r.Class), num(r.Summary.Median),
-				num(r.Summary.MedianCI.Lo), num(r.Summary.MedianCI.Hi), num(r.Summary.P5), num(r.Summary.P95), ratioText(r), r.Summary.N, mdEscape(r.Notes()))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n", mdEscape(r.Runtime), orDash(r.Class), num(r.Summary.Median),
+				medianCIText(r), num(r.Summary.P5), num(r.Summary.P95), ratioText(r), r.Summary.N, mdEscape(r.Notes()))
 		}
 		b.WriteString("\n")
 	}
@@ -183,9 +211,20 @@ func Markdown(w io.Writer, a *Analysis) error {
 	return err
 }
 
+// mdEscape makes s inline Markdown text that renders as itself: no line break that
+// would start a new block, no emphasis, code, link, image, HTML or table syntax.
 func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "<", "&lt;").Replace(s)
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
+	return mdEscaper.Replace(s)
 }
+
+var mdEscaper = strings.NewReplacer(`\`, `\\`, "|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "[", `\[`, "]", `\]`,
+	"#", `\#`, "!", `\!`, "~", `\~`, "<", "&lt;", ">", "&gt;", "&", "&amp;")
 
 func (a *Analysis) title() string {
 	if a.Options.Title != "" {
@@ -200,4 +239,45 @@ func pctDigits(frac float64) int {
 		return 1
 	}
 	return 0
+}
+
+// declared is what the run on host recorded about a benchmark's metric (zero when
+// nothing was: a run from before metrics were declared).
+func (a *Analysis) declared(host, benchmark, metric string) results.MetricInfo {
+	for _, h := range a.Hosts {
+		if h.Host == host {
+			m, _ := h.Env.Metric(benchmark, metric)
+			return m
+		}
+	}
+	return results.MetricInfo{}
+}
+
+// writeFindings writes the first screen's sentences per host and question.
+func writeFindings(w io.Writer, a *Analysis, markdown bool) error {
+	host := "\x00"
+	for _, p := range a.Panels {
+		if p.Host != host {
+			host = p.Host
+			if markdown {
+				fmt.Fprintf(w, "## Findings: host %s, against %s\n\n", mdEscape(p.Host), mdEscape(p.Reference))
+			} else {
+				fmt.Fprintf(w, "\nfindings on %s, every runtime against %s (differences only where the rank test finds one at 5%%, Holm-corrected):\n", p.Host, p.Reference)
+			}
+		}
+		var texts []string
+		for _, s := range p.Sentences {
+			texts = append(texts, s.Text)
+		}
+		if markdown {
+			fmt.Fprintf(w, "- **%s**: %s\n", p.Topic.Title, mdEscape(strings.Join(texts, " ")))
+		} else {
+			fmt.Fprintf(w, "  %s: %s\n", p.Topic.Title, strings.Join(texts, " "))
+		}
+	}
+	if markdown && len(a.Panels) > 0 {
+		_, err := io.WriteString(w, "\n")
+		return err
+	}
+	return nil
 }

@@ -1,12 +1,12 @@
 package report
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+
+	"github.com/isobench/isobench/internal/safefile"
 )
 
 // Output file names inside a report directory.
@@ -44,8 +44,8 @@ func Write(ctx context.Context, runDirs []string, outDir string, opts Options) (
 
 // WriteAnalysis writes the report files of an analysis already loaded.
 func WriteAnalysis(ctx context.Context, a *Analysis, outDir string) (Summary, error) {
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return Summary{}, fmt.Errorf("creating report directory: %w", err)
+	if err := makeDir(outDir); err != nil {
+		return Summary{}, err
 	}
 	sum := Summary{Dir: outDir, HTML: filepath.Join(outDir, HTMLFile), CSV: filepath.Join(outDir, CSVFile),
 		Markdown: filepath.Join(outDir, MarkdownFile), Series: len(a.Rows), Samples: a.Samples, Warnings: a.Warnings, Analysis: a}
@@ -69,30 +69,31 @@ func WriteAnalysis(ctx context.Context, a *Analysis, outDir string) (Summary, er
 	return sum, nil
 }
 
-// writeFile writes through a temporary file and renames, so a reader never sees half a report.
+// makeDir creates dir if missing and refuses it when it is a symlink: a run directory
+// received from someone else may hold one at report/ or report/charts/.
+func makeDir(dir string) error {
+	d, err := safefile.Open(dir, 0o755)
+	if err != nil {
+		return fmt.Errorf("report directory: %w", err)
+	}
+	return d.Close()
+}
+
+// writeFile writes path through a new temporary file renamed over it (safefile), so a
+// reader never sees half a report and a symlink planted at path is replaced, not followed.
 func writeFile(path string, fill func(io.Writer) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	d, err := safefile.Open(filepath.Dir(path), 0o755)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	bw := bufio.NewWriter(f)
-	if err := fill(bw); err != nil {
-		f.Close()
-		os.Remove(tmp)
+	defer d.Close()
+	return d.Write(filepath.Base(path), 0o644, fill)
+}
+
+// writeBytes is writeFile for data in memory.
+func writeBytes(path string, data []byte) error {
+	return writeFile(path, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	})
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // SchemaError is a record written by a schema version this build does not know.
@@ -61,7 +63,17 @@ func IsInputError(err error) bool {
 // stays bounded whatever the file size. A last line cut short (no newline and not
 // valid JSON) is skipped with a warning; any other damage is an error.
 func ReadSamples(path string, fn func(Sample) error) (Warnings, error) {
-	return readJSONL(path, func(line []byte, lineNo int) (bool, error) {
+	return readJSONL(path, sampleDecoder(path, fn))
+}
+
+// ReadSamplesFrom is ReadSamples over a reader already open (a file opened without
+// following symlinks, say); name is used in messages.
+func ReadSamplesFrom(r io.Reader, name string, fn func(Sample) error) (Warnings, error) {
+	return readJSONLFrom(r, name, sampleDecoder(name, fn))
+}
+
+func sampleDecoder(path string, fn func(Sample) error) func([]byte, int) (bool, error) {
+	return func(line []byte, lineNo int) (bool, error) {
 		var s Sample
 		if err := json.Unmarshal(line, &s); err != nil {
 			return false, err
@@ -73,15 +85,24 @@ func ReadSamples(path string, fn func(Sample) error) (Warnings, error) {
 			return true, &NotResultsError{Path: path, Line: lineNo, Reason: "record has no metric or runtime"}
 		}
 		return true, fn(s)
-	})
+	}
 }
 
 // ReadFailures streams failures.jsonl at path into fn. A missing file means no failures.
 func ReadFailures(path string, fn func(Failure) error) (Warnings, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return readJSONL(path, func(line []byte, lineNo int) (bool, error) {
+	return readJSONL(path, failureDecoder(path, fn))
+}
+
+// ReadFailuresFrom is ReadFailures over a reader already open; name is used in messages.
+func ReadFailuresFrom(r io.Reader, name string, fn func(Failure) error) (Warnings, error) {
+	return readJSONLFrom(r, name, failureDecoder(name, fn))
+}
+
+func failureDecoder(path string, fn func(Failure) error) func([]byte, int) (bool, error) {
+	return func(line []byte, lineNo int) (bool, error) {
 		var f Failure
 		if err := json.Unmarshal(line, &f); err != nil {
 			return false, err
@@ -90,17 +111,27 @@ func ReadFailures(path string, fn func(Failure) error) (Warnings, error) {
 			return true, err
 		}
 		return true, fn(f)
-	})
+	}
 }
 
 // ReadEnvironment reads dir's environment.json. A missing file is an error that
-// wraps os.ErrNotExist, so callers may carry on without it.
+// wraps os.ErrNotExist, so callers may carry on without it. A run directory may come
+// from anyone: the file is opened without following a symlink and read up to
+// MaxEnvironmentBytes.
 func ReadEnvironment(dir string) (Environment, error) {
 	path := filepath.Join(dir, EnvironmentFile)
 	var env Environment
-	b, err := os.ReadFile(path)
+	f, err := openRegular(path)
+	if err != nil {
+		return env, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxEnvironmentBytes+1))
 	if err != nil {
 		return env, fmt.Errorf("reading environment: %w", err)
+	}
+	if len(b) > MaxEnvironmentBytes {
+		return env, &NotResultsError{Path: path, Reason: fmt.Sprintf("larger than %d MiB", MaxEnvironmentBytes>>20)}
 	}
 	if err := json.Unmarshal(b, &env); err != nil {
 		return env, &NotResultsError{Path: path, Reason: "not valid JSON: " + err.Error()}
@@ -109,6 +140,46 @@ func ReadEnvironment(dir string) (Environment, error) {
 		return env, err
 	}
 	return env, nil
+}
+
+// Limits on what is read from a run directory, which may come from anyone: far above
+// what isobench writes, far below what would exhaust memory.
+const (
+	MaxEnvironmentBytes = 64 << 20
+	MaxRecordBytes      = 16 << 20
+)
+
+// openRegular opens a file of a run directory for reading: never through a symlink (its
+// target could be any file of the reader's, which an error message might then quote),
+// and only a regular file (a FIFO would block the reader forever). A missing file is an
+// error wrapping os.ErrNotExist.
+func openRegular(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, &NotResultsError{Path: path, Reason: "a symlink; isobench reads a run directory's files only as regular files, never through a link"}
+		}
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("reading %s: %w", path, os.ErrNotExist)
+		}
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, &NotResultsError{Path: path, Reason: "not a regular file"}
+	}
+	// Reads of a regular file never block; blocking mode keeps the runtime's poller out.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return f, nil
 }
 
 // CheckRunDir tells whether dir looks like a run directory (it holds samples.jsonl).
@@ -120,7 +191,7 @@ func CheckRunDir(dir string) error {
 	if !st.IsDir() {
 		return &NotResultsError{Path: dir, Reason: "not a directory; give the run directory that holds " + SamplesFile}
 	}
-	if _, err := os.Stat(filepath.Join(dir, SamplesFile)); err != nil {
+	if _, err := os.Lstat(filepath.Join(dir, SamplesFile)); err != nil {
 		return &NotResultsError{Path: dir, Reason: "it holds no " + SamplesFile}
 	}
 	return nil
@@ -139,15 +210,19 @@ func checkVersion(path string, line, v int) error {
 // readJSONL calls decode for every line. decode returns parsed=false when the line is
 // not JSON of the expected shape; such a line is tolerated only as a cut-short last line.
 func readJSONL(path string, decode func(line []byte, lineNo int) (parsed bool, err error)) (Warnings, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &NotResultsError{Path: filepath.Dir(path), Reason: "it holds no " + filepath.Base(path)}
 		}
-		return nil, fmt.Errorf("opening results: %w", err)
+		return nil, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
+	return readJSONLFrom(f, path, decode)
+}
+
+func readJSONLFrom(src io.Reader, path string, decode func(line []byte, lineNo int) (parsed bool, err error)) (Warnings, error) {
+	r := bufio.NewReaderSize(src, 1<<20)
 	var warns Warnings
 	lineNo := 0
 	for {
@@ -158,6 +233,9 @@ func readJSONL(path string, decode func(line []byte, lineNo int) (parsed bool, e
 			for errors.Is(readErr, bufio.ErrBufferFull) {
 				line, readErr = r.ReadSlice('\n')
 				long = append(long, line...)
+				if len(long) > MaxRecordBytes {
+					return warns, &NotResultsError{Path: path, Line: lineNo + 1, Reason: fmt.Sprintf("a line longer than %d MiB is no results record", MaxRecordBytes>>20)}
+				}
 			}
 			line = long
 		}

@@ -71,10 +71,14 @@ type Environment struct {
 	Image    ImageInfo         `json:"image"`
 	Isobench VersionInfo       `json:"isobench"`
 	// Config is the full effective configuration of the run.
-	Config      any      `json:"config"`
-	Benchmarks  []string `json:"benchmarks"`
-	Baseline    string   `json:"baseline"`
-	Interrupted bool     `json:"interrupted,omitempty"`
+	Config     any      `json:"config"`
+	Benchmarks []string `json:"benchmarks"`
+	// Metrics are what the benchmarks declare about their metrics.
+	Metrics     []MetricInfo `json:"metrics,omitempty"`
+	Baseline    string       `json:"baseline"`
+	Interrupted bool         `json:"interrupted,omitempty"`
+	// Stopping is present when the run stopped each runtime by a rule (--until-precision).
+	Stopping *Stopping `json:"stopping,omitempty"`
 }
 
 // HostFacts are the properties of the host that skew results.
@@ -118,4 +122,35 @@ type VersionInfo struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
 	Go      string `json:"go"`
+}
+
+// MetricInfo is what a benchmark declares about one of its metrics, so that readers of a
+// run need not know benchmarks by name.
+type MetricInfo struct {
+	Benchmark   string `json:"benchmark"`
+	Name        string `json:"name"`
+	Unit        string `json:"unit"`
+	Better      Better `json:"better"`
+	Description string `json:"description,omitempty"`
+	// Distribution: the whole distribution of its samples matters (reports draw a CDF).
+	Distribution bool `json:"distribution,omitempty"`
+	// Headline: the one figure that sums the benchmark up (start-up's total); an engine's
+	// headline is set against that of the OCI runtime it drives.
+	Headline bool `json:"headline,omitempty"`
+	// Caveat is what a reader must know before trusting a change in the metric (a
+	// host-wide counter that other processes move too), or "".
+	Caveat string `json:"caveat,omitempty"`
+}
+
+// Metric finds the declaration of a benchmark's metric.
+func (e *Environment) Metric(benchmark, name string) (MetricInfo, bool) {
+	if e == nil {
+		return MetricInfo{}, false
+	}
+	for _, m := range e.Metrics {
+		if m.Benchmark == benchmark && m.Name == name {
+			return m, true
+		}
+	}
+	return MetricInfo{}, false
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -12,44 +13,35 @@ import (
 	"github.com/isobench/isobench/internal/stats"
 )
 
-// summary keeps the values of this run in memory for the end-of-run table; the full
-// report reads them back from samples.jsonl.
+// summary keeps the series of this run in memory for the end-of-run table; the full
+// report reads them back from samples.jsonl. It uses the results layer's series model
+// and the same statistics and words as compare and report.
 type summary struct {
-	series   map[seriesKey][]float64
-	units    map[seriesKey]string
-	order    []seriesKey
+	series   map[results.SeriesKey]*results.Series
+	order    []results.SeriesKey
 	failures map[string]int // runtime/benchmark
 }
 
-type seriesKey struct {
-	bench, metric, params, runtime string
-}
-
 func newSummary() *summary {
-	return &summary{series: map[seriesKey][]float64{}, units: map[seriesKey]string{}, failures: map[string]int{}}
-}
-
-func paramString(p map[string]string) string {
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(p)) {
-		parts = append(parts, k+"="+p[k])
-	}
-	return strings.Join(parts, ",")
+	return &summary{series: map[results.SeriesKey]*results.Series{}, failures: map[string]int{}}
 }
 
 func (s *summary) add(x results.Sample) {
-	k := seriesKey{x.Benchmark, x.Metric, paramString(x.Params), x.Runtime}
-	if _, ok := s.series[k]; !ok {
+	k := results.KeyOf(x)
+	sr, ok := s.series[k]
+	if !ok {
+		sr = &results.Series{Key: k, Unit: x.Unit, Better: x.Better}
+		s.series[k] = sr
 		s.order = append(s.order, k)
 	}
-	s.series[k] = append(s.series[k], x.Value)
-	s.units[k] = x.Unit
+	sr.Add(x.Value, x.Trial)
 }
 
 func (s *summary) fail(runtime, bench string) { s.failures[runtime+"/"+bench]++ }
 
-// print writes n, median, p95 and the ratio to the baseline for every series. Emulated
-// runtimes are marked, since their numbers are not comparable.
+// print writes n, the median with its order-statistic interval, p95 and the ratio of
+// medians to the baseline for every series. Emulated runtimes are marked, since their
+// numbers are not comparable.
 func (s *summary) print(w io.Writer, baseline string, emulated map[string]bool) {
 	if w == nil || len(s.order) == 0 && len(s.failures) == 0 {
 		return
@@ -57,36 +49,43 @@ func (s *summary) print(w io.Writer, baseline string, emulated map[string]bool) 
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	hasBaseline := false
 	for _, k := range s.order {
-		hasBaseline = hasBaseline || k.runtime == baseline
+		hasBaseline = hasBaseline || k.Runtime == baseline
 	}
 	if hasBaseline {
-		fmt.Fprintf(w, "\nSummary (ratio = median / median of %s)\n", baseline)
+		fmt.Fprintf(w, "\nSummary (median with its 95%% order-statistic interval; ratio of medians to %s)\n", baseline)
 	} else {
-		fmt.Fprintf(w, "\nSummary (no ratios: the baseline %q is not in this run; choose one with --baseline)\n", baseline)
+		fmt.Fprintf(w, "\nSummary (median with its 95%% order-statistic interval; no ratios: the baseline %q is not in this run; choose one with --baseline)\n", baseline)
 	}
-	fmt.Fprintln(tw, "benchmark\tmetric\truntime\tn\tmedian\tp95\tunit\tratio\t")
+	fmt.Fprintln(tw, "benchmark\tmetric\truntime\tn\tmedian\t95% interval\tp95\tunit\tratio of medians\t")
 	keys := slices.Clone(s.order)
-	slices.SortStableFunc(keys, func(a, b seriesKey) int {
-		return strings.Compare(a.bench+"\x00"+a.metric+"\x00"+a.params, b.bench+"\x00"+b.metric+"\x00"+b.params)
+	slices.SortStableFunc(keys, func(a, b results.SeriesKey) int {
+		return strings.Compare(a.Benchmark+"\x00"+a.Metric+"\x00"+a.Params, b.Benchmark+"\x00"+b.Metric+"\x00"+b.Params)
 	})
 	for _, k := range keys {
-		sum := stats.Summarize(s.series[k])
+		sr := s.series[k]
+		sr.Sort()
+		sum := stats.SummarizeSorted(sr.Values)
 		ratio := "-"
-		if base, ok := s.series[seriesKey{k.bench, k.metric, k.params, baseline}]; ok && k.runtime != baseline {
-			if bm := stats.Summarize(base).Median; bm != 0 {
-				ratio = fmt.Sprintf("%.2fx", sum.Median/bm)
+		if base, ok := s.series[k.WithRuntime(baseline)]; ok && k.Runtime != baseline {
+			base.Sort()
+			if r := stats.RatioOfMedians(sr.Values, base.Values); !math.IsNaN(r) {
+				ratio = fmt.Sprintf("%.2fx", r)
 			}
 		}
-		metric := k.metric
-		if k.params != "" {
-			metric += " " + k.params
+		interval := stats.TooSmall
+		if ci := sum.MedianCI; ci.OK {
+			interval = fmt.Sprintf("[%s, %s]", fmtValue(ci.Lo), fmtValue(ci.Hi))
 		}
-		rt := k.runtime
+		metric := k.Metric
+		if k.Params != "" {
+			metric += " " + k.Params
+		}
+		rt := k.Runtime
 		if emulated[rt] {
 			rt += " (emulated, not comparable)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", k.bench, metric, rt, sum.N,
-			fmtValue(sum.Median), fmtValue(sum.P95), s.units[k], ratio)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", k.Benchmark, metric, rt, sum.N,
+			fmtValue(sum.Median), interval, fmtValue(sum.P95), sr.Unit, ratio)
 	}
 	tw.Flush()
 	for _, k := range slices.Sorted(maps.Keys(s.failures)) {
@@ -95,10 +94,10 @@ func (s *summary) print(w io.Writer, baseline string, emulated map[string]bool) 
 }
 
 func fmtValue(v float64) string {
-	switch {
-	case v >= 1000:
+	switch a := max(v, -v); {
+	case a >= 1000:
 		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
+	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
 	default:
 		return fmt.Sprintf("%.3f", v)

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"sort"
 )
 
@@ -31,4 +32,46 @@ func Cleaners() (names []string, fns []Cleaner) {
 		fns = append(fns, cleaners[n])
 	}
 	return names, fns
+}
+
+// Sweep gathers what the leftover sweeps of one Cleaner removed and why they failed, and
+// makes sure each endpoint (daemon socket, runtime state root) is swept once.
+type Sweep struct {
+	removed []string
+	errs    []error
+	done    map[string]bool
+}
+
+// First tells whether endpoint is seen for the first time; a Cleaner sweeps it only then.
+func (s *Sweep) First(endpoint string) bool {
+	if s.done == nil {
+		s.done = map[string]bool{}
+	}
+	if s.done[endpoint] {
+		return false
+	}
+	s.done[endpoint] = true
+	return true
+}
+
+// Add records one sweep: what it removed and its error, if any.
+func (s *Sweep) Add(removed []string, err error) {
+	s.removed = append(s.removed, removed...)
+	if err != nil {
+		s.errs = append(s.errs, err)
+	}
+}
+
+// Result is what a Cleaner returns: everything removed, and every error joined.
+func (s *Sweep) Result() ([]string, error) { return s.removed, errors.Join(s.errs...) }
+
+// ProfilesOf is the profiles of one driver kind.
+func ProfilesOf(driver string, profiles []Profile) []Profile {
+	var out []Profile
+	for _, p := range profiles {
+		if p.Driver == driver {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -30,6 +30,9 @@ type Env struct {
 	Home string
 	// Subnet is where container and host link addresses come from (198.18.0.0/15 by default).
 	Subnet netip.Prefix
+	// Agent is the static isobench binary that microVM drivers boot as the guest's init
+	// (a profile's agent option wins); empty means this executable.
+	Agent string
 }
 
 // StateDir is where a driver keeps the state of one container (bundle, writable layer).
@@ -75,7 +78,8 @@ func Builtins() []Profile {
 	return append([]Profile(nil), builtins...)
 }
 
-// New makes the driver for a profile.
+// New makes the driver for a profile. Its New refuses a spec with resource limits the
+// driver cannot apply (see ResourceLimiter).
 func New(p Profile, env Env) (Driver, error) {
 	mu.Lock()
 	f, ok := factories[p.Driver]
@@ -83,7 +87,11 @@ func New(p Profile, env Env) (Driver, error) {
 	if !ok {
 		return nil, fmt.Errorf("profile %q: unknown driver %q (known: %v)", p.Name, p.Driver, Drivers())
 	}
-	return f(p, env)
+	d, err := f(p, env)
+	if err != nil {
+		return nil, err
+	}
+	return limitGuard{d}, nil
 }
 
 // Option returns a profile option or def.

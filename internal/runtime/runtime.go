@@ -5,9 +5,11 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
+	"github.com/isobench/isobench/internal/filehash"
 	"github.com/isobench/isobench/internal/image"
 )
 
@@ -17,6 +19,9 @@ const NamePrefix = "isobench-"
 
 // LinkPrefix starts the name of network links isobench creates (link names are limited to 15 bytes).
 const LinkPrefix = "isb"
+
+// HostStateDir holds host-wide state shared by isobench processes (locks, probe verdicts).
+const HostStateDir = "/run/isobench"
 
 // Class groups runtimes in reports.
 type Class string
@@ -87,6 +92,18 @@ type Phase struct {
 	Since time.Duration
 }
 
+// Phase names microVM containers report, measured from the start call, in boot order.
+const (
+	PhaseVMMStarted      = "vmm_started"      // the VMM said the vCPUs run (the guest may have printed already)
+	PhaseKernelStart     = "kernel_start"     // first console byte: the kernel's setup code
+	PhaseInitReached     = "init_reached"     // the agent runs as PID 1
+	PhaseWorkloadStarted = "workload_started" // the agent started the workload
+	PhaseWorkloadExit    = "workload_exit"    // the agent reported the workload's exit
+)
+
+// VMPhases are the phases a microVM container reports, in boot order.
+var VMPhases = []string{PhaseVMMStarted, PhaseKernelStart, PhaseInitReached, PhaseWorkloadStarted, PhaseWorkloadExit}
+
 // Process is a host process that belongs to a container.
 type Process struct {
 	PID  int
@@ -121,6 +138,9 @@ type Spec struct {
 	Network bool
 	// RawDir is where the driver may keep its own logs for this container.
 	RawDir string
+	// Resources limits the container's CPUs and memory. A driver that cannot apply a
+	// limit refuses the spec (see ResourceLimiter); none ignores it.
+	Resources Resources
 }
 
 // Mount is a bind mount of a host path or a tmpfs.
@@ -165,4 +185,18 @@ func Remove(ctx context.Context, c Container) error {
 		return r.Release(ctx)
 	}
 	return c.Delete(ctx)
+}
+
+// Hash puts the SHA-256 of the file at path into *sum for the results. A file that cannot
+// be hashed leaves st with the Problem and returns false: results must name exactly what
+// ran, so such a runtime is not usable.
+func (st *Status) Hash(path string, sum *string) bool {
+	h, err := filehash.SHA256(path)
+	if err != nil {
+		st.Problem = fmt.Sprintf("cannot record what runs: %v", err)
+		st.Fix = "make " + path + " a readable regular file (reinstall it)"
+		return false
+	}
+	*sum = h
+	return true
 }

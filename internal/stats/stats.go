@@ -5,24 +5,24 @@
 // type 7: for sorted x of length n, the p-quantile is at position h=(n-1)p, linearly
 // interpolated between x[floor(h)] and x[ceil(h)].
 //
-// Intervals are percentile bootstraps with a fixed seed, so a report computed twice
-// from the same samples is the same report.
+// A median's interval is the distribution-free order-statistic (binomial) interval with
+// its actual coverage; a shift's is the interval that inverts the rank test it belongs
+// to (Hodges-Lehmann with Mann-Whitney, or with the signed-rank test for pairs), and a
+// ratio's is that interval on the logarithms. Permutation tests use a fixed seed, so a
+// report computed twice from the same samples is the same report.
 package stats
 
 import (
+	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"slices"
 
 	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 const (
-	// Seed seeds every bootstrap, which makes reports reproducible.
+	// Seed seeds every permutation test, which makes reports reproducible.
 	Seed = 1
-	// Resamples is the number of bootstrap resamples.
-	Resamples = 10000
 	// Confidence is the level of every interval.
 	Confidence = 0.95
 )
@@ -31,6 +31,31 @@ const (
 type Interval struct {
 	Lo float64 `json:"lo"`
 	Hi float64 `json:"hi"`
+}
+
+// MarshalJSON writes bounds that do not exist (NaN) as null: JSON has no NaN.
+func (iv Interval) MarshalJSON() ([]byte, error) {
+	bound := func(v float64) any {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return v
+	}
+	return json.Marshal(map[string]any{"lo": bound(iv.Lo), "hi": bound(iv.Hi)})
+}
+
+// RatioOfMedians is median(num) / median(den) of sorted samples; NaN when either is
+// empty or den's median is zero. Named so everywhere, since it is not what the rank
+// tests test.
+func RatioOfMedians(num, den []float64) float64 {
+	if len(num) == 0 || len(den) == 0 {
+		return math.NaN()
+	}
+	d := Quantile(den, 0.5)
+	if d == 0 {
+		return math.NaN()
+	}
+	return Quantile(num, 0.5) / d
 }
 
 // Summary describes one series of samples.
@@ -47,8 +72,9 @@ type Summary struct {
 	P5  float64 `json:"p5"`
 	P95 float64 `json:"p95"`
 	P99 float64 `json:"p99"`
-	// MedianCI is the 95% bootstrap interval of the median.
-	MedianCI Interval `json:"median_ci"`
+	// MedianCI is the distribution-free 95% interval of the median (see MedianInterval)
+	// with its actual coverage; not OK below n = 6.
+	MedianCI CoveredInterval `json:"median_ci"`
 }
 
 // Summarize describes xs; xs is not modified.
@@ -64,7 +90,7 @@ func SummarizeSorted(sorted []float64) Summary {
 	if n == 0 {
 		nan := math.NaN()
 		return Summary{Mean: nan, Median: nan, StdDev: nan, CV: nan, Min: nan, Max: nan,
-			P5: nan, P95: nan, P99: nan, MedianCI: Interval{nan, nan}}
+			P5: nan, P95: nan, P99: nan, MedianCI: noInterval(0)}
 	}
 	mean, sd := stat.MeanStdDev(sorted, nil)
 	if n == 1 {
@@ -85,7 +111,7 @@ func SummarizeSorted(sorted []float64) Summary {
 	if mean == 0 {
 		s.CV = math.NaN()
 	}
-	s.MedianCI = MedianCI(sorted)
+	s.MedianCI = medianInterval(sorted, Confidence)
 	return s
 }
 
@@ -107,206 +133,6 @@ func Quantile(sorted []float64, p float64) float64 {
 // Noisy tells whether s varies more than cvThreshold (0.1 is 10%).
 func Noisy(s Summary, cvThreshold float64) bool {
 	return s.N > 1 && (math.IsNaN(s.CV) || s.CV > cvThreshold)
-}
-
-// medianSampler draws the median of a bootstrap resample of sorted without building
-// the resample. A resample's indices are floor(n*u) for n uniform u, so its k-th
-// smallest index is floor(n*U(k)) with U(k) ~ Beta(k, n-k+1), and the next one is
-// U(k) plus the minimum of the n-k uniforms above it. This is exactly the naive
-// bootstrap's distribution at O(1) per resample instead of O(n), which is what lets
-// a report over a million samples finish in seconds.
-type medianSampler struct {
-	sorted []float64
-	rng    *rand.Rand
-	kth    distuv.Beta
-}
-
-func newMedianSampler(sorted []float64, rng *rand.Rand) *medianSampler {
-	n := len(sorted)
-	k := (n + 1) / 2 // 1-based rank of the (lower) median
-	return &medianSampler{sorted: sorted, rng: rng,
-		kth: distuv.Beta{Alpha: float64(k), Beta: float64(n - k + 1), Src: rng}}
-}
-
-func (m *medianSampler) draw() float64 {
-	n := len(m.sorted)
-	uk := m.kth.Rand()
-	lower := m.sorted[index(uk, n)]
-	if n%2 == 1 {
-		return lower
-	}
-	rest := float64(n - (n+1)/2)
-	// Minimum of `rest` uniforms on (uk, 1), by inverting its distribution function.
-	next := uk + (1-uk)*-math.Expm1(math.Log1p(-m.rng.Float64())/rest)
-	return (lower + m.sorted[index(next, n)]) / 2
-}
-
-func index(u float64, n int) int {
-	i := int(u * float64(n))
-	return min(max(i, 0), n-1)
-}
-
-func newRNG() *rand.Rand { return rand.New(rand.NewPCG(Seed, Seed)) }
-
-// MedianCI is the 95% percentile-bootstrap interval of the median of sorted.
-func MedianCI(sorted []float64) Interval {
-	if len(sorted) == 0 {
-		return Interval{math.NaN(), math.NaN()}
-	}
-	ms := newMedianSampler(sorted, newRNG())
-	meds := make([]float64, Resamples)
-	for i := range meds {
-		meds[i] = ms.draw()
-	}
-	return percentileInterval(meds)
-}
-
-// RatioCI is the ratio median(num)/median(den) with its 95% bootstrap interval,
-// num and den resampled independently. Both must be sorted ascending.
-// The ratio is NaN when den's median is zero or either is empty.
-func RatioCI(num, den []float64) (float64, Interval) {
-	nan := math.NaN()
-	if len(num) == 0 || len(den) == 0 {
-		return nan, Interval{nan, nan}
-	}
-	md := Quantile(den, 0.5)
-	if md == 0 {
-		return nan, Interval{nan, nan}
-	}
-	rng := newRNG()
-	sn, sd := newMedianSampler(num, rng), newMedianSampler(den, rng)
-	ratios := make([]float64, 0, Resamples)
-	for range Resamples {
-		d := sd.draw()
-		r := sn.draw() / d
-		if d != 0 {
-			ratios = append(ratios, r)
-		}
-	}
-	return Quantile(num, 0.5) / md, percentileInterval(ratios)
-}
-
-// DiffCI is median(a) - median(b) with its 95% bootstrap interval, a and b resampled
-// independently. Both must be sorted ascending.
-func DiffCI(a, b []float64) (float64, Interval) {
-	nan := math.NaN()
-	if len(a) == 0 || len(b) == 0 {
-		return nan, Interval{nan, nan}
-	}
-	rng := newRNG()
-	sa, sb := newMedianSampler(a, rng), newMedianSampler(b, rng)
-	diffs := make([]float64, Resamples)
-	for i := range diffs {
-		diffs[i] = sa.draw() - sb.draw()
-	}
-	return Quantile(a, 0.5) - Quantile(b, 0.5), percentileInterval(diffs)
-}
-
-func percentileInterval(xs []float64) Interval {
-	if len(xs) == 0 {
-		return Interval{math.NaN(), math.NaN()}
-	}
-	slices.Sort(xs)
-	alpha := (1 - Confidence) / 2
-	return Interval{Quantile(xs, alpha), Quantile(xs, 1-alpha)}
-}
-
-// exactLimit is the largest n1+n2 for which MannWhitney computes the exact null
-// distribution (without ties); above it the normal approximation is close enough.
-const exactLimit = 50
-
-// MannWhitney is the two-sided Mann-Whitney U test of x against y. U is the statistic
-// of x (the number of pairs where x wins, ties counting one half). Without ties and with
-// n1+n2 <= 50 the p-value is exact; otherwise it is the normal approximation with tie and
-// continuity correction (as scipy.stats.mannwhitneyu with method "exact" and
-// "asymptotic"). The p-value is NaN when either sample is empty.
-func MannWhitney(x, y []float64) (u, p float64) {
-	n1, n2 := len(x), len(y)
-	if n1 == 0 || n2 == 0 {
-		return math.NaN(), math.NaN()
-	}
-	type obs struct {
-		v     float64
-		fromX bool
-	}
-	all := make([]obs, 0, n1+n2)
-	for _, v := range x {
-		all = append(all, obs{v, true})
-	}
-	for _, v := range y {
-		all = append(all, obs{v, false})
-	}
-	slices.SortFunc(all, func(a, b obs) int { return cmpFloat(a.v, b.v) })
-	n := n1 + n2
-	var rankSumX, tieTerm float64
-	for i := 0; i < n; {
-		j := i
-		for j < n && all[j].v == all[i].v {
-			j++
-		}
-		midRank := float64(i+j+1) / 2 // ranks are 1-based: (i+1 + j) / 2
-		for k := i; k < j; k++ {
-			if all[k].fromX {
-				rankSumX += midRank
-			}
-		}
-		t := float64(j - i)
-		tieTerm += t*t*t - t
-		i = j
-	}
-	u = rankSumX - float64(n1*(n1+1))/2
-	uMax := math.Max(u, float64(n1*n2)-u)
-	if tieTerm == 0 && n <= exactLimit {
-		return u, math.Min(1, 2*exactUpperTail(n1, n2, int(uMax)))
-	}
-	mu := float64(n1*n2) / 2
-	fn := float64(n)
-	sigma := math.Sqrt(float64(n1*n2) / 12 * ((fn + 1) - tieTerm/(fn*(fn-1))))
-	if sigma == 0 {
-		return u, 1
-	}
-	z := (uMax - mu - 0.5) / sigma
-	return u, math.Min(1, 2*distuv.UnitNormal.Survival(z))
-}
-
-// exactUpperTail is P(U >= u) under the null for sample sizes n1 and n2, by counting
-// the arrangements with each U (the classic recurrence on the largest observation).
-func exactUpperTail(n1, n2, u int) float64 {
-	// counts[i][j][s]: arrangements of i x's and j y's with U = s.
-	maxU := n1 * n2
-	prev := make([][]float64, n2+1) // row i-1
-	cur := make([][]float64, n2+1)
-	for j := range prev {
-		prev[j] = make([]float64, maxU+1)
-		cur[j] = make([]float64, maxU+1)
-		prev[j][0] = 1 // i = 0: one arrangement, U = 0
-	}
-	for i := 1; i <= n1; i++ {
-		for j := 0; j <= n2; j++ {
-			clear(cur[j])
-			for s := 0; s <= i*j; s++ {
-				// Largest observation is an x: it beats all j y's.
-				var c float64
-				if s >= j {
-					c = prev[j][s-j]
-				}
-				// Largest observation is a y: it adds nothing to U.
-				if j > 0 {
-					c += cur[j-1][s]
-				}
-				cur[j][s] = c
-			}
-		}
-		prev, cur = cur, prev
-	}
-	var tail, total float64
-	for s, c := range prev[n2] {
-		total += c
-		if s >= u {
-			tail += c
-		}
-	}
-	return tail / total
 }
 
 func cmpFloat(a, b float64) int {

@@ -23,17 +23,16 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/probe"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/qemu"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // Runtimes are the built-in profiles RunOnRuntimes tries, each skipped when not usable.
 // qemu-microvm runs under TCG where KVM cannot run ordinary guests: slow, but every
 // benchmark then runs inside a real VM through the guest agent.
-var Runtimes = []string{"host", "runc", "crun", "runsc", qemu.DriverName}
+var Runtimes = []string{"host", "runc", "crun", "runsc", "qemu-microvm"}
 
 // Binary returns the static isobench binary (built once per test process by testbin). It
-// skips the test when the go tool is missing or the binary has no probe mode yet.
+// skips the test when the go tool is missing and fails it when the binary has no probe mode.
 func Binary(t testing.TB) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
@@ -45,7 +44,7 @@ func Binary(t testing.TB) string {
 	}
 	out, err := exec.Command(bin, probe.Command, "marker").Output()
 	if err != nil || strings.TrimSpace(string(out)) != probe.Marker {
-		t.Skipf("cmd/isobench does not dispatch `isobench probe` to probe.Main yet (probe marker: %v, %q)", err, out)
+		t.Fatalf("the static isobench binary does not answer `isobench probe marker` (%v, %q): cmd/isobench must dispatch the probe mode", err, out)
 	}
 	return bin
 }
@@ -60,23 +59,16 @@ func Testdata(t testing.TB, name string) []byte {
 	return data
 }
 
-// UsableDriver returns a driver for the built-in profile name, or skips the test when
-// there is no such profile or the driver is not usable here.
+// UsableDriver returns a driver for the built-in profile name. It skips the test when the
+// driver is not usable here and fails it when there is no such profile (a typo).
 func UsableDriver(t testing.TB, name string) runtime.Driver {
 	t.Helper()
 	for _, p := range runtime.Builtins() {
 		if p.Name != name {
 			continue
 		}
-		if p.Driver == qemu.DriverName {
-			// The guest agent must be the static isobench binary, not this test binary.
-			opts := map[string]string{"agent": Binary(t)}
-			for k, v := range p.Options {
-				opts[k] = v
-			}
-			p.Options = opts
-		}
-		d, err := runtime.New(p, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
+		// A microVM's guest agent must be the static isobench binary, not this test binary.
+		d, err := runtime.New(p, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15"), Agent: Binary(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +77,7 @@ func UsableDriver(t testing.TB, name string) runtime.Driver {
 		}
 		return d
 	}
-	t.Skipf("no built-in profile %q (is its driver package imported?)", name)
+	t.Fatalf("no built-in profile %q: a typo, or its driver package is not imported by the test", name)
 	return nil
 }
 
@@ -115,12 +107,18 @@ var ids atomic.Int64
 // samples by runtime.
 func RunOnRuntimes(t *testing.T, b bench.Benchmark, img *image.Image, settings bench.Settings, probeBin string) map[string][]Sample {
 	t.Helper()
+	return RunOn(t, Runtimes, b, img, settings, probeBin)
+}
+
+// RunOn is RunOnRuntimes on the named runtimes only (a slow benchmark skips the emulated VM).
+func RunOn(t *testing.T, runtimes []string, b bench.Benchmark, img *image.Image, settings bench.Settings, probeBin string) map[string][]Sample {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run containers")
 	}
 	all := map[string][]Sample{}
 	idPrefix := fmt.Sprintf("%stest-%s-%d-", runtime.NamePrefix, b.Name(), os.Getpid())
-	for _, name := range Runtimes {
+	for _, name := range runtimes {
 		t.Run(name, func(t *testing.T) {
 			d := PreparedDriver(t, name, img)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -1,17 +1,15 @@
 package benchtest
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
-	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/procs"
 )
 
 // Servers are command-line fragments of the server processes a benchmark starts, so that
@@ -34,21 +32,16 @@ func (s Servers) Running(t testing.TB) map[int]bool {
 // of containers).
 func (s Servers) startedSince(t testing.TB, before map[int]bool) map[int]string {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
+	pids, err := procs.All()
 	if err != nil {
-		t.Fatalf("listing processes: %v", err)
+		t.Fatal(err)
 	}
 	found := map[int]string{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || before[pid] || pid == os.Getpid() {
+	for _, pid := range pids {
+		if before[pid] || pid == os.Getpid() {
 			continue
 		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		cmdline := strings.Join(strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), " ")
+		cmdline := strings.Join(procs.Cmdline(pid), " ")
 		for _, server := range s {
 			if strings.Contains(cmdline, server) {
 				found[pid] = cmdline
@@ -56,19 +49,19 @@ func (s Servers) startedSince(t testing.TB, before map[int]bool) map[int]string 
 		}
 	}
 	if before != nil {
-		for _, pid := range runtime.Descendants(os.Getpid()) {
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		for _, pid := range procs.Descendants(os.Getpid()) {
+			st, err := procs.ReadStat(pid)
 			if err != nil {
 				continue
 			}
-			// "pid (comm) state ...": an exited child nobody reaped yet is the driver's
-			// bookkeeping, not a server left running.
-			if _, after, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(after, "Z") {
-				t.Logf("unreaped exited process: %s", strings.Fields(string(stat))[:3])
+			// An exited child nobody reaped yet is the driver's bookkeeping, not a server
+			// left running.
+			if st.State == "Z" {
+				t.Logf("unreaped exited process: %d (%s) %s", pid, st.Comm, st.State)
 				continue
 			}
-			if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
-				found[pid] = strings.ReplaceAll(string(raw), "\x00", " ")
+			if args := procs.Cmdline(pid); args != nil {
+				found[pid] = strings.Join(args, " ")
 			}
 		}
 	}
@@ -93,13 +86,13 @@ func AssertNothingLeft(t testing.TB, idPrefix string, servers Servers, before ma
 			t.Errorf("link %s (for %s) left behind", l.Attrs().Name, l.Attrs().Alias)
 		}
 	}
-	mounts, err := os.ReadFile("/proc/self/mounts")
+	all, err := mounts.All()
 	if err != nil {
-		t.Fatalf("listing mounts: %v", err)
+		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, "/"+idPrefix) {
-			t.Errorf("mount left behind: %s", line)
+	for _, m := range all {
+		if strings.Contains(m.Mountpoint, "/"+idPrefix) || strings.Contains(m.Source, "/"+idPrefix) || strings.Contains(m.VFSOptions, "/"+idPrefix) {
+			t.Errorf("mount left behind: %s on %s (%s)", m.Source, m.Mountpoint, m.VFSOptions)
 		}
 	}
 	for pid, cmdline := range servers.startedSince(t, before) {
@@ -107,10 +100,13 @@ func AssertNothingLeft(t testing.TB, idPrefix string, servers Servers, before ma
 	}
 	// A VMM names its VM after the container (qemu -name, firecracker --id), a runtime's
 	// sandbox carries the id in its arguments: none may outlive the trial.
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		if raw, err := os.ReadFile(p); err == nil && strings.Contains(string(raw), idPrefix) {
-			t.Errorf("process %s left running: %s", filepath.Base(filepath.Dir(p)), strings.ReplaceAll(string(raw), "\x00", " "))
+	pids, err := procs.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if cmdline := strings.Join(procs.Cmdline(pid), " "); strings.Contains(cmdline, idPrefix) {
+			t.Errorf("process %d left running: %s", pid, cmdline)
 		}
 	}
 }

@@ -4,6 +4,7 @@ package cpu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	goruntime "runtime"
@@ -21,19 +22,33 @@ const Name = "cpu"
 // Metric names.
 const MetricEventsPerSecond = "events_per_second"
 
-// Settings keys (config file: benchmarks: cpu: {...}) and their defaults.
-const (
-	// SettingTime is how long each sysbench run lasts (whole seconds).
-	SettingTime = "time"
-	// SettingThreads lists the thread counts to run; 0 means one per host CPU.
-	SettingThreads = "threads"
-	// SettingMaxPrime is sysbench's --cpu-max-prime (the work per event).
-	SettingMaxPrime = "max_prime"
+// Settings are the benchmark's settings (config file: benchmarks: cpu: {...}).
+type Settings struct {
+	// Time is how long each sysbench run lasts (rounded up to whole seconds).
+	Time bench.Duration `yaml:"time"`
+	// Threads lists the thread counts to run; 0 means one per host CPU.
+	Threads []int `yaml:"threads"`
+	// MaxPrime is sysbench's --cpu-max-prime (the work per event).
+	MaxPrime int `yaml:"max_prime"`
+}
 
-	DefaultTime     = 10 * time.Second
-	QuickTime       = 2 * time.Second
-	DefaultMaxPrime = 10000 // sysbench's own default, so hand runs compare
-)
+// DefaultSettings implements bench.Configurable. MaxPrime is sysbench's own default, so
+// hand runs compare.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Time: bench.Duration(10 * time.Second), Threads: []int{1, 0}, MaxPrime: 10000}
+	if quick {
+		s.Time = bench.Duration(2 * time.Second)
+	}
+	return s
+}
+
+// Validate refuses settings sysbench cannot run.
+func (s Settings) Validate() error {
+	if s.Time <= 0 || s.MaxPrime < 1 || len(s.Threads) == 0 {
+		return errors.New("time and max_prime must be positive and threads not empty")
+	}
+	return nil
+}
 
 func init() { bench.Register(Benchmark{}) }
 
@@ -57,22 +72,11 @@ func (Benchmark) Tools() []string { return []string{"sysbench"} }
 
 // Run runs sysbench cpu once per thread count.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	def := DefaultTime
-	if t.Quick {
-		def = QuickTime
-	}
-	dur, err := t.Settings.Duration(SettingTime, def)
-	if err != nil {
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
 		return err
 	}
-	threads, err := t.Settings.Ints(SettingThreads, []int{1, 0})
-	if err != nil {
-		return err
-	}
-	maxPrime, err := t.Settings.Int(SettingMaxPrime, DefaultMaxPrime)
-	if err != nil {
-		return err
-	}
+	dur, threads, maxPrime := cfg.Time.D(), cfg.Threads, cfg.MaxPrime
 	for _, n := range dedupe(resolveThreads(threads)) {
 		args := []string{"sysbench", "cpu",
 			"--threads=" + strconv.Itoa(n),
@@ -90,7 +94,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 		if res.Threads != n {
 			return fmt.Errorf("sysbench cpu ran %d threads, asked for %d", res.Threads, n)
 		}
-		emit(t, MetricEventsPerSecond, res.EventsPerSecond, map[string]string{"threads": strconv.Itoa(n)})
+		t.Emit(MetricEventsPerSecond, res.EventsPerSecond, map[string]string{"threads": strconv.Itoa(n)})
 	}
 	return nil
 }
@@ -123,11 +127,4 @@ func dedupe(list []int) []int {
 // wholeSeconds rounds up, since sysbench takes --time in whole seconds.
 func wholeSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
-}
-
-func emit(t *bench.Trial, metric string, v float64, params map[string]string) {
-	if t.Warmup || t.Emit == nil {
-		return
-	}
-	t.Emit(metric, v, params)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/isobench/isobench/internal/bench"
 )
 
 // Result is what one `sysbench cpu run` reported.
@@ -46,7 +48,7 @@ func Parse(out []byte) (Result, error) {
 		}
 	}
 	if !haveRate {
-		return r, fmt.Errorf("sysbench cpu output has no \"events per second\" line (failed or cut short): %s", Complaint(out))
+		return r, fmt.Errorf("sysbench cpu output has no \"events per second\" line (failed or cut short): %s", bench.SysbenchComplaint(out))
 	}
 	if !complete {
 		return r, errors.New("sysbench cpu output ends before its last line \"execution time (avg/stddev)\" (cut short)")
@@ -55,20 +57,4 @@ func Parse(out []byte) (Result, error) {
 		return r, fmt.Errorf("sysbench cpu reported %v events per second", r.EventsPerSecond)
 	}
 	return r, nil
-}
-
-// Complaint picks the line that says why a sysbench run failed (FATAL, invalid option),
-// else the last line of output, for error messages.
-func Complaint(out []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	for _, l := range lines {
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "FATAL") || strings.HasPrefix(l, "invalid option") || strings.HasPrefix(l, "Unknown") {
-			return l
-		}
-	}
-	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
-		return "last line: " + strconv.Quote(last)
-	}
-	return "no output"
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/hostinfo"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -34,7 +35,9 @@ func (Density) Description() string {
 
 func (Density) Metrics() []bench.Metric {
 	return []bench.Metric{
-		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)"},
+		{Name: "mem_available_per_container", Unit: "MiB", Better: results.Lower, Description: "drop of the host's MemAvailable divided by the containers running (param n)",
+			Caveat: "MemAvailable is host-wide, so it moves with everything else on the host; at small n on a busy host the drop per container " +
+				"can be dominated by other processes (even negative); pss_per_container measures the containers themselves"},
 		{Name: "pss_per_container", Unit: "MiB", Better: results.Lower, Description: "proportional set size of each container's processes (workload, shim, sandbox, gofer, VMM), mean per container (param n)"},
 		{Name: "startup_under_load", Unit: "ms", Better: results.Lower, Description: "create to first output of one more container while n run (param n)"},
 		{Name: "vmm_overhead", Unit: "MiB", Better: results.Lower, Description: "VMs only: the VMM's memory beyond the guest memory it holds, mean per VM (param n)"},
@@ -47,6 +50,38 @@ func (Density) Metrics() []bench.Metric {
 // The workload of the idle containers is the probe, so every runtime idles the same program.
 func (Density) Tools() []string { return nil }
 
+// Settings are the benchmark's settings (config file: benchmarks: density: {...}).
+type Settings struct {
+	// Steps are the numbers of idle containers to run together, each step from zero.
+	Steps []int `yaml:"steps"`
+	// Settle is how long the containers of a step idle before memory is read.
+	Settle bench.Duration `yaml:"settle"`
+	// BurstN containers start at once, BurstParallel at a time, for the burst rate.
+	BurstN        int `yaml:"burst_n"`
+	BurstParallel int `yaml:"burst_parallel"`
+}
+
+// DefaultSettings implements bench.Configurable.
+func (Density) DefaultSettings(quick bool) any {
+	if quick {
+		return &Settings{Steps: []int{1, 5, 10}, Settle: bench.Duration(time.Second), BurstN: 8, BurstParallel: 2}
+	}
+	return &Settings{Steps: []int{1, 10, 50, 100}, Settle: bench.Duration(3 * time.Second), BurstN: 20, BurstParallel: 4}
+}
+
+// Validate refuses steps without containers and an empty burst.
+func (s Settings) Validate() error {
+	for _, n := range s.Steps {
+		if n < 1 {
+			return fmt.Errorf("density: step %d: every step needs at least one container", n)
+		}
+	}
+	if s.BurstN < 1 || s.BurstParallel < 1 {
+		return errors.New("density: burst_n and burst_parallel must be at least 1")
+	}
+	return nil
+}
+
 type settings struct {
 	steps         []int
 	settle        time.Duration
@@ -55,37 +90,26 @@ type settings struct {
 	budget        uint64
 }
 
+// memAvailable reads the host's MemAvailable; tests replace it to inject a failure.
+var memAvailable = hostinfo.MemAvailable
+
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{}
-	def := settings{steps: []int{1, 10, 50, 100}, settle: 3 * time.Second, burstN: 20, burstParallel: 4}
-	if t.Quick {
-		def = settings{steps: []int{1, 5, 10}, settle: time.Second, burstN: 8, burstParallel: 2}
+	cfg := Density{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.steps, err = t.Settings.Ints("steps", def.steps); err != nil {
-		return s, err
-	}
-	if s.settle, err = t.Settings.Duration("settle", def.settle); err != nil {
-		return s, err
-	}
-	if s.burstN, err = t.Settings.Int("burst_n", def.burstN); err != nil {
-		return s, err
-	}
-	if s.burstParallel, err = t.Settings.Int("burst_parallel", def.burstParallel); err != nil {
-		return s, err
-	}
-	for _, n := range s.steps {
-		if n < 1 {
-			return s, fmt.Errorf("density: step %d: every step needs at least one container", n)
-		}
-	}
-	if s.burstN < 1 || s.burstParallel < 1 {
-		return s, errors.New("density: burst_n and burst_parallel must be at least 1")
-	}
+	s := settings{steps: cfg.Steps, settle: cfg.Settle.D(), burstN: cfg.BurstN, burstParallel: cfg.BurstParallel}
 	s.budget = t.MemoryBudget
 	if s.budget == 0 {
-		// By default the steps may take half of what the host has available.
-		avail, _ := hostinfo.MemInfo("MemAvailable")
+		// By default the steps may take half of what the host has available. Without
+		// that figure there is no budget, and no step may run unbounded.
+		avail, err := memAvailable()
+		if err != nil {
+			return s, fmt.Errorf("density: reading the host's MemAvailable for the memory budget: %w", err)
+		}
+		if avail == 0 {
+			return s, errors.New("density: the host reports no MemAvailable: cannot set a memory budget")
+		}
 		s.budget = avail / 2
 	}
 	return s, nil
@@ -151,7 +175,10 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	defer func() { removeAll(context.WithoutCancel(ctx), running) }()
 
 	settleCaches()
-	rec.AvailBefore, _ = hostinfo.MemInfo("MemAvailable")
+	var err error
+	if rec.AvailBefore, err = memAvailable(); err != nil {
+		return err
+	}
 	pssSum := uint64(0)
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
@@ -159,7 +186,10 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 		}
 		// What the step took so far, by the larger of the two measures (MemAvailable is
 		// noisy when other things run), and what one more container will likely take.
-		avail, _ := hostinfo.MemInfo("MemAvailable")
+		avail, err := memAvailable()
+		if err != nil {
+			return err
+		}
 		taken := max(sub(rec.AvailBefore, avail), pssSum)
 		next := uint64(0)
 		if len(running) > 0 {
@@ -188,7 +218,9 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	}
 
 	sleepCtx(ctx, s.settle)
-	rec.AvailAfter, _ = hostinfo.MemInfo("MemAvailable")
+	if rec.AvailAfter, err = memAvailable(); err != nil {
+		return err
+	}
 	total := uint64(0)
 	counted := 0
 	var overhead int64
@@ -258,26 +290,28 @@ func startIdle(ctx context.Context, t *bench.Trial) (runtime.Container, error) {
 // measure sums the PSS of a container's processes.
 func measure(ctx context.Context, c runtime.Container) containerMemory {
 	cm := containerMemory{ID: c.ID()}
-	procs, err := c.Processes(ctx)
+	ps, err := c.Processes(ctx)
 	if err != nil {
 		cm.Error = err.Error()
 		return cm
 	}
-	for _, p := range procs {
-		pss, err := PSS(p.PID)
+	for _, p := range ps {
+		pss, err := procs.PSS(p.PID)
 		if err != nil {
 			// A process may end between listing and reading; the others still count.
 			continue
 		}
-		cm.Processes = append(cm.Processes, processMemory{PID: p.PID, Role: p.Role, Command: command(p.PID), PSSBytes: pss})
+		cm.Processes = append(cm.Processes, processMemory{PID: p.PID, Role: p.Role, Command: procs.Comm(p.PID), PSSBytes: pss})
 		cm.PSSBytes += pss
 	}
 	if len(cm.Processes) == 0 {
-		cm.Error = fmt.Sprintf("none of the %d processes of %s could be read", len(procs), c.ID())
+		cm.Error = fmt.Sprintf("none of the %d processes of %s could be read", len(ps), c.ID())
 	}
 	if r, ok := c.(interface{ MemoryOverheadBytes() (int64, error) }); ok {
 		if v, err := r.MemoryOverheadBytes(); err == nil {
 			cm.Extra = map[string]string{"vmm_overhead_bytes": strconv.FormatInt(v, 10)}
+		} else {
+			cm.Extra = map[string]string{"vmm_overhead_error": err.Error()}
 		}
 	}
 	return cm

@@ -20,8 +20,8 @@ import (
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
-	"github.com/isobench/isobench/internal/runtime/overlay"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 var ids atomic.Int64
@@ -165,7 +165,7 @@ func assertNothingLeft(t *testing.T, rt string) {
 			t.Errorf("%s still lists %s", rt, id)
 		}
 	}
-	for _, m := range overlay.MountsUnder("/") {
+	for _, m := range testutil.MountsUnder(t, "/") {
 		if strings.Contains(m, runtime.NamePrefix+"density-") {
 			t.Errorf("mount left: %s", m)
 		}

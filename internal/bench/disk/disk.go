@@ -5,6 +5,7 @@ package disk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path"
@@ -29,26 +30,42 @@ const (
 	MetricRandWriteP99  = "rand_write_p99"
 )
 
-// Settings keys (config file: benchmarks: disk: {...}) and their defaults.
-const (
-	// SettingRuntime is how long each of the four fio jobs runs (whole seconds).
-	SettingRuntime = "runtime"
-	// SettingSizeMiB is the size of the test file.
-	SettingSizeMiB = "size_mib"
-	// SettingRootfsDir is the directory of the root filesystem test file; it must exist in
-	// the image and be on the root filesystem (/tmp often is a tmpfs).
-	SettingRootfsDir = "rootfs_dir"
-	// SettingRootfsDirect is fio's --direct on the root filesystem (1 bypasses the page
-	// cache; 0 for runtimes whose filesystem refuses O_DIRECT).
-	SettingRootfsDirect = "rootfs_direct"
+// Settings are the benchmark's settings (config file: benchmarks: disk: {...}).
+type Settings struct {
+	// Runtime is how long each of the four fio jobs runs (whole seconds).
+	Runtime bench.Duration `yaml:"runtime"`
+	// SizeMiB is the size of the test file.
+	SizeMiB int `yaml:"size_mib"`
+	// RootfsDir is the directory of the root filesystem test file; it must exist in the
+	// image and be on the root filesystem (/tmp often is a tmpfs).
+	RootfsDir string `yaml:"rootfs_dir"`
+	// RootfsDirect is fio's --direct on the root filesystem (1 bypasses the page cache; 0
+	// for runtimes whose filesystem refuses O_DIRECT).
+	RootfsDirect int `yaml:"rootfs_direct"`
+}
 
-	DefaultRuntime      = 10 * time.Second
-	QuickRuntime        = 2 * time.Second
-	DefaultSizeMiB      = 1024
-	QuickSizeMiB        = 64
-	DefaultRootfsDir    = "/var/tmp"
-	DefaultRootfsDirect = 1
-)
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Runtime: bench.Duration(10 * time.Second), SizeMiB: 1024, RootfsDir: "/var/tmp", RootfsDirect: 1}
+	if quick {
+		s.Runtime, s.SizeMiB = bench.Duration(2*time.Second), 64
+	}
+	return s
+}
+
+// Validate refuses settings fio cannot run.
+func (s Settings) Validate() error {
+	if s.SizeMiB < 1 {
+		return fmt.Errorf("size_mib: %d MiB; need at least 1", s.SizeMiB)
+	}
+	if s.RootfsDirect != 0 && s.RootfsDirect != 1 {
+		return fmt.Errorf("rootfs_direct: %d; want 0 or 1", s.RootfsDirect)
+	}
+	if s.Runtime <= 0 || s.RootfsDir == "" {
+		return errors.New("runtime must be positive and rootfs_dir not empty")
+	}
+	return nil
+}
 
 // TmpfsDir is where the tmpfs is mounted in the container.
 const TmpfsDir = "/isobench-tmpfs"
@@ -104,30 +121,14 @@ type target struct {
 
 // Run runs fio once per filesystem, each in its own container.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	runFor, sizeMiB := DefaultRuntime, DefaultSizeMiB
-	if t.Quick {
-		runFor, sizeMiB = QuickRuntime, QuickSizeMiB
-	}
-	var err error
-	if runFor, err = t.Settings.Duration(SettingRuntime, runFor); err != nil {
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
 		return err
 	}
-	if sizeMiB, err = t.Settings.Int(SettingSizeMiB, sizeMiB); err != nil {
-		return err
-	}
-	if sizeMiB < 1 {
-		return fmt.Errorf("setting %s: %d MiB; need at least 1", SettingSizeMiB, sizeMiB)
-	}
-	direct, err := t.Settings.Int(SettingRootfsDirect, DefaultRootfsDirect)
-	if err != nil {
-		return err
-	}
-	if direct != 0 && direct != 1 {
-		return fmt.Errorf("setting %s: %d; want 0 or 1", SettingRootfsDirect, direct)
-	}
+	runFor, sizeMiB, direct := cfg.Runtime.D(), cfg.SizeMiB, cfg.RootfsDirect
 	size := int64(sizeMiB) << 20
 	targets := []target{
-		{fs: "rootfs", dir: t.Settings.String(SettingRootfsDir, DefaultRootfsDir), direct: direct},
+		{fs: "rootfs", dir: cfg.RootfsDir, direct: direct},
 		// tmpfs refuses O_DIRECT on many kernels, and is memory anyway. The slack holds fio's
 		// file while it is laid out.
 		{fs: "tmpfs", dir: TmpfsDir, direct: 0, mounts: []runtime.Mount{{
@@ -207,9 +208,6 @@ func emitResults(t *bench.Trial, res *FioResult, tg target) error {
 			}
 			samples = append(samples, sample{iops, stats.IOPS, "4KiB"}, sample{lat, p99, "4KiB"})
 		}
-	}
-	if t.Warmup || t.Emit == nil {
-		return nil
 	}
 	for _, s := range samples {
 		t.Emit(s.metric, s.value, map[string]string{

@@ -8,6 +8,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 // TestOnEveryRuntime runs one quick trial through each usable built-in runtime with the
@@ -17,5 +18,5 @@ func TestOnEveryRuntime(t *testing.T) {
 		t.Skip("-short: runs containers")
 	}
 	img := imagetest.Default(t)
-	benchtest.RunOnRuntimes(t, disk.Benchmark{}, img, map[string]any{disk.SettingRuntime: "1s", disk.SettingSizeMiB: 32}, "")
+	benchtest.RunOnRuntimes(t, disk.Benchmark{}, img, map[string]any{"runtime": "1s", "size_mib": 32}, "")
 }

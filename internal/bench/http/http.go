@@ -6,11 +6,8 @@ package http
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	nethttp "net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +17,8 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/bench/network"
+	"github.com/isobench/isobench/internal/hostcpu"
+	"github.com/isobench/isobench/internal/httpload"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -44,35 +42,45 @@ const (
 	InfoStack = "stack"
 )
 
-// Settings keys (config file: benchmarks: http: {...}) and their defaults.
+// Settings keys (config file: benchmarks: http: {...}).
 const (
-	// SettingConcurrency is the number of requests kept in flight, each on its own
-	// keep-alive connection; a new request goes out as soon as one is answered.
-	SettingConcurrency = "concurrency"
-	// SettingDuration is how long each file is requested.
-	SettingDuration = "duration"
-	// SettingMaxRequests bounds the requests per file, whatever the duration.
-	SettingMaxRequests = "max_requests"
-	// SettingStartupTimeout bounds the wait for the first 200 response.
+	SettingConcurrency    = "concurrency"
+	SettingDuration       = "duration"
+	SettingMaxRequests    = "max_requests"
 	SettingStartupTimeout = "startup_timeout"
-
-	DefaultConcurrency    = 16
-	DefaultDuration       = 10 * time.Second
-	DefaultMaxRequests    = 5_000_000
-	DefaultStartupTimeout = 60 * time.Second
-	QuickConcurrency      = 8
-	QuickDuration         = 2 * time.Second
 )
 
-// MaxErrorRatio is the share of failed requests (not 200 with the full body length, or no
-// response) above which a trial fails rather than reports.
-const MaxErrorRatio = 0.01
+// Settings are the benchmark's settings.
+type Settings struct {
+	// Concurrency is the number of requests kept in flight, each on its own keep-alive
+	// connection; a new request goes out as soon as one is answered.
+	Concurrency int `yaml:"concurrency"`
+	// Duration is how long each file is requested.
+	Duration bench.Duration `yaml:"duration"`
+	// MaxRequests bounds the requests per file, whatever the duration.
+	MaxRequests int `yaml:"max_requests"`
+	// StartupTimeout bounds the wait for the first 200 response.
+	StartupTimeout bench.Duration `yaml:"startup_timeout"`
+}
 
-// pollInterval is how often the start-up probe asks for the page.
-const pollInterval = 2 * time.Millisecond
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Concurrency: 16, Duration: bench.Duration(10 * time.Second), MaxRequests: 5_000_000,
+		StartupTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Concurrency, s.Duration = 8, bench.Duration(2*time.Second)
+	}
+	return s
+}
 
-// requestTimeout bounds one request.
-const requestTimeout = 10 * time.Second
+// Validate refuses settings that cannot load a server.
+func (s Settings) Validate() error {
+	if s.Concurrency < 1 || s.Duration <= 0 || s.MaxRequests < 1 || s.StartupTimeout <= 0 {
+		return fmt.Errorf("settings %s, %s, %s and %s must be positive",
+			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
+	}
+	return nil
+}
 
 // File is one document the server serves.
 type File struct {
@@ -116,6 +124,7 @@ func (Benchmark) Metrics() []bench.Metric {
 		{Name: MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
 		{Name: MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
 		{Name: MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
+		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
 	}
 }
 
@@ -129,28 +138,12 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{concurrency: DefaultConcurrency, duration: DefaultDuration}
-	if t.Quick {
-		s.concurrency, s.duration = QuickConcurrency, QuickDuration
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.concurrency, err = t.Settings.Int(SettingConcurrency, s.concurrency); err != nil {
-		return s, err
-	}
-	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
-		return s, err
-	}
-	if s.maxRequests, err = t.Settings.Int(SettingMaxRequests, DefaultMaxRequests); err != nil {
-		return s, err
-	}
-	if s.startupTimeout, err = t.Settings.Duration(SettingStartupTimeout, DefaultStartupTimeout); err != nil {
-		return s, err
-	}
-	if s.concurrency < 1 || s.duration <= 0 || s.maxRequests < 1 || s.startupTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s, %s and %s must be positive",
-			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
-	}
-	return s, nil
+	return settings{concurrency: cfg.Concurrency, duration: cfg.Duration.D(), maxRequests: cfg.MaxRequests,
+		startupTimeout: cfg.StartupTimeout.D()}, nil
 }
 
 // Run starts apache2 in a container, times it until it serves, then loads it with each file.
@@ -159,7 +152,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return err
 	}
-	ports, err := network.FreeLoopbackPorts(1)
+	ports, err := bench.FreeLoopbackPorts(1)
 	if err != nil {
 		return err
 	}
@@ -175,32 +168,18 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("keeping raw output: %w", err)
 	}
 	defer stdout.Close()
-	stderr := &bench.FirstByteBuffer{}
-	c, err := t.Driver.New(ctx, runtime.Spec{
-		ID:      t.NewID(),
-		Args:    []string{"/bin/sh", "-c", serverScript},
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Network: true,
-		RawDir:  t.RawDir,
+	c, err := bench.NewServerContainer(ctx, t, "apache2", runtime.Spec{
+		Args: []string{"/bin/sh", "-c", serverScript},
 		Mounts: []runtime.Mount{
 			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
 			{Type: "bind", Source: filepath.Join(dir, "ports.conf"), Destination: portsConf, ReadOnly: true},
 		},
-	})
+	}, stdout, &bench.FirstByteBuffer{})
 	if err != nil {
-		return fmt.Errorf("preparing the apache2 container: %w", err)
+		return err
 	}
-	defer func() {
-		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
-		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
-			err = fmt.Errorf("deleting the container: %w", derr)
-		}
-		_ = os.WriteFile(filepath.Join(t.RawDir, "apache2.stderr"), stderr.Bytes(), 0o644)
-	}()
-	failed := func(step string, err error) error {
-		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
-	}
+	defer c.Remove(ctx, &err)
+	failed := c.Failed
 	// apache2 listens on the container's address when it is known now; otherwise (engines
 	// assign it at start) on every address of the container's own namespace.
 	listen := strconv.Itoa(port)
@@ -212,21 +191,13 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("writing apache2's listener configuration: %w", err)
 	}
 
-	if err := c.Create(ctx); err != nil {
-		return failed("create", err)
-	}
-	started := time.Now()
-	if err := c.Start(ctx); err != nil {
-		return failed("start", err)
-	}
-	// Asking an engine for the address is part of what a client of it waits for.
-	netInfo, err := bench.ContainerAddress(ctx, c, cfg.startupTimeout)
+	started, netInfo, err := c.Launch(ctx, cfg.startupTimeout)
 	if err != nil {
-		return failed("start", err)
+		return err
 	}
 	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
 	baseURL := "http://" + addr + "/"
-	firstOK, err := waitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
+	firstOK, err := httpload.WaitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
 	if err != nil {
 		return failed("waiting for apache2's first 200 response", err)
 	}
@@ -235,24 +206,26 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	type measured struct {
 		file File
 		m    *vegeta.Metrics
+		cpu  hostcpu.Usage
+		ok   bool
 	}
 	var loads []measured
 	for _, f := range Files {
-		m, err := attack(ctx, baseURL+f.Name, f.Size, cfg)
+		cpu := bench.StartCPU(ctx, t, c, "loading "+f.Name)
+		m, err := httpload.Attack(ctx, baseURL+f.Name, f.Size, httpload.Options{
+			Concurrency: cfg.concurrency, Duration: cfg.duration, MaxRequests: cfg.maxRequests})
 		if m != nil {
-			if werr := writeReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
+			if werr := httpload.WriteReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
 				err = werr
 			}
 		}
 		if err != nil {
 			return failed("loading "+f.Name, err)
 		}
-		loads = append(loads, measured{f, m})
+		usage, ok := cpu.Stop(ctx)
+		loads = append(loads, measured{f, m, usage, ok})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}
@@ -263,6 +236,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
 		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)
 		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, l.ok, float64(l.m.Requests)*l.m.Success/1000, p)
 	}
 	return nil
 }
@@ -317,146 +291,7 @@ func makeSite() (string, error) {
 	return dir, nil
 }
 
-// Content is size bytes of printable text from a fixed seed, the same in every trial;
-// text keeps the page a plausible page, and the seed keeps results comparable.
-func Content(size int) []byte {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \n"
-	r := rand.New(rand.NewPCG(1, 2))
-	b := make([]byte, size)
-	for i := range b {
-		b[i] = alphabet[r.IntN(len(alphabet))]
-	}
-	return b
-}
-
-// directTransport talks to the container only: no proxy from the environment, no
-// compression (apache2 would deflate the page and change what is measured).
-func directTransport(conns int) *nethttp.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &nethttp.Transport{
-		Proxy:               nil,
-		DialContext:         dialer.DialContext,
-		DisableCompression:  true,
-		DisableKeepAlives:   conns == 0,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-	}
-}
-
-// waitFor200 asks for url every pollInterval, each on a new connection, until a 200 comes
-// back, and returns the time from started until that response arrived.
-func waitFor200(ctx context.Context, url string, started time.Time, timeout time.Duration) (time.Duration, error) {
-	client := &nethttp.Client{
-		Transport: directTransport(0),
-		Timeout:   time.Second,
-		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
-			return nethttp.ErrUseLastResponse
-		},
-	}
-	defer client.CloseIdleConnections()
-	pollCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	maxPolls := int(timeout/pollInterval) + 1
-	var lastErr error
-	for i := 0; i < maxPolls; i++ {
-		req, err := nethttp.NewRequestWithContext(pollCtx, nethttp.MethodGet, url, nil)
-		if err != nil {
-			return 0, fmt.Errorf("request for %s: %w", url, err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			code := resp.StatusCode
-			resp.Body.Close()
-			if code == nethttp.StatusOK {
-				return time.Since(started), nil
-			}
-			lastErr = fmt.Errorf("GET %s: %s", url, resp.Status)
-		} else {
-			lastErr = err
-		}
-		select {
-		case <-pollCtx.Done():
-			return 0, fmt.Errorf("no 200 within %s: %w", timeout, lastErr)
-		case <-time.After(pollInterval):
-		}
-	}
-	return 0, fmt.Errorf("no 200 after %d requests: %w", maxPolls, lastErr)
-}
-
-// attack requests url for the configured duration (at most maxRequests times) with a
-// fixed number of requests in flight: at an unlimited rate vegeta starts exactly
-// concurrency workers, each sending its next request when the last one is answered.
-func attack(ctx context.Context, url string, size int, cfg settings) (*vegeta.Metrics, error) {
-	client := &nethttp.Client{
-		Transport: directTransport(cfg.concurrency),
-		Timeout:   requestTimeout,
-		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
-			return nethttp.ErrUseLastResponse
-		},
-	}
-	defer client.CloseIdleConnections()
-	workers := uint64(cfg.concurrency)
-	attacker := vegeta.NewAttacker(
-		vegeta.Client(client),
-		vegeta.Workers(workers),
-		vegeta.MaxWorkers(workers),
-		// The body is read to the end and dropped; its length is checked from the header.
-		vegeta.MaxBody(0),
-	)
-	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: nethttp.MethodGet, URL: url})
-	unlimited := vegeta.Rate{Freq: 0, Per: time.Second}
-
-	m := &vegeta.Metrics{}
-	wrong := 0
-	stopped := false
-	for res := range attacker.Attack(targeter, unlimited, cfg.duration, "isobench") {
-		m.Add(res)
-		if res.Code != nethttp.StatusOK || res.Headers.Get("Content-Length") != strconv.Itoa(size) {
-			wrong++
-		}
-		if !stopped && (int(m.Requests) >= cfg.maxRequests || ctx.Err() != nil) {
-			stopped = true
-			attacker.Stop()
-		}
-	}
-	m.Close()
-	if err := ctx.Err(); err != nil {
-		return m, err
-	}
-	if m.Requests == 0 {
-		return m, errors.New("no request was made")
-	}
-	if ratio := float64(wrong) / float64(m.Requests); ratio > MaxErrorRatio {
-		return m, fmt.Errorf("%d of %d requests failed or came back short (status codes %v, errors %q)",
-			wrong, m.Requests, m.StatusCodes, firstN(m.Errors, 3))
-	}
-	return m, nil
-}
-
-func writeReport(path string, m *vegeta.Metrics) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer f.Close()
-	if err := vegeta.NewJSONReporter(m).Report(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// Content is the document of size bytes every trial serves.
+func Content(size int) []byte { return httpload.Content(size) }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}

@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -20,17 +21,33 @@ const Name = "memory"
 // MetricThroughput is the one metric, with params op, block, access and threads.
 const MetricThroughput = "throughput"
 
-// Settings keys (config file: benchmarks: memory: {...}) and their defaults.
-const (
-	// SettingTime is how long each of the four sysbench runs lasts (whole seconds).
-	SettingTime = "time"
-	// SettingThreads is sysbench's --threads.
-	SettingThreads = "threads"
+// Settings are the benchmark's settings (config file: benchmarks: memory: {...}).
+type Settings struct {
+	// Time is how long each of the four sysbench runs lasts (rounded up to whole seconds).
+	Time bench.Duration `yaml:"time"`
+	// Threads is sysbench's --threads.
+	Threads int `yaml:"threads"`
+}
 
-	DefaultTime    = 10 * time.Second
-	QuickTime      = 2 * time.Second
-	DefaultThreads = 1
-)
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Time: bench.Duration(10 * time.Second), Threads: 1}
+	if quick {
+		s.Time = bench.Duration(2 * time.Second)
+	}
+	return s
+}
+
+// Validate refuses settings sysbench cannot run.
+func (s Settings) Validate() error {
+	if s.Threads < 1 {
+		return fmt.Errorf("threads: %d; need at least 1", s.Threads)
+	}
+	if s.Time <= 0 {
+		return errors.New("time must be positive")
+	}
+	return nil
+}
 
 // workload is one sysbench memory run.
 type workload struct {
@@ -69,21 +86,11 @@ func (Benchmark) Tools() []string { return []string{"sysbench"} }
 
 // Run runs the four workloads, each in its own container.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	def := DefaultTime
-	if t.Quick {
-		def = QuickTime
-	}
-	dur, err := t.Settings.Duration(SettingTime, def)
-	if err != nil {
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
 		return err
 	}
-	threads, err := t.Settings.Int(SettingThreads, DefaultThreads)
-	if err != nil {
-		return err
-	}
-	if threads < 1 {
-		return fmt.Errorf("setting %s: %d threads; need at least 1", SettingThreads, threads)
-	}
+	dur, threads := cfg.Time.D(), cfg.Threads
 	for _, w := range workloads {
 		args := []string{"sysbench", "memory",
 			"--threads=" + strconv.Itoa(threads),
@@ -106,11 +113,9 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 		if res.Operation != w.op || res.BlockSize != w.shown {
 			return fmt.Errorf("sysbench memory ran %s with %s blocks, asked for %s with %s", res.Operation, res.BlockSize, w.op, w.label)
 		}
-		if !t.Warmup && t.Emit != nil {
-			t.Emit(MetricThroughput, res.MiBPerSecond, map[string]string{
-				"op": w.op, "block": w.label, "access": "seq", "threads": strconv.Itoa(threads),
-			})
-		}
+		t.Emit(MetricThroughput, res.MiBPerSecond, map[string]string{
+			"op": w.op, "block": w.label, "access": "seq", "threads": strconv.Itoa(threads),
+		})
 	}
 	return nil
 }

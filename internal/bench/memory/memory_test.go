@@ -8,6 +8,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 // TestOnEveryRuntime runs one quick trial through each usable built-in runtime with the
@@ -17,5 +18,5 @@ func TestOnEveryRuntime(t *testing.T) {
 		t.Skip("-short: runs containers")
 	}
 	img := imagetest.Default(t)
-	benchtest.RunOnRuntimes(t, memory.Benchmark{}, img, map[string]any{memory.SettingTime: "1s"}, "")
+	benchtest.RunOnRuntimes(t, memory.Benchmark{}, img, map[string]any{"time": "1s"}, "")
 }

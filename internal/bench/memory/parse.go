@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/isobench/isobench/internal/bench/cpu"
+	"github.com/isobench/isobench/internal/bench"
 )
 
 // Result is what one `sysbench memory run` reported.
@@ -59,7 +59,7 @@ func Parse(out []byte) (Result, error) {
 		}
 	}
 	if !haveRate {
-		return r, fmt.Errorf("sysbench memory output has no \"MiB transferred\" line (failed or cut short): %s", cpu.Complaint(out))
+		return r, fmt.Errorf("sysbench memory output has no \"MiB transferred\" line (failed or cut short): %s", bench.SysbenchComplaint(out))
 	}
 	if !complete {
 		return r, errors.New("sysbench memory output ends before its last line \"execution time (avg/stddev)\" (cut short)")

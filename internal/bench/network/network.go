@@ -6,20 +6,17 @@
 package network
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
@@ -51,24 +48,47 @@ const (
 	DirectionRoundTrip = "round-trip"
 )
 
-// Settings keys (config file: benchmarks: network: {...}) and their defaults.
+// Settings keys (config file: benchmarks: network: {...}).
 const (
-	// SettingDuration is how long iperf3 sends in each direction.
-	SettingDuration = "duration"
-	// SettingRoundTrips is how many request/response round trips the latency test times.
-	SettingRoundTrips = "round_trips"
-	// SettingMessageSize is the bytes of each latency request and of its response.
-	SettingMessageSize = "message_size"
-	// SettingReadyTimeout bounds the wait for the servers in the container to listen.
+	SettingDuration     = "duration"
+	SettingRoundTrips   = "round_trips"
+	SettingMessageSize  = "message_size"
 	SettingReadyTimeout = "ready_timeout"
-
-	DefaultDuration     = 10 * time.Second
-	DefaultRoundTrips   = 20_000
-	DefaultMessageSize  = 1
-	DefaultReadyTimeout = 60 * time.Second
-	QuickDuration       = 2 * time.Second
-	QuickRoundTrips     = 2_000
 )
+
+// Settings are the benchmark's settings.
+type Settings struct {
+	// Duration is how long iperf3 sends in each direction (whole seconds).
+	Duration bench.Duration `yaml:"duration"`
+	// RoundTrips is how many request/response round trips the latency test times.
+	RoundTrips int `yaml:"round_trips"`
+	// MessageSize is the bytes of each latency request and of its response.
+	MessageSize int `yaml:"message_size"`
+	// ReadyTimeout bounds the wait for the servers in the container to listen.
+	ReadyTimeout bench.Duration `yaml:"ready_timeout"`
+}
+
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Duration: bench.Duration(10 * time.Second), RoundTrips: 20_000, MessageSize: 1,
+		ReadyTimeout: bench.Duration(60 * time.Second)}
+	if quick {
+		s.Duration, s.RoundTrips = bench.Duration(2*time.Second), 2_000
+	}
+	return s
+}
+
+// Validate refuses settings iperf3 or the latency test cannot run.
+func (s Settings) Validate() error {
+	// iperf3 takes whole seconds.
+	if d := s.Duration.D(); d < time.Second || d%time.Second != 0 {
+		return fmt.Errorf("setting %s: %s is not a whole number of seconds (at least 1s)", SettingDuration, d)
+	}
+	if s.RoundTrips < 1 || s.MessageSize < 1 || s.ReadyTimeout <= 0 {
+		return fmt.Errorf("settings %s, %s and %s must be positive", SettingRoundTrips, SettingMessageSize, SettingReadyTimeout)
+	}
+	return nil
+}
 
 // addrDir is where the container finds files naming its own address (ip) and the host's
 // (host-ip). They are known only once the driver made the container's network, after the
@@ -92,6 +112,7 @@ func (Benchmark) Metrics() []bench.Metric {
 		{Name: MetricRetransmits, Unit: "count", Better: results.Lower, Description: "TCP segments the sender retransmitted during the iperf3 run"},
 		{Name: MetricLatencyP50, Unit: "us", Better: results.Lower, Description: "median TCP request/response round trip, host client to echo server in the container"},
 		{Name: MetricLatencyP99, Unit: "us", Better: results.Lower, Description: "99th percentile TCP request/response round trip"},
+		bench.CPUCostMetric(bench.MetricHostCPUPerGbit, "Gbit"),
 	}
 }
 
@@ -106,31 +127,12 @@ type settings struct {
 }
 
 func readSettings(t *bench.Trial) (settings, error) {
-	s := settings{duration: DefaultDuration, roundTrips: DefaultRoundTrips, messageSize: DefaultMessageSize}
-	if t.Quick {
-		s.duration, s.roundTrips = QuickDuration, QuickRoundTrips
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
+		return settings{}, err
 	}
-	var err error
-	if s.duration, err = t.Settings.Duration(SettingDuration, s.duration); err != nil {
-		return s, err
-	}
-	if s.roundTrips, err = t.Settings.Int(SettingRoundTrips, s.roundTrips); err != nil {
-		return s, err
-	}
-	if s.messageSize, err = t.Settings.Int(SettingMessageSize, s.messageSize); err != nil {
-		return s, err
-	}
-	if s.readyTimeout, err = t.Settings.Duration(SettingReadyTimeout, DefaultReadyTimeout); err != nil {
-		return s, err
-	}
-	// iperf3 takes whole seconds.
-	if s.duration < time.Second || s.duration%time.Second != 0 {
-		return s, fmt.Errorf("setting %s: %s is not a whole number of seconds (at least 1s)", SettingDuration, s.duration)
-	}
-	if s.roundTrips < 1 || s.messageSize < 1 || s.readyTimeout <= 0 {
-		return s, fmt.Errorf("settings %s, %s and %s must be positive", SettingRoundTrips, SettingMessageSize, SettingReadyTimeout)
-	}
-	return s, nil
+	return settings{duration: cfg.Duration.D(), roundTrips: cfg.RoundTrips, messageSize: cfg.MessageSize,
+		readyTimeout: cfg.ReadyTimeout.D()}, nil
 }
 
 // Run starts one container that runs iperf3 clients against a server on the host, then
@@ -147,7 +149,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if t.Probe == "" {
 		return fmt.Errorf("no probe binary to bind at %s", bench.ProbePath)
 	}
-	ports, err := FreeLoopbackPorts(2)
+	ports, err := bench.FreeLoopbackPorts(2)
 	if err != nil {
 		return err
 	}
@@ -162,34 +164,19 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("making the address directory: %w", err)
 	}
 
-	stdout := newLineWatch()
-	stderr := newLineWatch()
-	c, err := t.Driver.New(ctx, runtime.Spec{
-		ID:      t.NewID(),
-		Args:    []string{"/bin/sh", "-c", containerScript(cfg, iperfPort, echoPort)},
-		Stdout:  stdout,
-		Stderr:  stderr,
-		Network: true,
-		RawDir:  t.RawDir,
+	stdout, stderr := bench.NewLineWatch(), bench.NewLineWatch()
+	c, err := bench.NewServerContainer(ctx, t, "container", runtime.Spec{
+		Args: []string{"/bin/sh", "-c", containerScript(cfg, iperfPort, echoPort)},
 		Mounts: []runtime.Mount{
 			{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true},
 			{Type: "bind", Source: dir, Destination: addrDir, ReadOnly: true},
 		},
-	})
+	}, stdout, stderr)
 	if err != nil {
-		return fmt.Errorf("preparing the container: %w", err)
+		return err
 	}
-	defer func() {
-		// Removing the namespace and veth is part of the trial: a leak must not pass unseen.
-		if derr := runtime.Remove(context.WithoutCancel(ctx), c); derr != nil && err == nil {
-			err = fmt.Errorf("deleting the container: %w", derr)
-		}
-		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stdout"), stdout.Bytes(), 0o644)
-		_ = os.WriteFile(filepath.Join(t.RawDir, "container.stderr"), stderr.Bytes(), 0o644)
-	}()
-	failed := func(step string, err error) error {
-		return &bench.FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
-	}
+	defer c.Remove(ctx, &err)
+	failed := c.Failed
 	netInfo := c.Network()
 	if netInfo.HostIP == "" {
 		return fmt.Errorf("runtime %s gave the container no network shared with the host", t.Runtime)
@@ -206,15 +193,10 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		}
 	}
 
-	if err := c.Create(ctx); err != nil {
-		return failed("create", err)
+	if _, netInfo, err = c.Launch(ctx, cfg.readyTimeout); err != nil {
+		return err
 	}
-	if err := c.Start(ctx); err != nil {
-		return failed("start", err)
-	}
-	if netInfo, err = bench.ContainerAddress(ctx, c, cfg.readyTimeout); err != nil {
-		return failed("start", err)
-	}
+	cpu := bench.StartCPU(ctx, t, c, "the iperf3 runs")
 	// The server starts only now: some engines put the host's address on their bridge
 	// when the first container starts. The clients in the container wait for it.
 	server, err := startIperf3Server(ctx, t, hostIperf, netInfo.HostIP, iperfPort, cfg)
@@ -231,6 +213,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return failed("waiting for the iperf3 clients in the container", err)
 	}
+	cpuUsage, cpuOK := cpu.Stop(ctx)
 	reports, attempts, err := splitReports(stdout.Bytes())
 	if err != nil {
 		return failed("reading the iperf3 clients' reports", err)
@@ -266,9 +249,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Logf("network %s: the latency test timed out after %d of %d round trips", t.Runtime, lat.Count, lat.Requested)
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
 	if t.Info != nil {
 		t.Info[InfoStack] = netInfo.Stack
 	}
@@ -284,6 +264,17 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	t.Emit(MetricLatencyP50, lat.P50us, params(DirectionRoundTrip))
 	t.Emit(MetricLatencyP99, lat.P99us, params(DirectionRoundTrip))
+	// Host CPU per Gbit moved in both directions; a repeated iperf3 run took CPU for
+	// bits no report counts, so then there is no figure rather than a wrong one.
+	gbits := 0.0
+	for _, m := range throughputs {
+		gbits += m.res.BitsPerSecond * m.res.Seconds / 1e9
+	}
+	if attempts[0] == 1 && attempts[1] == 1 {
+		bench.EmitCPUCost(t, bench.MetricHostCPUPerGbit, cpuUsage, cpuOK, gbits, nil)
+	} else {
+		t.Logf("network %s: no host CPU per Gbit: iperf3 ran more than once", t.Runtime)
+	}
 	return nil
 }
 
@@ -384,13 +375,13 @@ func jsonOnly(report []byte) []byte {
 type iperf3Server struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
-	output *lineWatch
+	output *bench.LineWatch
 	raw    string
 }
 
 // startIperf3Server starts the server and waits until it listens; it serves both runs.
 func startIperf3Server(ctx context.Context, t *bench.Trial, iperf3, hostIP string, port int, cfg settings) (*iperf3Server, error) {
-	s := &iperf3Server{output: newLineWatch(), done: make(chan struct{}), raw: filepath.Join(t.RawDir, "iperf3-server.log")}
+	s := &iperf3Server{output: bench.NewLineWatch(), done: make(chan struct{}), raw: filepath.Join(t.RawDir, "iperf3-server.log")}
 	// --forceflush: the "Server listening" line must come through the pipe at once.
 	s.cmd = exec.Command(iperf3, "--server", "--forceflush", "--bind", hostIP, "--port", strconv.Itoa(port))
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
@@ -453,97 +444,4 @@ func ParseTCPResult(out []byte) (*probe.TCPResult, error) {
 		return nil, fmt.Errorf("probe tcp-client result holds no timed round trips: %+v", res)
 	}
 	return &res, nil
-}
-
-// FreeLoopbackPorts picks n distinct ports that nothing listens on at the host's loopback
-// (the host driver shares it), below the ephemeral range so outgoing connections do not
-// take them meanwhile.
-func FreeLoopbackPorts(n int) ([]int, error) {
-	var ports []int
-	seen := map[int]bool{}
-	for tries := 0; len(ports) < n && tries < 200; tries++ {
-		p := 20000 + rand.IntN(10000)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		return nil, errors.New("found no free TCP port between 20000 and 30000 on 127.0.0.1")
-	}
-	return ports, nil
-}
-
-// lineWatch collects a server's output and tells when lines holding given words appeared.
-type lineWatch struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newLineWatch() *lineWatch { return &lineWatch{changed: make(chan struct{}, 1)} }
-
-func (w *lineWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, err := w.buf.Write(p)
-	select {
-	case w.changed <- struct{}{}:
-	default:
-	}
-	return n, err
-}
-
-// Bytes returns a copy of the output so far.
-func (w *lineWatch) Bytes() []byte {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return bytes.Clone(w.buf.Bytes())
-}
-
-// WaitFor returns once every word has appeared at the start of some line, or fails when ctx ends.
-func (w *lineWatch) WaitFor(ctx context.Context, words ...string) error {
-	for {
-		missing := w.missing(words)
-		if len(missing) == 0 {
-			return nil
-		}
-		select {
-		case <-w.changed:
-		case <-ctx.Done():
-			return fmt.Errorf("no line starting with %q in the output: %w", missing, ctx.Err())
-		}
-	}
-}
-
-func (w *lineWatch) missing(words []string) []string {
-	found := map[string]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(w.Bytes()))
-	for sc.Scan() {
-		for _, word := range words {
-			if strings.HasPrefix(sc.Text(), word) {
-				found[word] = true
-			}
-		}
-	}
-	var missing []string
-	for _, word := range words {
-		if !found[word] {
-			missing = append(missing, word)
-		}
-	}
-	return missing
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

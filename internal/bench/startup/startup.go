@@ -28,8 +28,8 @@ func (Startup) Description() string {
 	return "a fresh container per trial running `echo`: create, start to first output, start to exit, delete, total"
 }
 
-// VM drivers report finer boot phases; they appear as phase_<name>.
-var vmPhases = []string{"vmm_started", "kernel_start", "init_reached", "workload_started", "workload_exit"}
+// VM drivers report finer boot phases (runtime.VMPhases); they appear as phase_<name>.
+var vmPhases = runtime.VMPhases
 
 // Pods report the steps the client's watch saw (monotonic clock, including the watch's
 // delay) and the first output by the node's log timestamp.
@@ -48,13 +48,17 @@ func (Startup) Metrics() []bench.Metric {
 		{Name: "start_to_output", Unit: "ms", Better: results.Lower, Description: "from start until the workload's first output"},
 		{Name: "start_to_exit", Unit: "ms", Better: results.Lower, Description: "from start until the workload exited"},
 		{Name: "delete", Unit: "ms", Better: results.Lower, Description: "until the runtime's delete returned (not for host)"},
-		{Name: "total", Unit: "ms", Better: results.Lower, Description: "from create until delete returned"},
+		{Name: "total", Unit: "ms", Better: results.Lower, Description: "from create until delete returned", Headline: true},
 	}
 	for _, p := range vmPhases {
 		m = append(m, bench.Metric{Name: "phase_" + p, Unit: "ms", Better: results.Lower, Description: "VMs only: from start until " + strings.ReplaceAll(p, "_", " ")})
 	}
 	for _, p := range podPhases {
 		m = append(m, bench.Metric{Name: "phase_" + p[0], Unit: "ms", Better: results.Lower, Description: "Kubernetes pods only: from the create request (the pod then starts on its own) until " + p[1]})
+	}
+	// Start-up times have long tails: every one is drawn as a distribution.
+	for i := range m {
+		m[i].Distribution = true
 	}
 	return m
 }

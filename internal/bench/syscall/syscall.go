@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -29,26 +30,36 @@ const (
 	MetricForkExecWait = "fork_exec_wait"
 )
 
-// Settings keys (config file: benchmarks: syscall: {...}) and their defaults.
-const (
-	// SettingIterations is the getpid and clock_gettime calls per batch.
-	SettingIterations = "iterations"
-	// SettingSpawns is the fork+exec+wait rounds per batch.
-	SettingSpawns = "spawns"
-	// SettingMinTime is how long one repetition of an operation lasts at least (whole
-	// batches are run until it has passed).
-	SettingMinTime = "min_time"
-	// SettingRepetitions is how many times the probe times each operation; a trial
-	// reports the median.
-	SettingRepetitions = "repetitions"
+// Settings are the benchmark's settings (config file: benchmarks: syscall: {...}).
+type Settings struct {
+	// Iterations is the getpid and clock_gettime calls per batch.
+	Iterations int `yaml:"iterations"`
+	// Spawns is the fork+exec+wait rounds per batch.
+	Spawns int `yaml:"spawns"`
+	// MinTime is how long one repetition of an operation lasts at least (whole batches
+	// are run until it has passed).
+	MinTime bench.Duration `yaml:"min_time"`
+	// Repetitions is how many times the probe times each operation; a trial reports the
+	// median.
+	Repetitions int `yaml:"repetitions"`
+}
 
-	DefaultIterations  = 100_000
-	DefaultSpawns      = 20
-	DefaultMinTime     = time.Second
-	DefaultRepetitions = 5
-	QuickMinTime       = 200 * time.Millisecond
-	QuickRepetitions   = 3
-)
+// DefaultSettings implements bench.Configurable.
+func (Benchmark) DefaultSettings(quick bool) any {
+	s := &Settings{Iterations: 100_000, Spawns: 20, MinTime: bench.Duration(time.Second), Repetitions: 5}
+	if quick {
+		s.MinTime, s.Repetitions = bench.Duration(200*time.Millisecond), 3
+	}
+	return s
+}
+
+// Validate refuses settings the probe cannot run.
+func (s Settings) Validate() error {
+	if s.Iterations < 1 || s.Spawns < 1 || s.MinTime <= 0 || s.Repetitions < 1 {
+		return errors.New("iterations, spawns, min_time and repetitions must be positive")
+	}
+	return nil
+}
 
 func init() { bench.Register(Benchmark{}) }
 
@@ -74,24 +85,11 @@ func (Benchmark) Tools() []string { return nil }
 
 // Run runs the probe once and reports the median of its repetitions for each operation.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	minTime, reps := DefaultMinTime, DefaultRepetitions
-	if t.Quick {
-		minTime, reps = QuickMinTime, QuickRepetitions
-	}
-	iterations, err := t.Settings.Int(SettingIterations, DefaultIterations)
-	if err != nil {
+	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
+	if err := t.Settings.Decode(cfg); err != nil {
 		return err
 	}
-	spawns, err := t.Settings.Int(SettingSpawns, DefaultSpawns)
-	if err != nil {
-		return err
-	}
-	if minTime, err = t.Settings.Duration(SettingMinTime, minTime); err != nil {
-		return err
-	}
-	if reps, err = t.Settings.Int(SettingRepetitions, reps); err != nil {
-		return err
-	}
+	iterations, spawns, minTime, reps := cfg.Iterations, cfg.Spawns, cfg.MinTime.D(), cfg.Repetitions
 	if t.Probe == "" {
 		return fmt.Errorf("no probe binary to bind at %s", bench.ProbePath)
 	}
@@ -114,9 +112,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	}
 	if res.Repetitions != reps {
 		return fmt.Errorf("probe syscall made %d repetitions, asked for %d", res.Repetitions, reps)
-	}
-	if t.Warmup || t.Emit == nil {
-		return nil
 	}
 	t.Emit(MetricGetpid, median(res.GetpidNs), nil)
 	t.Emit(MetricClockGettime, median(res.ClockGettime), nil)

@@ -8,6 +8,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
+	_ "github.com/isobench/isobench/internal/runtime/qemu"
 )
 
 // TestOnEveryRuntime runs one quick trial through each usable built-in runtime; the probe
@@ -18,7 +19,7 @@ func TestOnEveryRuntime(t *testing.T) {
 	}
 	bin := benchtest.Binary(t)
 	img := imagetest.Busybox(t)
-	settings := map[string]any{syscall.SettingMinTime: "50ms", syscall.SettingSpawns: 5}
+	settings := map[string]any{"min_time": "50ms", "spawns": 5}
 	got := benchtest.RunOnRuntimes(t, syscall.Benchmark{}, img, settings, bin)
 	host, runsc := got["host"], got["runsc"]
 	if len(host) == 3 && len(runsc) == 3 && runsc[0].Value < 2*host[0].Value {

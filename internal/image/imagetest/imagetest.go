@@ -179,7 +179,7 @@ func (l testLog) Write(p []byte) (int, error) {
 // so that parallel test packages do not import the same image twice.
 func lockFile(t testing.TB, path string) func() {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		t.Fatalf("opening lock file: %v", err)
 	}

@@ -4,7 +4,7 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
 // The request bodies of Cloud Hypervisor's REST API (vmm/src/api/openapi/cloud-hypervisor.yaml),
@@ -62,7 +62,7 @@ type ConsoleConfig struct {
 
 // buildConfig is the VM configuration Create sends. The serial port carries the console
 // and the agent's protocol; the virtio console stays off.
-func buildConfig(p vm.BootParams) VMConfig {
+func buildConfig(p vmm.BootParams) VMConfig {
 	c := VMConfig{
 		CPUs:    CPUsConfig{BootVCPUs: p.VCPUs, MaxVCPUs: p.VCPUs},
 		Memory:  MemoryConfig{Size: p.MemBytes},
@@ -74,7 +74,7 @@ func buildConfig(p vm.BootParams) VMConfig {
 	}
 	if p.Tap != nil {
 		c.Net = []NetConfig{{Tap: p.Tap.Name, IP: p.Tap.HostIP.String(), Mask: maskOf(p.Tap.Bits),
-			MAC: vm.GuestMAC(p.Tap.GuestIP)}}
+			MAC: vmm.GuestMAC(p.Tap.GuestIP)}}
 	}
 	return c
 }

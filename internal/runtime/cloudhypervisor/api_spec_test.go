@@ -11,28 +11,30 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
-	"github.com/isobench/isobench/internal/vm/vmmapitest"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
+	"github.com/isobench/isobench/internal/runtime/vmm/unixapi"
+	"github.com/isobench/isobench/internal/runtime/vmm/vmmapitest"
 )
 
 // testTap is built directly: a real tap needs root and is not what these tests check.
-var testTap = &vm.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
+var testTap = &tap.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
 
 // TestAPIRequestsFitTheSpec runs Create's and Start's requests against a server that
 // checks each against Cloud Hypervisor's own OpenAPI definition.
 func TestAPIRequestsFitTheSpec(t *testing.T) {
 	spec := vmmapitest.Load(t, "cloud-hypervisor.yaml")
 	want := []string{"GET /api/v1/vmm.ping", "PUT /api/v1/vm.create", "PUT /api/v1/vm.boot"}
-	for _, tap := range []*vm.Tap{nil, testTap} {
+	for _, vmTap := range []*tap.Tap{nil, testTap} {
 		sock := filepath.Join(t.TempDir(), "ch.sock")
 		rec := spec.Serve(t, sock)
-		api := vm.NewUnixAPI(DriverName, sock, apiPrefix)
+		api := unixapi.New(DriverName, sock, apiPrefix)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := api.WaitReady(ctx, "/vmm.ping", make(chan struct{})); err != nil {
 			t.Fatalf("ping: %v", err)
 		}
-		config := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
-			Cmdline: baseCmdline, Disk: "/run/x/rootfs.ext4", Tap: tap})
+		config := buildConfig(vmm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+			Cmdline: baseCmdline, Disk: "/run/x/rootfs.ext4", Tap: vmTap})
 		if err := api.Put(ctx, "/vm.create", config); err != nil {
 			t.Fatalf("vm.create: %v", err)
 		}
@@ -48,7 +50,7 @@ func TestAPIRequestsFitTheSpec(t *testing.T) {
 }
 
 func TestVMConfigJSON(t *testing.T) {
-	c := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+	c := buildConfig(vmm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
 		Cmdline: "console=ttyS0", Disk: "/run/x/rootfs.ext4", Tap: testTap})
 	got, err := json.Marshal(c)
 	if err != nil {
@@ -63,7 +65,7 @@ func TestVMConfigJSON(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("config\n got %s\nwant %s", got, want)
 	}
-	got, _ = json.Marshal(buildConfig(vm.BootParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"}))
+	got, _ = json.Marshal(buildConfig(vmm.BootParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"}))
 	if strings.Contains(string(got), `"net"`) || strings.Contains(string(got), "initramfs") {
 		t.Errorf("config without network or initrd: %s", got)
 	}
@@ -75,9 +77,9 @@ func TestPutReportsTheVMMsAnswer(t *testing.T) {
 	collected := vmmapitest.CollectErrors(t) // the bad request is on purpose
 	sock := filepath.Join(t.TempDir(), "ch.sock")
 	spec.Serve(collected, sock)
-	api := vm.NewUnixAPI(DriverName, sock, apiPrefix)
+	api := unixapi.New(DriverName, sock, apiPrefix)
 	defer api.Close()
-	bad := buildConfig(vm.BootParams{VCPUs: 0, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
+	bad := buildConfig(vmm.BootParams{VCPUs: 0, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
 	err := api.Put(context.Background(), "/vm.create", bad)
 	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "boot_vcpus") {
 		t.Errorf("Put = %v; want the 400 and what was wrong", err)

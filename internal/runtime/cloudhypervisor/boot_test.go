@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/testbin"
-	"github.com/isobench/isobench/internal/vm/vmtest"
+	"github.com/isobench/isobench/internal/runtime/vmm/vmmtest"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // TestBootRunsWorkload needs cloud-hypervisor and a KVM that runs ordinary guests; where
 // either is missing it skips with Check's reason.
 func TestBootRunsWorkload(t *testing.T) {
-	vmtest.BootRunsWorkload(t, DriverName, "cloud-hypervisor", New)
+	vmmtest.BootRunsWorkload(t, DriverName, "cloud-hypervisor", New)
 }
 
 // TestGuestBootsUnderQEMU boots this driver's guest (vmlinux via PVH, virtio_pci, its
@@ -22,7 +22,7 @@ func TestGuestBootsUnderQEMU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vmtest.GuestBootsUnderQEMU(t, drv.(*Driver).KVMDriver, baseCmdline, vmtest.PCI)
+	vmmtest.GuestBootsUnderQEMU(t, drv.(*Driver).KVMDriver, baseCmdline, vmmtest.PCI)
 }
 
 // TestGuestPanicEndsTheVM: Cloud Hypervisor reboots a guest that resets, which reboot=k
@@ -33,5 +33,5 @@ func TestGuestPanicEndsTheVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vmtest.GuestPanicEndsTheVM(t, drv.(*Driver).KVMDriver, baseCmdline, vmtest.PCI)
+	vmmtest.GuestPanicEndsTheVM(t, drv.(*Driver).KVMDriver, baseCmdline, vmmtest.PCI)
 }

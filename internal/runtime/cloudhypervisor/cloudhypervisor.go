@@ -12,7 +12,7 @@ import (
 	"context"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
 // DriverName is the driver kind and its built-in profile's name.
@@ -21,28 +21,33 @@ const DriverName = "cloud-hypervisor"
 // Install is the fix when the binary is missing.
 const Install = "install cloud-hypervisor from its GitHub releases (static binary) into PATH"
 
-var kind = vm.KVMDriverKind{
+var kind = vmm.KVMDriverKind{
 	Name: DriverName, DefaultBinary: "cloud-hypervisor", Install: Install, MaxCPUs: 254,
 	Modules: []string{"virtio_pci", "virtio_blk", "virtio_net"},
 }
 
 func init() {
+	runtime.DeclareOptions(DriverName, vmm.KVMOptions{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "cloud-hypervisor",
 		Options:     map[string]string{"memory": "512M", "cpus": "2"},
-		Description: "Cloud Hypervisor microVM (needs working KVM; no emulation fallback)",
+		Description: "Cloud Hypervisor microVM (needs working KVM; no emulation fallback; driver never run against a real VMM binary)",
 	})
 	runtime.RegisterCleaner(DriverName, cleanup)
 }
 
 // Driver runs containers as Cloud Hypervisor VMs.
 type Driver struct {
-	*vm.KVMDriver
+	*vmm.KVMDriver
 }
 
-// New makes the driver; its profile options are those of vm.NewKVMDriver.
+// New makes the driver; its profile options are those of vmm.NewKVMDriver.
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	base, err := vm.NewKVMDriver(p, env, kind)
+	opts := vmm.DefaultKVMOptions()
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	base, err := vmm.NewKVMDriver(p, env, kind, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -51,5 +56,5 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 
 // cleanup kills cloud-hypervisor processes that a killed run left and removes VM taps.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	return vm.SweepVMMs("cloud-hypervisor", vm.SocketVMM(env, "cloud-hypervisor", "--api-socket"))
+	return vmm.SweepVMMs("cloud-hypervisor", vmm.SocketVMM(env, "cloud-hypervisor", "--api-socket"))
 }

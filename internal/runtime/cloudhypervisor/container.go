@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
 // baseCmdline is the kernel command line before the guest spec. The devices are found on
@@ -17,41 +16,32 @@ const baseCmdline = "console=ttyS0 reboot=k panic=-1 loglevel=6"
 // apiPrefix is where Cloud Hypervisor's API lives on its socket.
 const apiPrefix = "/api/v1"
 
-// container is one Cloud Hypervisor VM; vm.Machine holds what every VMM shares.
+// container is one Cloud Hypervisor VM; vmm.APIVM holds what every VMM shares.
 type container struct {
-	*vm.Machine
-	d      *Driver
-	config VMConfig
-	api    *vm.UnixAPI // set by Create, used by Start
+	*vmm.APIVM[VMConfig]
+	d *Driver
 }
-
-func (c *container) apiSock() string { return filepath.Join(c.Dir, "ch.sock") }
-func (c *container) logPath() string { return filepath.Join(c.RawDir, "cloud-hypervisor.log") }
 
 // New implements runtime.Driver: the guest spec, the per-VM disk copy, the tap device and
 // the VM configuration.
 func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
-	m, err := d.NewMachine(ctx, s, baseCmdline)
+	v, err := vmm.NewAPIVM(ctx, d.KVMDriver, s, baseCmdline, "ch.sock", "cloud-hypervisor.log", buildConfig)
 	if err != nil {
 		return nil, err
 	}
-	c := &container{Machine: m, d: d}
-	c.config = buildConfig(d.BootParams(m))
-	return c, nil
+	return &container{APIVM: v, d: d}, nil
 }
 
 // Create implements runtime.Container: cloud-hypervisor starts with only its API socket
 // and gets the whole configuration (vm.create): the VM exists, no guest code ran.
 func (c *container) Create(ctx context.Context) error {
 	// Its own log goes to a file, so the serial console (stdout) carries only the guest.
-	cmd := exec.Command(c.d.Binary, "--api-socket", "path="+c.apiSock(), "--log-file", c.logPath(), "-v")
-	api := vm.NewUnixAPI(DriverName, c.apiSock(), apiPrefix)
-	if err := c.LaunchAPI(ctx, cmd, api, "/vmm.ping", c.logPath()); err != nil {
+	cmd := exec.Command(c.d.Binary, "--api-socket", "path="+c.Sock(), "--log-file", c.Log(), "-v")
+	if err := c.Launch(ctx, cmd, DriverName, apiPrefix, "/vmm.ping"); err != nil {
 		return err
 	}
-	c.api = api
-	if err := api.Put(ctx, "/vm.create", c.config); err != nil {
-		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(c.logPath()))
+	if err := c.API.Put(ctx, "/vm.create", c.Config); err != nil {
+		return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vmm.TailOfFile(c.Log()))
 	}
 	return nil
 }
@@ -60,8 +50,8 @@ func (c *container) Create(ctx context.Context) error {
 // VM runs.
 func (c *container) Start(ctx context.Context) error {
 	return c.StartWith(ctx, func(ctx context.Context) error {
-		if err := c.api.Put(ctx, "/vm.boot", nil); err != nil {
-			return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vm.TailOfFile(c.logPath()))
+		if err := c.API.Put(ctx, "/vm.boot", nil); err != nil {
+			return fmt.Errorf("%w (cloud-hypervisor log: %s)", err, vmm.TailOfFile(c.Log()))
 		}
 		return nil
 	})

@@ -22,18 +22,17 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 // cleanup sweeps the namespace isobench of every containerd a profile points to; a
 // containerd that does not answer is skipped.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
-	done := map[string]bool{}
-	for _, p := range profiles {
-		if p.Driver != DriverName {
+	var sweep runtime.Sweep
+	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
+		opts := defaultOptions()
+		if err := p.DecodeOptions(&opts); err != nil {
+			sweep.Add(nil, err)
 			continue
 		}
-		sock := p.Option("socket", DefaultSocket)
-		if done[sock] {
+		sock := opts.Socket
+		if !sweep.First(sock) {
 			continue
 		}
-		done[sock] = true
 		// No socket, no daemon, and nothing of isobench's in it to remove.
 		if _, err := os.Stat(strings.TrimPrefix(sock, "unix://")); err != nil {
 			continue
@@ -42,14 +41,10 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		if err != nil {
 			continue
 		}
-		r, err := Sweep(ctx, c, sock)
+		sweep.Add(Sweep(ctx, c, sock))
 		c.Close()
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
 	}
-	return removed, errors.Join(errs...)
+	return sweep.Result()
 }
 
 // Sweep removes the namespace isobench's containers (with tasks and snapshots), their

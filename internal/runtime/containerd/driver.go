@@ -29,6 +29,7 @@ import (
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
+	"github.com/isobench/isobench/internal/runtime/kata"
 )
 
 const (
@@ -46,7 +47,19 @@ const (
 	handlerFirecracker = "aws.firecracker"
 )
 
+// Options are the containerd driver's profile options.
+type Options struct {
+	Socket      string `yaml:"socket"`      // containerd's socket
+	Handler     string `yaml:"handler"`     // runtime handler (io.containerd.runc.v2, ...)
+	BinaryName  string `yaml:"binary_name"` // the runc shim's OCI runtime binary
+	Snapshotter string `yaml:"snapshotter"` // default overlayfs
+	// OCIRuntime is the OCI runtime behind the handler (runc, crun, runsc).
+	OCIRuntime     string `yaml:"oci_runtime"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
@@ -62,7 +75,7 @@ func init() {
 		prof("containerd-runc", handlerRunc, "runc", "containerd with the runc shim and runc"),
 		prof("containerd-crun", handlerRunc, "crun", "containerd with the runc shim running crun"),
 		prof("containerd-runsc", handlerRunc, "runsc", "containerd with the runc shim running gVisor's runsc (platform option; "+
-			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", "platform", "ptrace"),
+			"set handler io.containerd.runsc.v1 where containerd-shim-runsc-v1 is installed)", runtime.OptionPlatform, gvisor.DefaultPlatform),
 		prof("containerd-kata", handlerKata, "", "containerd with Kata Containers' shim (containerd-shim-kata-v2)"),
 		runtime.Profile{Name: "firecracker-containerd", Driver: DriverName, Description: "firecracker-containerd: its own containerd, " +
 			"the aws.firecracker shim and the devmapper snapshotter",
@@ -74,6 +87,7 @@ func init() {
 type Driver struct {
 	profile     runtime.Profile
 	env         runtime.Env
+	opts        Options
 	socket      string
 	handler     string
 	binaryName  string // the OCI binary the runc shim runs; empty for other shims
@@ -89,19 +103,36 @@ type Driver struct {
 // New makes a containerd driver. Options: socket, handler, binary_name (runc shim only),
 // snapshotter (default overlayfs), platform (runsc).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	d := &Driver{profile: p, env: env,
-		socket:      p.Option("socket", DefaultSocket),
-		handler:     p.Option("handler", handlerRunc),
-		snapshotter: p.Option("snapshotter", "overlayfs"),
+	opts := defaultOptions()
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
 	}
+	d := &Driver{profile: p, env: env, opts: opts, socket: opts.Socket, handler: opts.Handler, snapshotter: opts.Snapshotter}
 	if d.handler == handlerRunc {
-		d.binaryName = p.Option("binary_name", p.Option("oci_runtime", "runc"))
+		d.binaryName = orDefault(opts.BinaryName, orDefault(opts.OCIRuntime, "runc"))
 	}
 	return d, nil
 }
 
+// defaultOptions: containerd's own socket, the runc shim, overlayfs, runsc on ptrace.
+func defaultOptions() Options {
+	return Options{Socket: DefaultSocket, Handler: handlerRunc, Snapshotter: "overlayfs",
+		Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
 // Profile implements runtime.Driver.
 func (d *Driver) Profile() runtime.Profile { return d.profile }
+
+// CanLimit implements runtime.ResourceLimiter: the spec's cpuset and memory limit go to
+// the shim's runtime, which applies them through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
 
 func (d *Driver) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, Namespace)
@@ -138,12 +169,12 @@ func (d *Driver) connect(ctx context.Context) (*containerd.Client, error) {
 func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{
 		"handler": d.handler, "socket": d.socket, "snapshotter": d.snapshotter}}
-	if oci := d.profile.Option("oci_runtime", ""); oci != "" {
-		st.Options["oci_runtime"] = oci
+	if oci := d.opts.OCIRuntime; oci != "" {
+		st.Options[runtime.OptionOCIRuntime] = oci
 	}
 	switch {
 	case d.handler == handlerKata:
-		if !CheckKata(&st) {
+		if !kata.Check(&st) {
 			return st
 		}
 	case d.handler == handlerFirecracker:
@@ -154,10 +185,10 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		}
 	case d.isRunsc():
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.profile.Option("platform", "ptrace")
+		st.Options[runtime.OptionPlatform] = d.opts.Platform
 		if bin, err := exec.LookPath(d.binaryName); err == nil {
-			mode, why := gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
-			st.Options["network"] = gvisor.Stack(mode) + ": " + why
+			mode, why := gvisor.NetworkMode(d.opts.Network, gvisor.Version(bin))
+			st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 		}
 	}
 	shim := shimBinary(d.handler)
@@ -181,7 +212,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 			return st
 		}
 		st.Found, st.Binary = true, bin
-		st.SHA256, _ = FileSHA256(bin)
+		if !st.Hash(bin, &st.SHA256) {
+			return st
+		}
 	} else {
 		st.Found = true
 	}
@@ -273,12 +306,12 @@ func (d *Driver) writeRunscWrappers() error {
 	if err != nil {
 		return fmt.Errorf("runtime %s: %s not found: %w", d.profile.Name, d.binaryName, err)
 	}
-	d.runscNetMode, _ = gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
+	d.runscNetMode, _ = gvisor.NetworkMode(d.opts.Network, gvisor.Version(bin))
 	dir := filepath.Join(d.env.Home, "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("making %s: %w", dir, err)
 	}
-	platform := d.profile.Option("platform", "ptrace")
+	platform := d.opts.Platform
 	d.wrapper = filepath.Join(dir, "isobench-runsc-"+platform+"-"+d.runscNetMode)
 	for path, extra := range map[string]string{d.wrapper: " --network=" + d.runscNetMode, d.wrapper + "-nonet": " --network=none"} {
 		script := fmt.Sprintf("#!/bin/sh\nexec %s --platform=%s%s \"$@\"\n", bin, platform, extra)
@@ -311,6 +344,12 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	}
 	c := &Container{d: d, spec: s, done: make(chan struct{})}
 	specOpts := []oci.SpecOpts{oci.WithImageConfig(d.image), oci.WithProcessArgs(s.Args...), withOCIVersion}
+	if s.Resources.CPUs != "" {
+		specOpts = append(specOpts, oci.WithCPUs(s.Resources.CPUs))
+	}
+	if s.Resources.MemoryBytes > 0 {
+		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Resources.MemoryBytes)))
+	}
 	if len(s.Env) > 0 {
 		specOpts = append(specOpts, oci.WithEnv(s.Env))
 	}
@@ -522,7 +561,7 @@ func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if pid == 0 || syscall.Kill(pid, 0) != nil {
 		return nil, c.errorf("task process %d is gone", pid)
 	}
-	return ShimTree(pid), nil
+	return runtime.ShimTree(pid), nil
 }
 
 // Network implements runtime.Container.

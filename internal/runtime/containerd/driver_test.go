@@ -11,10 +11,11 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 
-	"github.com/isobench/isobench/internal/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	ctrd "github.com/isobench/isobench/internal/runtime/containerd"
+	"github.com/isobench/isobench/internal/testutil"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 func newDriver(t *testing.T, p runtime.Profile) runtime.Driver {
@@ -77,8 +78,8 @@ func TestContainerdRuntimes(t *testing.T) {
 // network namespace a current runsc pins there are gone too.
 func assertRuntimeRootGone(t *testing.T) {
 	t.Helper()
-	if mounts, _ := os.ReadFile("/proc/mounts"); strings.Contains(string(mounts), ctrd.RuntimeRoot+"/") {
-		t.Errorf("mount left under %s", ctrd.RuntimeRoot)
+	if left := testutil.MountsUnder(t, ctrd.RuntimeRoot); len(left) > 0 {
+		t.Errorf("mounts left under %s: %v", ctrd.RuntimeRoot, left)
 	}
 	if _, err := os.Stat(ctrd.RuntimeRoot); err == nil {
 		t.Errorf("%s left", ctrd.RuntimeRoot)
@@ -166,21 +167,5 @@ func TestContainerdNotRunning(t *testing.T) {
 		Options: map[string]string{"socket": sock}}).Check(context.Background())
 	if st.Usable || st.Problem != "containerd is not running at "+sock || !strings.Contains(st.Fix, "containerd") {
 		t.Errorf("Check = usable %v, problem %q, fix %q", st.Usable, st.Problem, st.Fix)
-	}
-}
-
-func TestKataHypervisor(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "configuration.toml")
-	writeFile(t, cfg, "# Kata\n[hypervisor.clh]\npath = \"/opt/kata/bin/cloud-hypervisor\"\n[agent.kata]\n")
-	hv, err := ctrd.KataHypervisor(cfg)
-	if err != nil || hv != "clh" {
-		t.Errorf("KataHypervisor = %q, %v; want clh", hv, err)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -2,17 +2,9 @@ package docker
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
 func init() { runtime.RegisterCleaner(DriverName, cleanup) }
@@ -20,92 +12,23 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 // cleanup sweeps every dockerd that a docker profile points to; a daemon that does not
 // answer holds nothing isobench can remove now, so it is skipped.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
-	done := map[string]bool{}
-	for _, p := range profiles {
-		if p.Driver != DriverName {
+	var sweep runtime.Sweep
+	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
+		host := p.Option(runtime.OptionHost, DefaultHost)
+		if !sweep.First(host) {
 			continue
 		}
-		host := p.Option("host", DefaultHost)
-		if done[host] {
-			continue
-		}
-		done[host] = true
 		d, err := New(p, env)
 		if err != nil {
 			continue
 		}
-		drv := d.(*Driver)
+		drv := d.(*dockerapi.Driver)
 		if problem, _ := drv.Reachable(ctx); problem != "" {
 			continue
 		}
-		cli, _ := drv.client()
-		r, err := Sweep(ctx, cli, "dockerd at "+host)
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		cli, _ := drv.Client()
+		sweep.Add(dockerapi.Sweep(ctx, cli, "dockerd at "+host))
 		cli.Close()
 	}
-	return removed, errors.Join(errs...)
-}
-
-// Sweep removes from one engine the containers and networks labelled isobench=1 whose
-// names start with isobench-, and the images tagged isobench/...; where names the engine.
-func Sweep(ctx context.Context, cli *client.Client, where string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	var removed []string
-	var errs []error
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: ListFilter()})
-	if err != nil {
-		return nil, fmt.Errorf("%s: listing containers: %w", where, err)
-	}
-	for _, c := range cs {
-		name := ""
-		if len(c.Names) > 0 {
-			name = strings.TrimPrefix(c.Names[0], "/")
-		}
-		if !strings.HasPrefix(name, runtime.NamePrefix) {
-			continue
-		}
-		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
-			errs = append(errs, fmt.Errorf("%s: removing container %s: %w", where, name, err))
-			continue
-		}
-		removed = append(removed, fmt.Sprintf("%s container %s", where, name))
-	}
-	nets, err := cli.NetworkList(ctx, network.ListOptions{Filters: ListFilter()})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: listing networks: %w", where, err))
-	}
-	for _, n := range nets {
-		if !strings.HasPrefix(n.Name, runtime.NamePrefix) {
-			continue
-		}
-		if err := cli.NetworkRemove(ctx, n.ID); err != nil && !client.IsErrNotFound(err) {
-			errs = append(errs, fmt.Errorf("%s: removing network %s: %w", where, n.Name, err))
-			continue
-		}
-		removed = append(removed, fmt.Sprintf("%s network %s", where, n.Name))
-	}
-	imgs, err := cli.ImageList(ctx, image.ListOptions{})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: listing images: %w", where, err))
-	}
-	for _, img := range imgs {
-		for _, tag := range img.RepoTags {
-			// podman prefixes short names with localhost/.
-			if !strings.HasPrefix(strings.TrimPrefix(tag, "localhost/"), ImageRepo) {
-				continue
-			}
-			if _, err := cli.ImageRemove(ctx, tag, image.RemoveOptions{PruneChildren: true}); err != nil && !client.IsErrNotFound(err) {
-				errs = append(errs, fmt.Errorf("%s: removing image %s: %w", where, tag, err))
-				continue
-			}
-			removed = append(removed, fmt.Sprintf("%s image %s", where, tag))
-		}
-	}
-	return removed, errors.Join(errs...)
+	return sweep.Result()
 }

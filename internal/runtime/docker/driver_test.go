@@ -13,10 +13,11 @@ import (
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
 
-	"github.com/isobench/isobench/internal/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 var subnet = enginetest.Subnet
@@ -42,14 +43,14 @@ func labelled(t *testing.T, host string) []string {
 	defer cli.Close()
 	ctx := context.Background()
 	var out []string
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: docker.ListFilter()})
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: dockerapi.ListFilter()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cs {
 		out = append(out, "container "+strings.Join(c.Names, ","))
 	}
-	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: docker.ListFilter()})
+	ns, err := cli.NetworkList(ctx, network.ListOptions{Filters: dockerapi.ListFilter()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestDockerDaemonDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	removed, err := docker.Sweep(ctx, cli, "test dockerd")
+	removed, err := dockerapi.Sweep(ctx, cli, "test dockerd")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@ package firecracker
 import (
 	"context"
 
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm/unixapi"
 )
 
 // The request bodies of Firecracker's API, with the JSON names of its swagger
@@ -54,7 +54,7 @@ type Config struct {
 }
 
 // configure sends a whole Config (everything before InstanceStart).
-func configure(ctx context.Context, a *vm.UnixAPI, c Config) error {
+func configure(ctx context.Context, a *unixapi.Client, c Config) error {
 	if err := a.Put(ctx, "/machine-config", c.MachineConfig); err != nil {
 		return err
 	}

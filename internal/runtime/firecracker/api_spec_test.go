@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isobench/isobench/internal/vm"
-	"github.com/isobench/isobench/internal/vm/vmmapitest"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
+	"github.com/isobench/isobench/internal/runtime/vmm/unixapi"
+	"github.com/isobench/isobench/internal/runtime/vmm/vmmapitest"
 )
 
 // TestAPIRequestsFitTheSpec runs the client's whole boot sequence against a server that
@@ -18,19 +20,19 @@ import (
 func TestAPIRequestsFitTheSpec(t *testing.T) {
 	spec := vmmapitest.Load(t, "firecracker.yaml")
 	// Built directly: creating a real tap needs root and leaves state behind.
-	tap := &vm.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
+	testTap := &tap.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
 	for _, c := range []struct {
 		name string
-		tap  *vm.Tap
+		tap  *tap.Tap
 		want []string
 	}{
 		{"without tap", nil, []string{"GET /", "PUT /machine-config", "PUT /boot-source", "PUT /drives/rootfs", "PUT /actions"}},
-		{"with tap", tap, []string{"GET /", "PUT /machine-config", "PUT /boot-source", "PUT /drives/rootfs", "PUT /network-interfaces/eth0", "PUT /actions"}},
+		{"with tap", testTap, []string{"GET /", "PUT /machine-config", "PUT /boot-source", "PUT /drives/rootfs", "PUT /network-interfaces/eth0", "PUT /actions"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sock := filepath.Join(t.TempDir(), "fc.sock")
 			rec := spec.Serve(t, sock)
-			api := vm.NewUnixAPI(DriverName, sock, "")
+			api := unixapi.New(DriverName, sock, "")
 			defer api.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -38,7 +40,7 @@ func TestAPIRequestsFitTheSpec(t *testing.T) {
 			if err := api.WaitReady(ctx, "/", make(chan struct{})); err != nil {
 				t.Fatalf("waitReady: %v", err)
 			}
-			config := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+			config := buildConfig(vmm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
 				Cmdline: baseCmdline, Disk: "/run/x/rootfs.ext4", Tap: c.tap})
 			if err := configure(ctx, api, config); err != nil {
 				t.Fatalf("configure: %v", err)
@@ -61,7 +63,7 @@ func TestAPIReportsTheFaultMessage(t *testing.T) {
 	collected := vmmapitest.CollectErrors(t)
 	sock := filepath.Join(t.TempDir(), "fc.sock")
 	rec := spec.Serve(collected, sock)
-	api := vm.NewUnixAPI(DriverName, sock, "")
+	api := unixapi.New(DriverName, sock, "")
 	defer api.Close()
 
 	err := api.Put(context.Background(), "/actions", InstanceActionInfo{ActionType: "Start"})

@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/testbin"
-	"github.com/isobench/isobench/internal/vm/vmtest"
+	"github.com/isobench/isobench/internal/runtime/vmm/vmmtest"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // TestBootRunsWorkload needs firecracker and a KVM that runs ordinary guests; where
 // either is missing it skips with Check's reason.
 func TestBootRunsWorkload(t *testing.T) {
-	vmtest.BootRunsWorkload(t, DriverName, "firecracker", New)
+	vmmtest.BootRunsWorkload(t, DriverName, "firecracker", New)
 }
 
 // TestGuestBootsUnderQEMU boots this driver's guest (vmlinux via PVH, virtio_mmio found
@@ -22,5 +22,5 @@ func TestGuestBootsUnderQEMU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vmtest.GuestBootsUnderQEMU(t, drv.(*Driver).KVMDriver, baseCmdline, vmtest.MMIO)
+	vmmtest.GuestBootsUnderQEMU(t, drv.(*Driver).KVMDriver, baseCmdline, vmmtest.MMIO)
 }

@@ -3,9 +3,9 @@ package firecracker
 import (
 	"testing"
 
-	"github.com/isobench/isobench/internal/vm/vmtest"
+	"github.com/isobench/isobench/internal/runtime/vmm/vmmtest"
 )
 
 func TestCheckSaysWhyItIsUnusable(t *testing.T) {
-	vmtest.CheckSaysWhyItIsUnusable(t, DriverName, "firecracker", Install, New)
+	vmmtest.CheckSaysWhyItIsUnusable(t, DriverName, "firecracker", Install, New)
 }

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/tap"
 )
 
 func TestMachineConfigJSON(t *testing.T) {
-	tap := &vm.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
-	c := buildConfig(vm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
-		Cmdline: "console=ttyS0", Disk: "/run/x/rootfs.ext4", Tap: tap})
+	testTap := &tap.Tap{Name: "isbvm0000abcd", HostIP: netip.MustParseAddr("198.19.128.1"), GuestIP: netip.MustParseAddr("198.19.128.2"), Bits: 30}
+	c := buildConfig(vmm.BootParams{VCPUs: 2, MemBytes: 512 << 20, Vmlinux: "/a/vmlinux", Initrd: "/a/init.cpio",
+		Cmdline: "console=ttyS0", Disk: "/run/x/rootfs.ext4", Tap: testTap})
 	got, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +26,7 @@ func TestMachineConfigJSON(t *testing.T) {
 	if string(got) != want {
 		t.Errorf("config\n got %s\nwant %s", got, want)
 	}
-	c = buildConfig(vm.BootParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
+	c = buildConfig(vmm.BootParams{VCPUs: 1, MemBytes: 128 << 20, Vmlinux: "/k", Disk: "/d"})
 	got, _ = json.Marshal(c)
 	if !strings.Contains(string(got), `"network-interfaces":[]`) || strings.Contains(string(got), "initrd_path") {
 		t.Errorf("config without network or initrd: %s", got)

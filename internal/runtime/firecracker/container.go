@@ -2,13 +2,13 @@ package firecracker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
 // baseCmdline is the kernel command line before the guest spec.
@@ -27,7 +27,7 @@ import (
 const baseCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
 
 // buildConfig is the machine configuration Create sends through the API.
-func buildConfig(p vm.BootParams) Config {
+func buildConfig(p vmm.BootParams) Config {
 	c := Config{
 		BootSource:    BootSource{KernelImagePath: p.Vmlinux, InitrdPath: p.Initrd, BootArgs: p.Cmdline},
 		MachineConfig: MachineConfiguration{VcpuCount: p.VCPUs, MemSizeMib: p.MemBytes >> 20, Smt: false},
@@ -38,35 +38,28 @@ func buildConfig(p vm.BootParams) Config {
 	}
 	if p.Tap != nil {
 		c.NetworkInterfaces = append(c.NetworkInterfaces, NetworkInterface{
-			IfaceID: "eth0", HostDevName: p.Tap.Name, GuestMac: vm.GuestMAC(p.Tap.GuestIP)})
+			IfaceID: "eth0", HostDevName: p.Tap.Name, GuestMac: vmm.GuestMAC(p.Tap.GuestIP)})
 	}
 	return c
 }
 
-// container is one Firecracker VM; vm.Machine holds what every VMM shares.
+// container is one Firecracker VM; vmm.APIVM holds what every VMM shares.
 type container struct {
-	*vm.Machine
-	d      *Driver
-	config Config
-	api    *vm.UnixAPI // set by Create, used by Start
+	*vmm.APIVM[Config]
+	d *Driver
 }
-
-func (c *container) apiSock() string { return filepath.Join(c.Dir, "firecracker.sock") }
-func (c *container) logPath() string { return filepath.Join(c.RawDir, "firecracker.log") }
 
 // New implements runtime.Driver: the guest spec, the per-VM disk copy, the tap device,
 // the machine configuration and the VMM's log file.
 func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
-	m, err := d.NewMachine(ctx, s, baseCmdline)
+	v, err := vmm.NewAPIVM(ctx, d.KVMDriver, s, baseCmdline, "firecracker.sock", "firecracker.log", buildConfig)
 	if err != nil {
 		return nil, err
 	}
-	c := &container{Machine: m, d: d}
-	c.config = buildConfig(d.BootParams(m))
+	c := &container{APIVM: v, d: d}
 	// --log-path must exist; it keeps firecracker's own log off the serial console (stdout).
-	if err := os.WriteFile(c.logPath(), nil, 0o644); err != nil {
-		_ = m.Release(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("creating firecracker log: %w", err)
+	if err := os.WriteFile(c.Log(), nil, 0o644); err != nil {
+		return nil, errors.Join(fmt.Errorf("creating firecracker log: %w", err), v.Release(context.WithoutCancel(ctx)))
 	}
 	return c, nil
 }
@@ -74,15 +67,13 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 // Create implements runtime.Container: firecracker starts with its API socket in the
 // state directory and gets the whole configuration, but no InstanceStart: no guest code ran.
 func (c *container) Create(ctx context.Context) error {
-	cmd := exec.Command(c.d.Binary, "--api-sock", c.apiSock(), "--id", c.ID(),
-		"--log-path", c.logPath(), "--level", "Warning")
-	api := vm.NewUnixAPI(DriverName, c.apiSock(), "")
-	if err := c.LaunchAPI(ctx, cmd, api, "/", c.logPath()); err != nil {
+	cmd := exec.Command(c.d.Binary, "--api-sock", c.Sock(), "--id", c.ID(),
+		"--log-path", c.Log(), "--level", "Warning")
+	if err := c.Launch(ctx, cmd, DriverName, "", "/"); err != nil {
 		return err
 	}
-	c.api = api
-	if err := configure(ctx, api, c.config); err != nil {
-		return fmt.Errorf("%w (firecracker log: %s)", err, vm.TailOfFile(c.logPath()))
+	if err := configure(ctx, c.API, c.Config); err != nil {
+		return fmt.Errorf("%w (firecracker log: %s)", err, vmm.TailOfFile(c.Log()))
 	}
 	return nil
 }
@@ -91,6 +82,6 @@ func (c *container) Create(ctx context.Context) error {
 // vCPUs run.
 func (c *container) Start(ctx context.Context) error {
 	return c.StartWith(ctx, func(ctx context.Context) error {
-		return c.api.Put(ctx, "/actions", InstanceActionInfo{ActionType: "InstanceStart"})
+		return c.API.Put(ctx, "/actions", InstanceActionInfo{ActionType: "InstanceStart"})
 	})
 }

@@ -14,7 +14,7 @@ import (
 	"fmt"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
 // DriverName is the driver kind and its built-in profile's name.
@@ -25,32 +25,49 @@ const Install = "install firecracker from its GitHub releases into PATH"
 
 // kind is what the shared KVM-only driver needs to know of Firecracker. Its devices are
 // virtio-mmio.
-var kind = vm.KVMDriverKind{
+var kind = vmm.KVMDriverKind{
 	Name: DriverName, DefaultBinary: "firecracker", Install: Install, MaxCPUs: 32,
 	Modules: []string{"virtio_mmio", "virtio_blk", "virtio_net"},
 }
 
+// Options are the firecracker driver's profile options.
+type Options struct {
+	vmm.KVMOptions `yaml:",inline"`
+	// Jailer must be false: isobench does not run Firecracker's jailer.
+	Jailer string `yaml:"jailer"`
+}
+
+// Validate refuses the jailer, which isobench does not support.
+func (o Options) Validate() error {
+	if o.Jailer != "" && o.Jailer != "false" {
+		return fmt.Errorf("jailer %q: running under the jailer is not supported (use jailer: false)", o.Jailer)
+	}
+	return nil
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "firecracker",
 		Options:     map[string]string{"memory": "512M", "cpus": "2", "jailer": "false"},
-		Description: "Firecracker microVM (needs working KVM; no emulation fallback)",
+		Description: "Firecracker microVM (needs working KVM; no emulation fallback; driver never run against a real VMM binary)",
 	})
 	runtime.RegisterCleaner(DriverName, cleanup)
 }
 
 // Driver runs containers as Firecracker microVMs.
 type Driver struct {
-	*vm.KVMDriver
+	*vmm.KVMDriver
 }
 
-// New makes the driver. Profile options: those of vm.NewKVMDriver, and jailer (only
+// New makes the driver. Profile options: those of vmm.NewKVMDriver, and jailer (only
 // false: the jailer is not supported).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	if j := p.Option("jailer", "false"); j != "false" {
-		return nil, fmt.Errorf("profile %s: jailer %q: running under the jailer is not supported (use jailer: false)", p.Name, j)
+	opts := Options{KVMOptions: vmm.DefaultKVMOptions(), Jailer: "false"}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
 	}
-	base, err := vm.NewKVMDriver(p, env, kind)
+	base, err := vmm.NewKVMDriver(p, env, kind, opts.KVMOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -66,5 +83,5 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 
 // cleanup kills firecracker processes that a killed run left and removes VM taps.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	return vm.SweepVMMs("firecracker", vm.SocketVMM(env, "firecracker", "--api-sock"))
+	return vmm.SweepVMMs("firecracker", vmm.SocketVMM(env, "firecracker", "--api-sock"))
 }

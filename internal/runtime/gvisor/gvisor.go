@@ -9,13 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/isobench/isobench/internal/nsthread"
+	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // gVisor's network modes: its own user-space stack ("sandbox"), or the host kernel's
@@ -49,8 +52,14 @@ func NetworkMode(option, version string) (mode, why string) {
 		return option, "set by the profile"
 	}
 	if m := releaseDate.FindString(version); m != "" {
-		if date, _ := strconv.Atoi(m); date < fixedRootNSCheck && rmemDefaultInNewNetns() {
-			return NetHost, "runsc " + m + " takes every network namespace for the root one on this kernel, so gVisor's own stack cannot start; the host kernel's stack in the container's namespace serves instead (install runsc release-20240801 or later for gVisor's stack)"
+		if date, _ := strconv.Atoi(m); date < fixedRootNSCheck {
+			shown, err := rmemDefaultInNewNetns()
+			if err != nil {
+				return NetSandbox, fmt.Sprintf("gVisor's user-space network stack; whether runsc %s can start it here is unknown: %v", m, err)
+			}
+			if shown {
+				return NetHost, "runsc " + m + " takes every network namespace for the root one on this kernel, so gVisor's own stack cannot start; the host kernel's stack in the container's namespace serves instead (install runsc release-20240801 or later for gVisor's stack)"
+			}
 		}
 	}
 	return NetSandbox, "gVisor's user-space network stack"
@@ -66,25 +75,23 @@ func Stack(mode string) string {
 
 // rmemDefaultInNewNetns tells whether a fresh network namespace shows
 // /proc/sys/net/core/rmem_default, which old runsc reads as "this is the root namespace".
-func rmemDefaultInNewNetns() bool {
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
-	orig, err := netns.Get()
+func rmemDefaultInNewNetns() (bool, error) {
+	var statErr error
+	err := nsthread.Do(func() error {
+		ns, err := netns.New()
+		if err == nil {
+			ns.Close()
+		}
+		return err
+	}, func() error {
+		// /proc/sys/net shows the namespace of the thread that looks.
+		_, statErr = os.Stat("/proc/sys/net/core/rmem_default")
+		return nil
+	})
 	if err != nil {
-		return false
+		return false, fmt.Errorf("looking into a new network namespace: %w", err)
 	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		return false
-	}
-	defer ns.Close()
-	// /proc/sys/net shows the namespace of the thread that looks.
-	_, statErr := os.Stat("/proc/sys/net/core/rmem_default")
-	if err := netns.Set(orig); err != nil {
-		goruntime.Goexit() // the thread is stuck in the new namespace; do not hand it back
-	}
-	return statErr == nil
+	return statErr == nil, nil
 }
 
 // DefaultRoot is runsc's state directory when no --root is given.
@@ -112,4 +119,30 @@ func UnpinNullNetns(ctx context.Context, binary, root string) error {
 	}
 	UnmountNullNetns(root)
 	return nil
+}
+
+// Platforms are runsc's --platform values.
+var Platforms = []string{"ptrace", "systrap", "kvm"}
+
+// DefaultPlatform is the platform isobench runs runsc on unless a profile says otherwise:
+// ptrace works in every VM, without KVM or seccomp trap support.
+const DefaultPlatform = "ptrace"
+
+// NetNone runs runsc with --network=none: containers get no network.
+const NetNone = "none"
+
+// Options are the profile options of every driver that runs runsc.
+type Options struct {
+	// Platform is runsc's --platform (default ptrace).
+	Platform string `yaml:"platform"`
+	// Network is gVisor's network mode: sandbox, host or none (default: what works here).
+	Network string `yaml:"network"`
+}
+
+// Validate refuses a platform or network mode runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf(runtime.OptionPlatform, o.Platform, Platforms...); err != nil {
+		return err
+	}
+	return strictyaml.OneOf(runtime.OptionNetwork, o.Network, NetSandbox, NetHost, NetNone)
 }

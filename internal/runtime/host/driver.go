@@ -17,6 +17,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/overlay"
 )
@@ -46,7 +48,7 @@ func (d *Driver) Profile() runtime.Profile { return d.profile }
 
 // Check implements runtime.Driver: the host is always there.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Found: true, Class: runtime.ClassProcess, Options: map[string]string{"network": "host-loopback"}}
+	st := runtime.Status{Found: true, Class: runtime.ClassProcess, Options: map[string]string{runtime.OptionNetwork: "host-loopback"}}
 	if os.Geteuid() != 0 {
 		st.Problem, st.Fix = "chroot needs root", "run isobench as root"
 		return st
@@ -74,7 +76,7 @@ func (d *Driver) Close(ctx context.Context) error { return nil }
 
 // New implements runtime.Driver: an overlay of the image with /proc, /sys and /dev bound
 // in, since a chroot alone has none of them.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -85,7 +87,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = overlay.UnmountAll(c.dir)
+			err = errors.Join(err, mounts.UnmountAll(c.dir))
 		}
 	}()
 	root, err := overlay.Mount(d.rootfs, c.dir)
@@ -205,10 +207,19 @@ func (p *process) Start(ctx context.Context) error {
 		}
 		cmd.Path = path
 	}
-	if err := cmd.Start(); err != nil {
+	if err := runtime.StartPinned(cmd, p.spec.Resources.CPUs); err != nil {
 		return fmt.Errorf("starting %s: %w", p.spec.Args[0], err)
 	}
 	p.cmd = cmd
+	return nil
+}
+
+// CanLimit implements runtime.ResourceLimiter: CPU sets through the workload's affinity;
+// memory limits need a cgroup, which the baseline must not have.
+func (d *Driver) CanLimit(r runtime.Resources) error {
+	if r.MemoryBytes > 0 {
+		return errors.New("the host baseline runs its workload without cgroups, so it cannot limit memory")
+	}
 	return nil
 }
 
@@ -244,17 +255,10 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 	go func() { done <- p.cmd.Wait() }()
 	select {
 	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				return 128 + int(ws.Signal()), nil
-			}
-			return ee.ExitCode(), nil
+		if code, ok := procs.ExitStatus(err); ok {
+			return code, nil
 		}
-		if err != nil {
-			return -1, err
-		}
-		return 0, nil
+		return -1, err
 	case <-ctx.Done():
 		p.kill()
 		<-done
@@ -291,7 +295,7 @@ func (p *process) Delete(ctx context.Context) error {
 
 // Release deletes the process if needed and removes the chroot's mounts.
 func (p *process) Release(ctx context.Context) error {
-	return errors.Join(p.Delete(ctx), overlay.UnmountAll(p.dir))
+	return errors.Join(p.Delete(ctx), mounts.UnmountAll(p.dir))
 }
 
 // Processes lists the workload and its descendants.
@@ -299,7 +303,7 @@ func (p *process) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return nil, errors.New("process not started")
 	}
-	return runtime.ProcessTree(p.cmd.Process.Pid, "workload"), nil
+	return runtime.ProcessTree(p.cmd.Process.Pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container: the host's own loopback.

@@ -23,7 +23,7 @@ import (
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/kubernetes"
-	"github.com/isobench/isobench/internal/testbin"
+	"github.com/isobench/isobench/internal/testutil/testbin"
 )
 
 // clusterDriver returns the built-in profile's driver, checked. Without the local cluster
@@ -50,7 +50,9 @@ func clusterDriver(t *testing.T, name string, opts map[string]string) *kubernete
 		o[k] = v
 	}
 	prof.Options = o
-	d, err := runtime.New(prof, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
+	// The package's own New: the test needs the driver's client, which runtime.New's
+	// wrapper hides.
+	d, err := kubernetes.New(prof, runtime.Env{Home: imagetest.Home(t), Subnet: netip.MustParsePrefix("198.18.0.0/15")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,13 +19,8 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 
 // cleanup force-deletes the isobench containers every OCI profile's runtime still lists.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
-	done := map[string]bool{}
-	for _, p := range profiles {
-		if p.Driver != DriverName {
-			continue
-		}
+	var sweep runtime.Sweep
+	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
 		d, err := New(p, env)
 		if err != nil {
 			continue
@@ -37,14 +32,12 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		}
 		drv.binary = bin
 		global := drv.globalArgs(true)
-		key := bin + " " + strings.Join(global, " ")
-		if done[key] {
+		if !sweep.First(bin + " " + strings.Join(global, " ")) {
 			continue
 		}
-		done[key] = true
 		ids, err := drv.list(ctx, global)
 		if err != nil {
-			errs = append(errs, err)
+			sweep.Add(nil, err)
 			continue
 		}
 		listed := map[string]bool{}
@@ -57,23 +50,17 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 			out, err := exec.CommandContext(dctx, bin, append(global, "delete", "--force", id)...).CombinedOutput()
 			cancel()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s delete %s: %v: %s", p.Name, id, err, strings.TrimSpace(string(out))))
+				sweep.Add(nil, fmt.Errorf("%s delete %s: %v: %s", p.Name, id, err, strings.TrimSpace(string(out))))
 				continue
 			}
-			removed = append(removed, fmt.Sprintf("%s container %s", p.Name, id))
+			sweep.Add([]string{fmt.Sprintf("%s container %s", p.Name, id)}, nil)
 		}
-		r, err := drv.removeStaleState(global, func(id string) bool { return !listed[id] })
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		sweep.Add(drv.removeStaleState(global, func(id string) bool { return !listed[id] }))
 		if drv.flavor == flavorRunsc {
-			if err := drv.unpinNullNetns(ctx); err != nil {
-				errs = append(errs, err)
-			}
+			sweep.Add(nil, drv.unpinNullNetns(ctx))
 		}
 	}
-	return removed, errors.Join(errs...)
+	return sweep.Result()
 }
 
 // stateRoots are where the runtimes keep container state unless --root says otherwise.

@@ -7,8 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,20 +23,39 @@ import (
 
 	"github.com/isobench/isobench/internal/hostinfo"
 	"github.com/isobench/isobench/internal/image"
+	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/overlay"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind of OCI runtime profiles.
 const DriverName = "oci"
 
+// Options are the oci driver's profile options.
+type Options struct {
+	// Flavor is runc, crun or runsc (default: the binary's name).
+	Flavor         string `yaml:"flavor"`
+	gvisor.Options `yaml:",inline"`
+}
+
+// Validate refuses an unknown flavor and runsc options runsc does not have.
+func (o Options) Validate() error {
+	if err := strictyaml.OneOf("flavor", o.Flavor, string(flavorRunc), string(flavorCrun), string(flavorRunsc)); err != nil {
+		return err
+	}
+	return o.Options.Validate()
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New,
 		runtime.Profile{Name: "runc", Driver: DriverName, Binary: "runc", Description: "runc, the reference OCI runtime"},
 		runtime.Profile{Name: "crun", Driver: DriverName, Binary: "crun", Description: "crun, the OCI runtime in C"},
-		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{"platform": "ptrace"},
+		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{runtime.OptionPlatform: gvisor.DefaultPlatform},
 			Description: "gVisor's runsc (user-space kernel); platform set by the platform option"},
 	)
 }
@@ -56,6 +73,7 @@ const (
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 	flavor  flavor
 	binary  string
 	rootfs  string
@@ -71,7 +89,11 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	if p.Binary == "" {
 		return nil, fmt.Errorf("profile %q: driver oci needs `binary:` (runc, crun, runsc or a path)", p.Name)
 	}
-	f := flavor(p.Option("flavor", ""))
+	opts := Options{Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	f := flavor(opts.Flavor)
 	if f == "" {
 		base := filepath.Base(p.Binary)
 		switch {
@@ -83,12 +105,7 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 			f = flavorRunc
 		}
 	}
-	switch f {
-	case flavorRunc, flavorCrun, flavorRunsc:
-	default:
-		return nil, fmt.Errorf("profile %q: flavor %q is not runc, crun or runsc", p.Name, f)
-	}
-	return &Driver{profile: p, env: env, flavor: f}, nil
+	return &Driver{profile: p, env: env, flavor: f, opts: opts}, nil
 }
 
 // Profile implements runtime.Driver.
@@ -101,9 +118,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{}}
 	if d.flavor == flavorRunsc {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.platform()
+		st.Options[runtime.OptionPlatform] = d.platform()
 		mode, why := d.runscNet()
-		st.Options["network"] = gvisor.Stack(mode) + ": " + why
+		st.Options[runtime.OptionNetwork] = gvisor.Stack(mode) + ": " + why
 	}
 	bin, err := exec.LookPath(d.profile.Binary)
 	if err != nil {
@@ -116,7 +133,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Found, st.Binary = true, bin
-	st.SHA256, _ = fileSHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(vctx, bin, "--version").CombinedOutput()
@@ -142,7 +161,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	return st
 }
 
-func (d *Driver) platform() string { return d.profile.Option("platform", "ptrace") }
+func (d *Driver) platform() string { return d.opts.Platform }
 
 // Prepare implements runtime.Driver.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -192,7 +211,7 @@ func (d *Driver) globalArgs(network bool) []string {
 
 // New implements runtime.Driver: the bundle, the overlay and the network are made here,
 // outside the timed create.
-func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, error) {
+func (d *Driver) New(ctx context.Context, s runtime.Spec) (_ runtime.Container, err error) {
 	if d.rootfs == "" {
 		return nil, errors.New("driver not prepared: call Prepare first")
 	}
@@ -203,7 +222,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	ok := false
 	defer func() {
 		if !ok {
-			_ = c.cleanup()
+			err = errors.Join(err, c.cleanup())
 		}
 	}()
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
@@ -337,17 +356,17 @@ func (c *container) Create(ctx context.Context) error {
 // their bundle path, waits for the sandbox as the container, and reaps the others.
 func (c *container) adoptRunscProcesses() error {
 	c.pid = 0
-	for _, pid := range runtime.Descendants(os.Getpid()) {
-		args := cmdline(pid)
+	for _, pid := range procs.Descendants(os.Getpid()) {
+		args := procs.Cmdline(pid)
 		if !containsArg(args, "--bundle="+c.dir) && !containsPair(args, "--bundle", c.dir) {
 			continue
 		}
-		role := "gofer"
+		role := runtime.RoleGofer
 		if containsArg(args, "boot") {
-			role, c.pid = "sandbox", pid
+			role, c.pid = runtime.RoleSandbox, pid
 		}
 		c.procs = append(c.procs, runtime.Process{PID: pid, Role: role})
-		if role != "sandbox" {
+		if role != runtime.RoleSandbox {
 			go reapQuietly(pid)
 		}
 	}
@@ -364,14 +383,6 @@ func reapQuietly(pid int) {
 			return
 		}
 	}
-}
-
-func cmdline(pid int) []string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
 func containsPair(args []string, flag, value string) bool {
@@ -528,11 +539,15 @@ func (c *container) cleanup() error {
 			errs = append(errs, err)
 		}
 	}
-	if err := overlay.UnmountAll(c.dir); err != nil {
+	if err := mounts.UnmountAll(c.dir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+// CanLimit implements runtime.ResourceLimiter: runc, crun and runsc apply the spec's
+// cpuset and memory limit through the container's cgroup (runsc to its sandbox).
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
 
 // Processes lists the workload's processes and, for runsc, the sandbox and gofer.
 func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
@@ -542,7 +557,7 @@ func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if c.d.flavor == flavorRunsc {
 		return append([]runtime.Process(nil), c.procs...), nil
 	}
-	return runtime.ProcessTree(c.pid, "workload"), nil
+	return runtime.ProcessTree(c.pid, runtime.RoleWorkload), nil
 }
 
 // Network implements runtime.Container.
@@ -582,17 +597,4 @@ func firstLine(s string) string {
 		return strings.TrimSpace(sc.Text())
 	}
 	return ""
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,14 +1,12 @@
 package oci
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
@@ -19,7 +17,7 @@ func (d *Driver) runscNet() (mode, why string) {
 		if bin, err := exec.LookPath(d.profile.Binary); err == nil {
 			version = gvisor.Version(bin)
 		}
-		d.netMode, d.netWhy = gvisor.NetworkMode(d.profile.Option("network", ""), version)
+		d.netMode, d.netWhy = gvisor.NetworkMode(d.opts.Network, version)
 	})
 	return d.netMode, d.netWhy
 }
@@ -29,20 +27,10 @@ func (d *Driver) runscNet() (mode, why string) {
 // as subreaper. Nothing isobench starts itself is named "exe", so no one else's exit
 // status is taken.
 func reapRunscHelpers() {
-	for _, pid := range runtime.Descendants(os.Getpid()) {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// "PID (comm) STATE ..."
-		s := string(stat)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open || closing+2 >= len(s) {
-			continue
-		}
-		if s[open+1:closing] == "exe" && s[closing+2] == 'Z' {
+	for _, pid := range procs.Descendants(os.Getpid()) {
+		if st, err := procs.ReadStat(pid); err == nil && st.Comm == "exe" && st.State == "Z" {
 			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil) // a zombie's exit status is nobody's
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -25,7 +26,7 @@ func TestRunscLeavesNoZombies(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	d.Close(context.Background())
-	for _, pid := range runtime.Descendants(os.Getpid()) {
+	for _, pid := range procs.Descendants(os.Getpid()) {
 		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
 			t.Errorf("zombie child left: %s", stat)

@@ -2,7 +2,6 @@ package podman
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,8 +12,9 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
 func init() { runtime.RegisterCleaner(DriverName, cleanup) }
@@ -23,46 +23,36 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 // isobench's containers, networks and images from podman's storage through a service of
 // its own, and from every running service a profile's host option names.
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
+	var sweep runtime.Sweep
 	dirs, _ := filepath.Glob(filepath.Join(env.Home, "run", runtime.NamePrefix+"podman-*"))
 	for _, dir := range dirs {
 		killed, err := stopLeftService(dir)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
 		if killed {
-			removed = append(removed, "podman service of "+dir)
+			sweep.Add([]string{"podman service of " + dir}, nil)
 		}
+		sweep.Add(nil, err)
 	}
 	podman, err := exec.LookPath("podman")
 	if err != nil {
 		// Without podman nothing can be in its storage.
-		return removed, errors.Join(errs...)
+		return sweep.Result()
 	}
-	sweep := func(host, where string) {
+	sweepService := func(host, where string) {
 		cli, err := client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			sweep.Add(nil, fmt.Errorf("%s: %w", where, err))
 			return
 		}
 		defer cli.Close()
-		r, err := docker.Sweep(ctx, cli, where)
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
+		sweep.Add(dockerapi.Sweep(ctx, cli, where))
 	}
-	done := map[string]bool{}
-	for _, p := range profiles {
-		host := p.Option("host", "")
-		if p.Driver != DriverName || host == "" || done[host] {
+	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
+		host := p.Option(runtime.OptionHost, "")
+		if host == "" || !sweep.First(host) {
 			continue
 		}
-		done[host] = true
 		if sock, ok := strings.CutPrefix(host, "unix://"); ok && answers(ctx, sock) {
-			sweep(host, "podman service at "+host)
+			sweepService(host, "podman service at "+host)
 		}
 	}
 	// Removing a container needs a runtime; podman finds runc, crun and runsc by name.
@@ -74,21 +64,17 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		}
 	}
 	if cfg.RuntimeName == "" {
-		return removed, errors.Join(errs...)
+		return sweep.Result()
 	}
 	svc, err := startService(ctx, cfg)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("podman cleanup: %w", err))
-		return removed, errors.Join(errs...)
+		sweep.Add(nil, fmt.Errorf("podman cleanup: %w", err))
+		return sweep.Result()
 	}
 	defer svc.stop()
-	sweep(cfg.host(), "podman")
-	r, err := sweepAardvark(AardvarkDir)
-	removed = append(removed, r...)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	return removed, errors.Join(errs...)
+	sweepService(cfg.host(), "podman")
+	sweep.Add(sweepAardvark(AardvarkDir))
+	return sweep.Result()
 }
 
 // AardvarkDir is where netavark keeps the DNS server's view of rootful podman's networks.
@@ -131,7 +117,7 @@ func sweepAardvark(dir string) ([]string, error) {
 	if err != nil || pid <= 1 {
 		return removed, nil
 	}
-	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.Contains(string(cmd), "aardvark-dns") {
+	if !strings.Contains(strings.Join(procs.Cmdline(pid), " "), "aardvark-dns") {
 		return removed, nil // a stale pid file
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/client"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
 // Container is one container in the podman service. It speaks the compat API like the
@@ -47,22 +47,14 @@ func (c *Container) errorf(format string, args ...any) error {
 // Create creates the container and attaches to its output before it starts, so that no
 // output is missed. Attaching makes podman call the runtime's create.
 func (c *Container) Create(ctx context.Context) error {
-	cfg := &container.Config{
-		Image:        c.d.imageRef,
-		Cmd:          c.spec.Args,
-		Env:          c.spec.Env,
-		WorkingDir:   c.spec.Cwd,
-		Labels:       map[string]string{docker.Label: "1"},
-		AttachStdout: true,
-		AttachStderr: true,
-	}
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode)}
-	mounts, err := docker.EngineMounts(c.spec.Mounts)
+	cfg := dockerapi.ContainerConfig(c.d.imageRef, c.spec)
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode), Resources: dockerapi.EngineResources(c.spec.Resources)}
+	mounts, err := dockerapi.EngineMounts(c.spec.Mounts)
 	if err != nil {
 		return err
 	}
 	hc.Mounts = mounts
-	c.id, c.closeConn, err = docker.CreateAttached(ctx, c.cli, cfg, hc, c.spec, c.attached)
+	c.id, c.closeConn, err = dockerapi.CreateAttached(ctx, c.cli, cfg, hc, c.spec, c.attached)
 	if err != nil {
 		return c.errorf("%w", err)
 	}
@@ -71,7 +63,7 @@ func (c *Container) Create(ctx context.Context) error {
 
 // Start implements runtime.Container.
 func (c *Container) Start(ctx context.Context) error {
-	if err := docker.StartCreated(ctx, c.cli, c.id); err != nil {
+	if err := dockerapi.StartCreated(ctx, c.cli, c.id); err != nil {
 		return c.errorf("%w", err)
 	}
 	return nil
@@ -105,7 +97,7 @@ func (c *Container) Wait(ctx context.Context) (int, error) {
 	if err != nil {
 		return -1, c.errorf("wait: exit code %q: %w", body, err)
 	}
-	docker.DrainAttached(c.attached)
+	dockerapi.DrainAttached(c.attached)
 	return code, nil
 }
 
@@ -121,23 +113,8 @@ func (c *Container) Delete(ctx context.Context) error {
 	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	// A create that failed half-way may have left the container under its name.
-	target := c.id
-	if target == "" {
-		target = c.spec.ID
-	}
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		err = c.cli.ContainerRemove(dctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		// podman 4.3 fails a forced remove whose SIGKILL meets the workload's own exit
-		// ("container state improper"); the next try finds it stopped.
-		if err == nil || client.IsErrNotFound(err) || !strings.Contains(err.Error(), "container state improper") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil && !client.IsErrNotFound(err) {
-		return c.errorf("remove: %w", err)
+	if err := dockerapi.RemoveContainer(dctx, c.cli, c.id, c.spec.ID); err != nil {
+		return c.errorf("%w", err)
 	}
 	return nil
 }
@@ -145,7 +122,7 @@ func (c *Container) Delete(ctx context.Context) error {
 // Processes lists conmon, podman's per-container monitor, as the shim and everything
 // under it: the workload, or gVisor's sandbox and gofer.
 func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
-	procs, err := docker.ShimProcesses(ctx, c.cli, c.id)
+	procs, err := dockerapi.ShimProcesses(ctx, c.cli, c.id)
 	if err != nil {
 		return nil, c.errorf("%w", err)
 	}
@@ -161,7 +138,7 @@ func (c *Container) Network() runtime.NetworkInfo {
 		return *c.netInfo
 	}
 	early := runtime.NetworkInfo{HostIP: c.d.engine.Gateway(), Stack: c.stack}
-	if info, ok := docker.StartedNetwork(c.cli, c.id, c.netMode, early); ok {
+	if info, ok := dockerapi.StartedNetwork(c.cli, c.id, c.netMode, early); ok {
 		c.netInfo = &info
 		return info
 	}

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/enginetest"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/podman"
+	"github.com/isobench/isobench/internal/testutil"
+	"github.com/isobench/isobench/internal/testutil/enginetest"
 )
 
 func needPodman(t *testing.T) {
@@ -67,14 +68,15 @@ func podmanList(t *testing.T, args ...string) []string {
 	return lines
 }
 
-// leftovers lists isobench's containers, networks and images in podman's storage.
+// leftovers lists isobench's containers, networks and images in podman's storage;
+// networks through netavark, the backend isobench's services use.
 func leftovers(t *testing.T) []string {
 	t.Helper()
 	var out []string
 	for _, c := range podmanList(t, "ps", "-a", "--filter", "label=isobench=1", "--format", "{{.Names}}") {
 		out = append(out, "container "+c)
 	}
-	for _, n := range podmanList(t, "network", "ls", "--filter", "label=isobench=1", "--format", "{{.Name}}") {
+	for _, n := range podmanList(t, "--network-backend", "netavark", "network", "ls", "--filter", "label=isobench=1", "--format", "{{.Name}}") {
 		out = append(out, "network "+n)
 	}
 	for _, i := range podmanList(t, "images", "--format", "{{.Repository}}:{{.Tag}}") {
@@ -176,11 +178,19 @@ func TestPodmanRuntimes(t *testing.T) {
 				t.Errorf("service directory %s left after Close (%v)", svcDir, err)
 			}
 			if rt == "runsc" {
-				// runsc's pinned null network namespace is shared: it stays for others' containers.
-				others, _ := exec.Command(st.Options["runtime_binary"], "list", "--quiet").Output()
-				mounts, _ := os.ReadFile("/proc/mounts")
-				if len(strings.TrimSpace(string(others))) == 0 && strings.Contains(string(mounts), "/runsc/null-netns ") {
-					t.Errorf("runsc's null network namespace still mounted after Close")
+				// runsc's pinned null network namespace is shared, so it goes with the last runsc
+				// container. Tests run under the host lock: another one here was leaked.
+				others, err := exec.Command(st.Options["runtime_binary"], "list", "--quiet").Output()
+				if err != nil {
+					t.Fatalf("listing runsc containers: %v", err)
+				}
+				if len(strings.TrimSpace(string(others))) > 0 {
+					t.Fatalf("runsc containers are left on the host (%s): the null network namespace cannot be checked", strings.TrimSpace(string(others)))
+				}
+				for _, m := range testutil.MountsUnder(t, "/") {
+					if strings.HasSuffix(m, "/runsc/null-netns") {
+						t.Errorf("runsc's null network namespace still mounted after Close: %s", m)
+					}
 				}
 			}
 		})

@@ -19,8 +19,7 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/runtime/containerd"
-	"github.com/isobench/isobench/internal/runtime/docker"
+	"github.com/isobench/isobench/internal/runtime/dockerapi"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
@@ -30,10 +29,24 @@ const DriverName = "podman"
 // Stack names the network stack of containers on podman's bridge (netavark or CNI).
 const Stack = "podman-bridge"
 
+// Options are the podman driver's profile options.
+type Options struct {
+	// Runtime is a runtime name podman knows, or a path (default: OCIRuntime, else runc).
+	Runtime string `yaml:"runtime"`
+	// OCIRuntime is runc, crun or runsc (default: Runtime's base name).
+	OCIRuntime string `yaml:"oci_runtime"`
+	// Host is a running podman service to use instead of starting one.
+	Host string `yaml:"host"`
+	// WaitInterval is how often libpod looks for a container's exit (default 5ms).
+	WaitInterval   string `yaml:"wait_interval"`
+	gvisor.Options `yaml:",inline"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(rt, desc string) runtime.Profile {
 		return runtime.Profile{Name: "podman-" + rt, Driver: DriverName,
-			Options: map[string]string{"runtime": rt, "oci_runtime": rt}, Description: desc}
+			Options: map[string]string{runtime.OptionRuntime: rt, runtime.OptionOCIRuntime: rt}, Description: desc}
 	}
 	runtime.Register(DriverName, New,
 		prof("runc", "podman (compat API service, conmon) with runc"),
@@ -54,7 +67,7 @@ type Driver struct {
 	// external is the profile's `host` option: a podman service isobench does not run.
 	external string
 	svcDir   string
-	engine   *docker.Driver
+	engine   *dockerapi.Driver
 
 	// waitInterval is how often libpod looks for the container's exit while Wait waits.
 	waitInterval time.Duration
@@ -71,9 +84,9 @@ type Driver struct {
 // runc), oci_runtime (runc, crun or runsc; default the runtime's base name), platform and
 // network (runsc), host (a running podman service to use instead of starting one).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	opt := p.Option("runtime", p.Option("oci_runtime", "runc"))
-	d := &Driver{profile: p, env: env, runtimeOption: opt, external: p.Option("host", "")}
-	d.ociRuntime = p.Option("oci_runtime", filepath.Base(opt))
+	opt := p.Option(runtime.OptionRuntime, p.Option(runtime.OptionOCIRuntime, "runc"))
+	d := &Driver{profile: p, env: env, runtimeOption: opt, external: p.Option(runtime.OptionHost, "")}
+	d.ociRuntime = p.Option(runtime.OptionOCIRuntime, filepath.Base(opt))
 	d.runtimeName = opt
 	if strings.Contains(opt, "/") {
 		d.runtimeName = d.ociRuntime
@@ -90,15 +103,15 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 	}
 	// The docker driver names the runtime it asks for after podman's name for it.
 	engineProfile := p
-	engineProfile.Options = map[string]string{"runtime": d.runtimeName, "oci_runtime": d.ociRuntime}
+	engineProfile.Options = map[string]string{runtime.OptionRuntime: d.runtimeName, runtime.OptionOCIRuntime: d.ociRuntime}
 	// No per-container Ulimits: the service's containers.conf sets ones that fit its limits.
-	e := docker.Engine{
+	e := dockerapi.Engine{
 		Daemon:     "podman service",
 		StartFix:   "isobench starts it in Prepare; for a profile with a host option: podman system service --time=0 " + host,
 		Stack:      Stack,
 		RuntimeFix: "add it to [engine.runtimes] in the service's containers.conf, e.g. %[1]s = [\"/usr/bin/%[1]s\"]",
 	}
-	engine, err := docker.NewEngine(engineProfile, env, e, host)
+	engine, err := dockerapi.New(engineProfile, env, e, host)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +122,10 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 // Profile implements runtime.Driver.
 func (d *Driver) Profile() runtime.Profile { return d.profile }
 
+// CanLimit implements runtime.ResourceLimiter: podman applies cpusets and memory limits
+// through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
+
 // runtimePath finds the OCI runtime's binary.
 func (d *Driver) runtimePath() (string, error) {
 	return exec.LookPath(d.runtimeOption)
@@ -116,14 +133,14 @@ func (d *Driver) runtimePath() (string, error) {
 
 // runscNetwork is the network mode runsc runs in under this profile.
 func (d *Driver) runscNetwork() string {
-	if d.profile.Option("network", "") == "none" {
-		return "none"
+	if d.profile.Option(runtime.OptionNetwork, "") == gvisor.NetNone {
+		return gvisor.NetNone
 	}
 	bin, err := d.runtimePath()
 	if err != nil {
 		return gvisor.NetSandbox
 	}
-	mode, _ := gvisor.NetworkMode(d.profile.Option("network", ""), gvisor.Version(bin))
+	mode, _ := gvisor.NetworkMode(d.profile.Option(runtime.OptionNetwork, ""), gvisor.Version(bin))
 	return mode
 }
 
@@ -135,9 +152,9 @@ func (d *Driver) runtimeFlags() []string {
 		flags = append(flags, strings.TrimLeft(a, "-"))
 	}
 	if d.ociRuntime == "runsc" {
-		flags = append(flags, "platform="+d.profile.Option("platform", "ptrace"))
+		flags = append(flags, "platform="+d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform))
 		switch mode := d.runscNetwork(); mode {
-		case gvisor.NetHost, "none":
+		case gvisor.NetHost, gvisor.NetNone:
 			flags = append(flags, "network="+mode)
 		}
 	}
@@ -148,14 +165,14 @@ func (d *Driver) runtimeFlags() []string {
 // the profile points to (or one already running on its socket) answers and runs the runtime.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st := runtime.Status{Class: runtime.ClassContainer, Options: map[string]string{
-		"runtime": d.runtimeOption, "oci_runtime": d.ociRuntime, "host": d.engine.Host()}}
+		runtime.OptionRuntime: d.runtimeOption, runtime.OptionOCIRuntime: d.ociRuntime, runtime.OptionHost: d.engine.Host()}}
 	if d.ociRuntime == "runsc" {
 		st.Class = runtime.ClassSandbox
-		st.Options["platform"] = d.profile.Option("platform", "ptrace")
-		if mode := d.runscNetwork(); mode == "none" {
-			st.Options["network"] = "none"
+		st.Options[runtime.OptionPlatform] = d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
+		if mode := d.runscNetwork(); mode == gvisor.NetNone {
+			st.Options[runtime.OptionNetwork] = gvisor.NetNone
 		} else {
-			st.Options["network"] = gvisor.Stack(mode)
+			st.Options[runtime.OptionNetwork] = gvisor.Stack(mode)
 		}
 	}
 	bin, err := exec.LookPath("podman")
@@ -165,7 +182,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Binary = bin
-	st.SHA256, _ = containerd.FileSHA256(bin)
+	if !st.Hash(bin, &st.SHA256) {
+		return st
+	}
 	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	out, err := exec.CommandContext(vctx, bin, "--version").Output()
 	cancel()
@@ -180,6 +199,13 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		st.Fix = "apt-get install conmon"
 		return st
 	}
+	for _, helper := range []string{"netavark", "aardvark-dns"} {
+		if findHelper(helper) == "" && d.external == "" {
+			st.Problem = fmt.Sprintf("podman's network backend netavark needs %s, which is not installed (podman's CNI fallback gives the host no address on an internal network)", helper)
+			st.Fix = "apt-get install netavark aardvark-dns"
+			return st
+		}
+	}
 	rt, err := d.runtimePath()
 	if err != nil {
 		st.Problem = fmt.Sprintf("podman's OCI runtime %s is not installed", d.runtimeOption)
@@ -193,7 +219,11 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		return st
 	}
 	st.Options["runtime_binary"] = rt
-	st.Options["runtime_sha256"], _ = containerd.FileSHA256(rt)
+	var rtSum string
+	if !st.Hash(rt, &rtSum) {
+		return st
+	}
+	st.Options["runtime_sha256"] = rtSum
 	st.Found = true
 	// A running service must run this profile's runtime; one isobench starts will.
 	if d.external != "" || answers(ctx, serviceConfig{Dir: d.svcDir}.socket()) {
@@ -273,7 +303,7 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 		}
 		d.cli, d.libpod = cli, unixHTTPClient(sock)
 	}
-	d.imageRef = docker.ImageRef(img)
+	d.imageRef = dockerapi.ImageRef(img)
 	return nil
 }
 
@@ -315,7 +345,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		c.stack = gvisor.Stack(runscNet)
 	}
 	if s.Network {
-		if runscNet == "none" {
+		if runscNet == gvisor.NetNone {
 			return nil, fmt.Errorf("profile %s runs runsc with --network=none: it cannot run networked containers", d.profile.Name)
 		}
 		// The docker driver makes (once) and removes in Close the network isobench-net-<profile>.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isobench/isobench/internal/procs"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,8 +53,10 @@ func (c serviceConfig) args() []string {
 }
 
 // containersConf is the whole containers.conf of the service (CONTAINERS_CONF replaces
-// the system's files): the runtime as default, and ulimits within the service's own hard
-// limits, since podman's defaults for root (1048576) fail where those are lower.
+// the system's files): the runtime as default, ulimits within the service's own hard
+// limits, since podman's defaults for root (1048576) fail where those are lower, and
+// netavark as network backend: with CNI, an internal network's bridge gets no host
+// address, so the host could reach containers only through its default route.
 func (c serviceConfig) containersConf(lim limits) string {
 	return fmt.Sprintf(`# Written by isobench for its podman service; removed when the run ends.
 [containers]
@@ -64,7 +67,25 @@ runtime = %[3]q
 
 [engine.runtimes]
 %[4]s = [%[5]q]
+
+[network]
+network_backend = "netavark"
 `, lim.nofile, lim.nproc, c.RuntimeName, strconv.Quote(c.RuntimeName), c.RuntimePath)
+}
+
+// helperDirs are where podman looks for netavark and aardvark-dns (containers.conf's
+// default helper_binaries_dir).
+var helperDirs = []string{"/usr/local/libexec/podman", "/usr/local/lib/podman", "/usr/libexec/podman", "/usr/lib/podman"}
+
+// findHelper returns the path of podman's helper binary name, or "".
+func findHelper(name string) string {
+	for _, dir := range helperDirs {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // maxUlimit caps limits podman would otherwise take from an unlimited hard limit.
@@ -84,38 +105,22 @@ func hostLimits() limits {
 	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) == nil && rl.Max < lim.nproc {
 		lim.nproc = rl.Max
 	}
-	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
-		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && n < lim.nproc {
-			lim.nproc = n
-		}
+	if n, err := procs.PIDMax(); err == nil && n < lim.nproc {
+		lim.nproc = n
 	}
 	return lim
 }
 
-// processLimits reads the hard limits of a running process from /proc/PID/limits.
+// processLimits reads the hard limits of a running process (prlimit(2)).
 func processLimits(pid int) (limits, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
-	if err != nil {
-		return limits{}, err
-	}
 	lim := limits{nofile: maxUlimit, nproc: maxUlimit}
-	for _, line := range strings.Split(string(b), "\n") {
-		var field *uint64
-		switch {
-		case strings.HasPrefix(line, "Max open files"):
-			field = &lim.nofile
-		case strings.HasPrefix(line, "Max processes"):
-			field = &lim.nproc
-		default:
-			continue
+	for res, field := range map[int]*uint64{unix.RLIMIT_NOFILE: &lim.nofile, unix.RLIMIT_NPROC: &lim.nproc} {
+		var rl unix.Rlimit
+		if err := unix.Prlimit(pid, res, nil, &rl); err != nil {
+			return limits{}, fmt.Errorf("reading the limits of process %d: %w", pid, err)
 		}
-		// "Max processes   <soft>   <hard>   processes": the hard limit is the third field from the end.
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		if n, err := strconv.ParseUint(f[len(f)-2], 10, 64); err == nil && n < *field {
-			*field = n
+		if rl.Max < *field {
+			*field = rl.Max
 		}
 	}
 	return lim, nil
@@ -262,15 +267,15 @@ func stopLeftService(dir string) (bool, error) {
 	killed := false
 	if b, err := os.ReadFile(cfg.pidPath()); err == nil {
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		cmdline := strings.Join(procs.Cmdline(pid), "\x00") + "\x00"
 		// The pid may have been reused: kill only the service on this very socket.
-		if pid > 1 && strings.Contains(string(cmdline), "system\x00service\x00") && strings.Contains(string(cmdline), cfg.host()) {
+		if pid > 1 && strings.Contains(cmdline, "system\x00service\x00") && strings.Contains(cmdline, cfg.host()) {
 			if err := syscall.Kill(pid, syscall.SIGTERM); err == nil {
 				killed = true
-				for i := 0; i < 150 && processAlive(pid); i++ {
+				for i := 0; i < 150 && procs.Alive(pid); i++ {
 					time.Sleep(100 * time.Millisecond)
 				}
-				if processAlive(pid) {
+				if procs.Alive(pid) {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
 			}
@@ -280,15 +285,4 @@ func stopLeftService(dir string) (bool, error) {
 		return killed, fmt.Errorf("removing %s: %w", dir, err)
 	}
 	return killed, nil
-}
-
-// processAlive tells whether pid runs and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }

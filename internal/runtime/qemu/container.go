@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
 )
 
-// container is one QEMU microvm; vm.Machine holds what every VMM shares.
+// container is one QEMU microvm; vmm.Machine holds what every VMM shares.
 type container struct {
-	*vm.Machine
+	*vmm.Machine
 	d    *Driver
 	args []string
 	qmp  *qmp // set by Create, used by Start
@@ -32,9 +32,9 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	cmdline := "console=ttyS0 panic=-1 reboot=t loglevel=6 " +
 		"i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1"
 	if d.accel == "tcg" {
-		cmdline += vm.TCGClockArgs()
+		cmdline += vmm.TCGClockArgs()
 	}
-	m, err := vm.NewMachine(ctx, vm.MachineConfig{
+	m, err := vmm.NewMachine(ctx, vmm.MachineConfig{
 		Label: DriverName, Home: d.home(), Spec: s, Assets: d.assets, Agents: &d.agents,
 		TapSubnet: d.tapSubnet(), BaseCmdline: cmdline, GuestMemory: d.memBytes, BootTimeout: d.bootTimeout(),
 	})
@@ -66,7 +66,7 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 			netdev += ",vhost=on"
 		}
 		c.args = append(c.args, "-netdev", netdev,
-			"-device", "virtio-net-device,netdev=net0,mac="+vm.GuestMAC(m.Tap.GuestIP))
+			"-device", "virtio-net-device,netdev=net0,mac="+vmm.GuestMAC(m.Tap.GuestIP))
 	}
 	return c, nil
 }
@@ -93,7 +93,7 @@ func (c *container) Create(ctx context.Context) error {
 	defer cancel()
 	q, err := dialQMP(qctx, c.qmpPath(), c.Exited())
 	if err != nil {
-		return fmt.Errorf("%w (qemu log: %s)", err, vm.TailOfFile(logPath))
+		return fmt.Errorf("%w (qemu log: %s)", err, vmm.TailOfFile(logPath))
 	}
 	c.qmp = q
 	c.OnDelete(func() { _ = q.close() })
@@ -112,7 +112,7 @@ func (d *Driver) bootTimeout() time.Duration {
 	if d.accel == "tcg" {
 		def = "60s"
 	}
-	t, err := time.ParseDuration(d.profile.Option("boot_timeout", def))
+	t, err := time.ParseDuration(orDefault(d.opts.BootTimeout, def))
 	if err != nil || t <= 0 {
 		return time.Minute
 	}

@@ -16,7 +16,10 @@ import (
 
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
+	"github.com/isobench/isobench/internal/runtime/vmm/kvmprobe"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DriverName is the driver kind and the name of its built-in profile.
@@ -26,14 +29,27 @@ const DriverName = "qemu-microvm"
 // CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it finds the devices through ACPI: ACPI stays on.
 // Under TCG the kernel calibrates its clock with the PIT, so PIT and PIC stay on there.
 const (
-	machineKVM = "microvm,x-option-roms=off,isa-serial=on,rtc=off,pit=off,pic=off"
+	machineKVM = kvmprobe.HostMachine
 	machineTCG = "microvm,x-option-roms=off,isa-serial=on"
 )
 
 // guestModules are what the guest loads from the initramfs to reach its disk and network.
 var guestModules = []string{"virtio_mmio", "virtio_blk", "virtio_net"}
 
+// Options are the qemu-microvm driver's profile options.
+type Options struct {
+	vmm.KVMOptions `yaml:",inline"`
+	// Accel is auto, kvm or tcg (default auto: KVM where it runs ordinary guests).
+	Accel string `yaml:"accel"`
+	// Machine overrides the -M value.
+	Machine string `yaml:"machine"`
+}
+
+// Validate refuses an accelerator QEMU has not.
+func (o Options) Validate() error { return strictyaml.OneOf("accel", o.Accel, "auto", "kvm", "tcg") }
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	runtime.Register(DriverName, New, runtime.Profile{
 		Name: DriverName, Driver: DriverName, Binary: "qemu-system-x86_64",
 		Options: map[string]string{"memory": "512M", "cpus": "2", "accel": "auto"},
@@ -47,6 +63,7 @@ func init() {
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 
 	qemu     string
 	kernel   string
@@ -57,27 +74,27 @@ type Driver struct {
 	mu      sync.Mutex
 	accel   string // "kvm" or "tcg", settled by Check or Prepare
 	kvmNote string
-	assets  *vm.Assets
-	agents  vm.AgentFiles // spots the agent among bind sources
+	assets  *guestassets.Assets
+	agents  vmm.AgentFiles // spots the agent among bind sources
 }
 
 // New makes the driver. Profile options: memory (512M), cpus (2), kernel (newest
 // /boot/vmlinuz-*-cloud-amd64), accel (auto, kvm or tcg), agent (static isobench binary;
 // default: this executable), machine (overrides the -M value).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	d := &Driver{profile: p, env: env}
-	mem, err := vm.ParseSize(p.Option("memory", "512M"))
-	if err != nil {
-		return nil, fmt.Errorf("profile %s: memory: %w", p.Name, err)
+	d := &Driver{profile: p, env: env, opts: Options{KVMOptions: vmm.DefaultKVMOptions(), Accel: "auto"}}
+	// TCG boots are slow: without a profile's boot_timeout a minute.
+	d.opts.BootTimeout = ""
+	if err := p.DecodeOptions(&d.opts); err != nil {
+		return nil, err
 	}
-	d.memBytes = mem
-	if d.cpus, err = strconv.Atoi(p.Option("cpus", "2")); err != nil || d.cpus < 1 {
-		return nil, fmt.Errorf("profile %s: cpus %q is not a positive number", p.Name, p.Option("cpus", ""))
+	parsed := d.opts.KVMOptions
+	if parsed.BootTimeout == "" {
+		parsed.BootTimeout = "10s"
 	}
-	switch a := p.Option("accel", "auto"); a {
-	case "auto", "kvm", "tcg":
-	default:
-		return nil, fmt.Errorf("profile %s: accel %q is not auto, kvm or tcg", p.Name, a)
+	var err error
+	if d.memBytes, d.cpus, _, err = parsed.Parsed(maxCPUs); err != nil {
+		return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
 	return d, nil
 }
@@ -86,18 +103,18 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 func (d *Driver) Profile() runtime.Profile { return d.profile }
 
 // Check implements runtime.Driver. It probes KVM with a short real boot (cached for a
-// few minutes, see vm.ProbeKVM) and falls back to TCG, marking results emulated.
+// few minutes, see kvmprobe.Probe) and falls back to TCG, marking results emulated.
 func (d *Driver) Check(ctx context.Context) runtime.Status {
-	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{"network": "virtio-net-tap"}}
-	bin, err := exec.LookPath(d.profile.Option("binary", orDefault(d.profile.Binary, "qemu-system-x86_64")))
+	st := runtime.Status{Class: runtime.ClassVM, Options: map[string]string{runtime.OptionNetwork: "virtio-net-tap"}}
+	bin, err := exec.LookPath(orDefault(d.opts.Binary, orDefault(d.profile.Binary, "qemu-system-x86_64")))
 	if err != nil {
 		st.Problem, st.Fix = "qemu-system-x86_64 not found", "apt-get install qemu-system-x86"
 		return st
 	}
 	st.Found, st.Binary = true, bin
 	d.qemu = bin
-	if sum, err := vm.FileSHA256(bin); err == nil {
-		st.SHA256 = sum
+	if !st.Hash(bin, &st.SHA256) {
+		return st
 	}
 	if out, err := exec.CommandContext(ctx, bin, "-version").Output(); err == nil {
 		st.Version = strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
@@ -115,7 +132,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st.Options["kvm"] = d.kvmNote
 	st.Options["machine"] = d.machine()
 	st.Options["kernel"] = d.kernel
-	st.Options["memory"] = d.profile.Option("memory", "512M")
+	st.Options["memory"] = d.opts.Memory
 	st.Options["cpus"] = strconv.Itoa(d.cpus)
 	if vhostNet() {
 		st.Options["vhost"] = "on"
@@ -125,6 +142,9 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	st.Usable = true
 	return st
 }
+
+// maxCPUs is no limit of isobench's own: QEMU refuses what the machine cannot take.
+const maxCPUs = 1 << 16
 
 func orDefault(s, def string) string {
 	if s != "" {
@@ -137,10 +157,10 @@ func (d *Driver) findKernel() error {
 	if d.kernel != "" {
 		return nil
 	}
-	k := d.profile.Option("kernel", "")
+	k := d.opts.Kernel
 	if k == "" {
 		var err error
-		if k, err = vm.FindKernel(vm.DefaultKernelGlob); err != nil {
+		if k, err = guestassets.FindKernel(guestassets.DefaultKernelGlob); err != nil {
 			return err
 		}
 	} else if _, err := os.Stat(k); err != nil {
@@ -157,12 +177,12 @@ func (d *Driver) settleAccel(ctx context.Context) error {
 	if d.accel != "" {
 		return nil
 	}
-	want := d.profile.Option("accel", "auto")
+	want := d.opts.Accel
 	if want == "tcg" {
 		d.accel, d.kvmNote = "tcg", "not used (accel: tcg)"
 		return nil
 	}
-	v := vm.ProbeKVM(ctx, d.qemu, d.kernel, machineKVM)
+	v := kvmprobe.Probe(ctx, d.qemu, d.kernel, machineKVM)
 	d.kvmNote = v.Reason
 	switch {
 	case v.Usable:
@@ -176,7 +196,7 @@ func (d *Driver) settleAccel(ctx context.Context) error {
 }
 
 func (d *Driver) machine() string {
-	if m := d.profile.Option("machine", ""); m != "" {
+	if m := d.opts.Machine; m != "" {
 		return m
 	}
 	if d.accel == "kvm" {
@@ -210,16 +230,12 @@ func (d *Driver) prepareRootFS(ctx context.Context, digest, rootfs string) error
 			return fmt.Errorf("%s: %s", DriverName, st.Problem)
 		}
 	}
-	agent := d.profile.Option("agent", "")
-	if agent == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("finding the isobench binary for the guest agent: %w", err)
-		}
-		agent = exe
+	agent, err := vmm.AgentBinary(d.profile, d.env)
+	if err != nil {
+		return err
 	}
 	d.agent = agent
-	a, err := vm.PrepareAssets(ctx, vm.AssetRequest{
+	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
 		Dir: filepath.Join(d.home(), "assets"), Kernel: d.kernel, Modules: guestModules,
 		Agent: agent, RootFS: rootfs, Digest: digest,
 	})
@@ -237,8 +253,8 @@ func (d *Driver) home() string {
 	return image.Home("")
 }
 
-// tapSubnet is where this driver's VM links come from (see vm.TapSubnetFor).
-func (d *Driver) tapSubnet() netip.Prefix { return vm.TapSubnetFor(d.env.Subnet) }
+// tapSubnet is where this driver's VM links come from (see vmm.TapSubnetFor).
+func (d *Driver) tapSubnet() netip.Prefix { return vmm.TapSubnetFor(d.env.Subnet) }
 
 // Close implements runtime.Driver; the cached assets stay for later runs.
 func (d *Driver) Close(ctx context.Context) error { return nil }

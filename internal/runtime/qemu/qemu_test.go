@@ -19,7 +19,7 @@ import (
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
-	"github.com/isobench/isobench/internal/vm"
+	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 )
 
 var (
@@ -67,7 +67,7 @@ func newDriver(t *testing.T, opts map[string]string) *Driver {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
 	}
-	if _, err := vm.FindKernel(vm.DefaultKernelGlob); err != nil {
+	if _, err := guestassets.FindKernel(guestassets.DefaultKernelGlob); err != nil {
 		t.Skip(err.Error())
 	}
 	if _, err := exec.LookPath("mkfs.ext4"); err != nil {
@@ -208,7 +208,7 @@ cat /data/secret.txt; echo x > /scratch/f && echo "tmpfs $(stat -f -c %T /scratc
 		// Sample memory while the workload sleeps at its end.
 		deadline := time.Now().Add(2 * time.Minute)
 		for time.Now().Before(deadline) {
-			if _, ok := phaseMap(t, c.(runtime.PhaseReporter).Phases())[vm.PhaseWorkloadStarted]; ok {
+			if _, ok := phaseMap(t, c.(runtime.PhaseReporter).Phases())[runtime.PhaseWorkloadStarted]; ok {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -240,10 +240,10 @@ cat /data/secret.txt; echo x > /scratch/f && echo "tmpfs $(stat -f -c %T /scratc
 	pm := phaseMap(t, r.phases)
 	// vmm_started (QMP's answer to cont) may arrive after the guest's first byte, so
 	// it is only required, not ordered.
-	if at, ok := pm[vm.PhaseVMMStarted]; !ok || at < 0 {
-		t.Errorf("phase %s missing or negative: %v", vm.PhaseVMMStarted, r.phases)
+	if at, ok := pm[runtime.PhaseVMMStarted]; !ok || at < 0 {
+		t.Errorf("phase %s missing or negative: %v", runtime.PhaseVMMStarted, r.phases)
 	}
-	order := []string{vm.PhaseKernelStart, vm.PhaseInitReached, vm.PhaseWorkloadStarted, vm.PhaseWorkloadExit}
+	order := []string{runtime.PhaseKernelStart, runtime.PhaseInitReached, runtime.PhaseWorkloadStarted, runtime.PhaseWorkloadExit}
 	var prev time.Duration
 	for _, name := range order {
 		at, ok := pm[name]
