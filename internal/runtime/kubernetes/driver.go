@@ -46,7 +46,25 @@ const (
 	requestTimeout      = 30 * time.Second
 )
 
+// Options are the keys a kubernetes profile takes (see ParseSettings for their meaning).
+type Options struct {
+	Kubeconfig       string `yaml:"kubeconfig"`
+	Namespace        string `yaml:"namespace"`
+	RuntimeClass     string `yaml:"runtime_class"`
+	NodeName         string `yaml:"node_name"`
+	Bind             string `yaml:"bind"`
+	NodeSelector     string `yaml:"node_selector"`
+	Image            string `yaml:"image"`
+	ContainerdSocket string `yaml:"containerd_socket"`
+	CPU              string `yaml:"cpu"`
+	Memory           string `yaml:"memory"`
+	HostIP           string `yaml:"host_ip"`
+	StartTimeout     string `yaml:"start_timeout"`
+	Sweep            string `yaml:"sweep"`
+}
+
 func init() {
+	runtime.DeclareOptions(DriverName, Options{})
 	prof := func(name, class, desc string) runtime.Profile {
 		return runtime.Profile{Name: name, Driver: DriverName, Description: desc, Options: map[string]string{
 			"runtime_class": class, "containerd_socket": LocalContainerdSocket, "host_ip": LocalHostIP}}
@@ -213,6 +231,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 	if d.settings.DirectBind {
 		st.Options["bind"] = "direct"
 	}
+	st.Class = classOf(d.settings.RuntimeClass)
 	if err := d.connect(); err != nil {
 		st.Problem = err.Error()
 		st.Fix = "start the local cluster (scripts/k8s/cluster.sh up) or set the profile's kubeconfig option (or KUBECONFIG)"
