@@ -8,11 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"sort"
 	"time"
-
-	"github.com/prometheus/procfs"
 
 	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
@@ -75,7 +72,7 @@ func TakeProcesses(listed []runtime.Process) (*Snapshot, error) {
 	read := 0
 	for pid, role := range roles {
 		p, err := readStat(pid)
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // exited meanwhile: its time shows in its parent's reaped time
 		}
 		if err != nil {
@@ -91,20 +88,13 @@ func TakeProcesses(listed []runtime.Process) (*Snapshot, error) {
 	return s, nil
 }
 
-// readStat reads /proc/PID/stat.
+// readStat reads the accounting of pid.
 func readStat(pid int) (proc, error) {
-	p, err := procfs.NewProc(pid)
+	t, err := procs.CPUTimes(pid)
 	if err != nil {
 		return proc{}, err
 	}
-	st, err := p.Stat()
-	if err != nil {
-		return proc{}, err
-	}
-	if st.CUTime < 0 || st.CSTime < 0 {
-		return proc{}, fmt.Errorf("/proc/%d/stat: negative children's times %d and %d", pid, st.CUTime, st.CSTime)
-	}
-	return proc{pid: pid, ppid: st.PPID, start: st.Starttime, own: uint64(st.UTime + st.STime), reaped: uint64(st.CUTime + st.CSTime)}, nil
+	return proc{pid: pid, ppid: t.PPID, start: t.Start, own: t.Own, reaped: t.Reaped}, nil
 }
 
 // Usage is the CPU time a container's processes took between two snapshots.

@@ -2,9 +2,7 @@ package hostcpu
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -71,7 +69,7 @@ func TestTakeMeasuresARealBusyProcess(t *testing.T) {
 		// The shell sleeps again once both loops are done: its child then is sleep.
 		kids := procs.Descendants(cmd.Process.Pid)
 		if len(kids) == 1 {
-			if b, _ := os.ReadFile("/proc/" + itoa(kids[0]) + "/comm"); string(b) == "sleep\n" {
+			if procs.Comm(kids[0]) == "sleep" {
 				if s, _ := readStat(kids[0]); s.start > before.procs[procKey(before, cmd.Process.Pid)].start {
 					break
 				}
@@ -106,8 +104,6 @@ func procKey(s *Snapshot, pid int) string {
 	}
 	return ""
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 type fakeContainer struct{ runtime.Container }
 

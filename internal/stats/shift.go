@@ -96,7 +96,7 @@ type Shift struct {
 // up to m*n = 2500, normal approximation beyond).
 func HodgesLehmann(x, y []float64, level float64) Shift {
 	m, n := len(x), len(y)
-	if m == 0 || n == 0 {
+	if m == 0 || n == 0 || !allFinite(x) || !allFinite(y) {
 		return Shift{Estimate: math.NaN(), CI: noInterval(0)}
 	}
 	xs, ys := slices.Clone(x), slices.Clone(y)
@@ -155,7 +155,7 @@ func RatioInterval(num, den []float64, level float64) CoveredInterval {
 // (as R's wilcox.test(d, conf.int = TRUE); exact up to 200 pairs, normal beyond).
 func PairedHodgesLehmann(d []float64, level float64) Shift {
 	n := len(d)
-	if n == 0 {
+	if n == 0 || !allFinite(d) {
 		return Shift{Estimate: math.NaN(), CI: noInterval(0)}
 	}
 	ds := slices.Clone(d)
@@ -182,6 +182,16 @@ func PairedHodgesLehmann(d []float64, level float64) Shift {
 	})
 	s.CI = criticalInterval(q, cov, total, kth)
 	return s
+}
+
+// allFinite tells whether xs holds no NaN or infinity: the shifts are undefined then.
+func allFinite(xs []float64) bool {
+	for _, v := range xs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func medianOfK(total int, kth func(int) float64) float64 {

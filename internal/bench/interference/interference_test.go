@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
@@ -105,4 +106,47 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// TestCancelledTrialLeavesNoAggressor cancels a trial (as SIGINT does) while its
+// aggressors run, and checks that every aggressor and its host-side server are gone.
+func TestCancelledTrialLeavesNoAggressor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs victims and aggressors in containers")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run containers")
+	}
+	img := imagetest.Default(t)
+	probe := benchtest.Binary(t)
+	for _, name := range []string{"runc", "runsc"} {
+		t.Run(name, func(t *testing.T) {
+			d := benchtest.PreparedDriver(t, name, img)
+			idPrefix := fmt.Sprintf("%sinterference-cancel-%d-", runtime.NamePrefix, os.Getpid())
+			raw := t.TempDir()
+			tr := &bench.Trial{
+				Driver: d, Runtime: name, Index: 1, Quick: true, RawDir: raw, RunDir: raw, Probe: probe,
+				Settings: bench.Settings{"aggressors": []any{"network", "cpu"}, "counts": []any{2}, "aggressor_runtimes": []any{"same"},
+					"victim_time": "5s", "settle": "2s"},
+				NewID: func() string { return fmt.Sprintf("%s%d", idPrefix, ids.Add(1)) },
+				Peers: map[string]runtime.Driver{name: d},
+				Info:  map[string]string{},
+				Emit:  func(string, float64, map[string]string) { t.Error("a cancelled trial emitted a sample") },
+				Logf:  t.Logf,
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			// The victims alone take about 6 s; the network aggressors then start.
+			timer := time.AfterFunc(8*time.Second, cancel)
+			defer timer.Stop()
+			err := (interference.Benchmark{}).Run(ctx, tr)
+			if err == nil {
+				t.Fatal("a cancelled trial succeeded")
+			}
+			t.Logf("cancelled: %v", err)
+			benchtest.AssertNothingLeft(t, idPrefix, nil, nil)
+			if out, _ := exec.Command("pgrep", "-f", "iperf3 --server --bind").Output(); len(out) > 0 {
+				t.Errorf("iperf3 servers left on the host: %s", out)
+			}
+		})
+	}
 }

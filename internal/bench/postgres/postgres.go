@@ -111,8 +111,11 @@ func (Benchmark) Metrics() []bench.Metric {
 	}
 }
 
-// Tools are what the container runs; the host needs pgbench and pg_isready, which Run checks.
-func (Benchmark) Tools() []string { return []string{"sh", "cat", "runuser", "postgres"} }
+// Tools are what the container runs: the server itself lies outside PATH
+// (/usr/lib/postgresql/VERSION/bin), so Debian's postgresql-common stands for it and the
+// script says so when the server is missing. The host needs pgbench and pg_isready, which
+// Run checks.
+func (Benchmark) Tools() []string { return []string{"sh", "cat", "runuser", "pg_ctlcluster"} }
 
 type settings struct {
 	scale, clients int
@@ -138,6 +141,7 @@ const maxConnections = 105
 func serverScript(port int) string {
 	return fmt.Sprintf(`set -e
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+[ -x "$bin/postgres" ] || { echo "no PostgreSQL server under /usr/lib/postgresql in the image" >&2; exit 1; }
 conf=$(ls /etc/postgresql/*/main/postgresql.conf 2>/dev/null | sort -V | tail -n 1 || true)
 set -- -c listen_addresses="$LISTEN" -c port=%[1]d -c hba_file=%[2]s/pg_hba.conf -c ssl=off \
 	-c unix_socket_directories=/tmp -c external_pid_file= -c max_connections=%[3]d -c log_destination=stderr -c logging_collector=off

@@ -438,8 +438,9 @@ func (c *Container) Create(ctx context.Context) error {
 	hc := &container.HostConfig{
 		Runtime:     c.d.runtimeName,
 		NetworkMode: container.NetworkMode(c.netMode),
-		Resources:   container.Resources{Ulimits: c.d.engine.Ulimits},
+		Resources:   EngineResources(c.spec.Resources),
 	}
+	hc.Resources.Ulimits = c.d.engine.Ulimits
 	mounts, err := EngineMounts(c.spec.Mounts)
 	if err != nil {
 		return err
@@ -455,6 +456,16 @@ func (c *Container) Create(ctx context.Context) error {
 	c.waitCh, c.waitErrCh = c.cli.ContainerWait(wctx, c.id, container.WaitConditionNextExit)
 	return nil
 }
+
+// EngineResources turns a spec's limits into the engine's (cpuset and memory, swap
+// limited to the same value).
+func EngineResources(r runtime.Resources) container.Resources {
+	return container.Resources{CpusetCpus: r.CPUs, Memory: r.MemoryBytes, MemorySwap: r.MemoryBytes}
+}
+
+// CanLimit implements runtime.ResourceLimiter: the engine applies cpusets and memory
+// limits through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
 
 // EngineMounts turns a spec's mounts into the engine's.
 func EngineMounts(ms []runtime.Mount) ([]mount.Mount, error) {

@@ -122,6 +122,10 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 // Profile implements runtime.Driver.
 func (d *Driver) Profile() runtime.Profile { return d.profile }
 
+// CanLimit implements runtime.ResourceLimiter: podman applies cpusets and memory limits
+// through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
+
 // runtimePath finds the OCI runtime's binary.
 func (d *Driver) runtimePath() (string, error) {
 	return exec.LookPath(d.runtimeOption)
