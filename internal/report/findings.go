@@ -403,6 +403,9 @@ func differenceSentence(p Panel, r Row, ref Row) Sentence {
 func relativeText(p Panel, c compare.Row, ref string) string {
 	ch, iv := c.Change, c.ChangeCI
 	ivOK := finite(iv.Lo, iv.Hi)
+	// A level cannot fall below zero (no negative rates or times): the shift's interval,
+	// taken relative to the reference's median, is cut there.
+	iv.Lo, iv.Hi = math.Max(iv.Lo, -1), math.Max(iv.Hi, -1)
 	pctOf := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	interval := func(lo, hi float64) string {
 		if !ivOK {
