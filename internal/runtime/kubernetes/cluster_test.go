@@ -166,7 +166,7 @@ func TestStartupPhases(t *testing.T) {
 				t.Fatalf("pod timelines in the raw directory: %v", timelines)
 			}
 			data, _ := os.ReadFile(timelines[0])
-			for _, want := range []string{`"api_accepted"`, `"deleted"`, `"podscheduled"`, `"container_finished"`, `"server_resolution": "1s`} {
+			for _, want := range []string{`"api_accepted"`, `"deleted"`, `"podscheduled"`, `"container_finished"`, `"server_resolution": "1s`, `"kubelet_pod_start_sli`} {
 				if !strings.Contains(string(data), want) {
 					t.Errorf("timeline lacks %s:\n%s", want, data)
 				}
