@@ -23,6 +23,8 @@ packages=(
   chromium fonts-liberation
   # history tests: a private PostgreSQL server (started and stopped by the test itself)
   postgresql
+  # the local Kubernetes cluster (scripts/k8s/cluster.sh): etcd, CNI bridge and host-local
+  etcd-server containernetworking-plugins openssl
   # tools the tests and scripts use
   iproute2 procps psmisc kmod time curl ca-certificates git
 )

@@ -26,6 +26,7 @@ import (
 	_ "github.com/isobench/isobench/internal/runtime/docker"
 	_ "github.com/isobench/isobench/internal/runtime/firecracker"
 	_ "github.com/isobench/isobench/internal/runtime/host"
+	_ "github.com/isobench/isobench/internal/runtime/kubernetes"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
 	_ "github.com/isobench/isobench/internal/runtime/podman"
 	_ "github.com/isobench/isobench/internal/runtime/qemu"

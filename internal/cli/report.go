@@ -41,9 +41,9 @@ after the tables.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			noiseCV, err := parsePercent(noise)
+			noiseCV, err := parseFraction(noise)
 			if err != nil {
-				return badInput("--noise %q: %v; give a percentage such as 10%%", noise, err)
+				return badInput("--noise %q: %v", noise, err)
 			}
 			if out == "" {
 				if len(args) == 1 {
@@ -84,9 +84,6 @@ after the tables.`,
 	f.StringVar(&title, "title", "", "title of the HTML and Markdown reports")
 	return cmd
 }
-
-// parsePercent reads a share: "10%" or "0.1" (see parseFraction).
-func parsePercent(s string) (float64, error) { return parseFraction(s) }
 
 // resultsInputError turns input that is not a readable run into exit status 2.
 func resultsInputError(err error) error {

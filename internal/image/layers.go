@@ -39,6 +39,8 @@ type layerSource struct {
 	openBlob func(v1.Hash) (io.ReadCloser, error)
 	// manifest is the digest the image's manifest must hash to, when known.
 	manifest v1.Hash
+	// recorded: the limits are the sizes the store recorded for the image.
+	recorded bool
 }
 
 // checkMetadata checks the raw manifest against the digest it is known by (if
@@ -88,6 +90,7 @@ func readImage(ctx context.Context, img v1.Image, src layerSource, lim Limits, v
 		return Limits{}, fmt.Errorf("%w: the manifest lists %d layers and the config %d diff IDs", ErrDigestMismatch, len(m.Layers), len(cf.RootFS.DiffIDs))
 	}
 	b := newBudget(lim, "the image's layers")
+	b.recorded = src.recorded
 	checker := newTreeChecker()
 	for i, l := range layers {
 		if !m.Layers[i].MediaType.IsLayer() {

@@ -53,6 +53,9 @@ type budget struct {
 	bytes, entries int64
 	files          int64  // sizes of regular files, as their headers give them
 	what           string // "image layers", "archive", ... for messages
+	// recorded: the limits are what the store counted when it stored the image,
+	// so going beyond them means the content changed since.
+	recorded bool
 }
 
 func newBudget(lim Limits, what string) *budget {
@@ -68,7 +71,7 @@ func newBudget(lim Limits, what string) *budget {
 func (b *budget) addEntry() error {
 	b.entries++
 	if b.entries > b.lim.MaxEntries {
-		return fmt.Errorf("%w: %s hold more than %d entries (raise the limit with --max-entries if the image is genuine)", ErrTooLarge, b.what, b.lim.MaxEntries)
+		return fmt.Errorf("%w: %s hold more than %d entries (%s)", ErrTooLarge, b.what, b.lim.MaxEntries, b.hint("--max-entries"))
 	}
 	return nil
 }
@@ -87,7 +90,14 @@ func (b *budget) addFile(size int64) error {
 }
 
 func (b *budget) tooLarge() error {
-	return fmt.Errorf("%w: %s unpack to more than %s (raise the limit with --max-size if the image is genuine)", ErrTooLarge, b.what, formatBytes(b.lim.MaxBytes))
+	return fmt.Errorf("%w: %s unpack to more than %s (%s)", ErrTooLarge, b.what, formatBytes(b.lim.MaxBytes), b.hint("--max-size"))
+}
+
+func (b *budget) hint(flag string) string {
+	if b.recorded {
+		return "more than when the image was stored: it was altered since; import it again"
+	}
+	return "raise the limit with " + flag + " if the image is genuine"
 }
 
 // reader counts what r yields against the byte limit; reading past it fails.

@@ -75,16 +75,16 @@ func (i *Image) RootFS(ctx context.Context) (_ string, err error) {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
 	defer root.Close()
-	lim := i.store.Limits
+	lim, recorded := i.store.Limits, false
 	if i.Unpacked > 0 && i.Entries > 0 {
-		lim = Limits{MaxBytes: i.Unpacked, MaxEntries: i.Entries}
+		lim, recorded = Limits{MaxBytes: i.Unpacked, MaxEntries: i.Entries}, true
 	}
 	a := newApplier(root)
 	want, err := v1.NewHash(i.Digest)
 	if err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
-	if _, err := readImage(ctx, img, layerSource{openBlob: i.store.openBlob, manifest: want}, lim, a.apply); err != nil {
+	if _, err := readImage(ctx, img, layerSource{openBlob: i.store.openBlob, manifest: want, recorded: recorded}, lim, a.apply); err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
 	if err := a.finish(); err != nil {
