@@ -24,8 +24,10 @@ var ids atomic.Int64
 
 // TestCPUHogSlowsTheVictimOnlyOnItsOwnCPU runs, on each runtime, a CPU hog pinned to the
 // victim's CPU and one pinned to the other CPU: the first must slow the CPU victim down,
-// the second must not beyond noise. Three trials each; their medians are compared, as
-// the other helpers' work on this machine adds noise to any single one.
+// the second must not beyond noise. Five trials each; their medians are compared. On a
+// two-CPU host whatever else runs is pushed onto the victim's CPU while the hog holds
+// the other one, so "within noise" allows 30%, and the hog on the victim's own CPU must
+// cost clearly more than that.
 func TestCPUHogSlowsTheVictimOnlyOnItsOwnCPU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs victims and aggressors in containers")
@@ -38,14 +40,14 @@ func TestCPUHogSlowsTheVictimOnlyOnItsOwnCPU(t *testing.T) {
 	settings := bench.Settings{
 		"aggressors": []any{"cpu"}, "counts": []any{1}, "aggressor_runtimes": []any{"same"},
 		"victim_cpus": "0", "placements": []any{"shared", "separate"},
-		"victim_time": "1s", "round_trips": 500, "settle": "200ms",
+		"victim_time": "2s", "round_trips": 500, "settle": "200ms",
 	}
 	for _, name := range []string{"host", "runc", "runsc"} {
 		t.Run(name, func(t *testing.T) {
 			d := benchtest.PreparedDriver(t, name, img)
 			idPrefix := fmt.Sprintf("%sinterference-%d-", runtime.NamePrefix, os.Getpid())
 			slowdown := map[string][]float64{}
-			for trial := 1; trial <= 3; trial++ {
+			for trial := 1; trial <= 5; trial++ {
 				got := runTrial(t, d, name, settings, probe, idPrefix)
 				for _, s := range got {
 					if s.Metric == interference.MetricSlowdown && s.Params[interference.ParamVictim] == interference.VictimCPU {
@@ -57,10 +59,10 @@ func TestCPUHogSlowsTheVictimOnlyOnItsOwnCPU(t *testing.T) {
 			shared, separate := median(slowdown["shared"]), median(slowdown["separate"])
 			t.Logf("%s: CPU victim slowdown with the hog on its CPU %v (median %.2f), on the other CPU %v (median %.2f)",
 				name, slowdown["shared"], shared, slowdown["separate"], separate)
-			if !(shared > 1.3) {
-				t.Errorf("%s: a CPU hog on the victim's own CPU slowed it by %.2f, want well above 1", name, shared)
+			if !(shared > 1.3) || !(shared > separate+0.25) {
+				t.Errorf("%s: a CPU hog on the victim's own CPU slowed it by %.2f (on the other CPU %.2f), want well above 1 and above the other", name, shared, separate)
 			}
-			if !(separate < 1.25) {
+			if !(separate < 1.3) {
 				t.Errorf("%s: a CPU hog on the other CPU slowed the victim by %.2f, want about 1", name, separate)
 			}
 		})
