@@ -46,6 +46,12 @@ func (a *Analysis) appSpecs(id func(...string) string, hostPrefix func(string) s
 	return specs
 }
 
+// drawnByAppCharts tells the series the matrices and cost charts draw, so that they get
+// no bar chart per series as well (the tables keep every number).
+func drawnByAppCharts(bench, metric string) bool {
+	return bench == interferenceBench || strings.HasPrefix(metric, cpuCostPrefix)
+}
+
 // heatCell is one cell of an interference matrix.
 type heatCell struct {
 	victim, aggressor string
@@ -282,7 +288,7 @@ func (a *Analysis) cpuCostSpecs(id func(...string) string, hostPrefix func(strin
 				Host: k.host, Benchmark: k.bench, Metric: k.metric},
 			figure: func() (Figure, error) {
 				p := NewPlot(title)
-				p.X.Label.Text = unit + " (median; lower is better), by role; beside the name: throughput"
+				p.X.Label.Text = unit + ", median by role (lower is better)"
 				p.X.Tick.Marker = NiceTicks{N: 4}
 				n := len(list)
 				labels := make([]string, n)

@@ -87,6 +87,9 @@ func (a *Analysis) chartSpecs() []chartSpec {
 	byMetric := map[metricKey][]group{}
 	var order []metricKey
 	for _, g := range a.groups() {
+		if drawnByAppCharts(g.Benchmark, g.Metric) {
+			continue
+		}
 		k := metricKey{g.Host, g.Benchmark, g.Metric}
 		if _, ok := byMetric[k]; !ok {
 			order = append(order, k)

@@ -60,7 +60,7 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 {{range $i, $h := .Hosts}}{{if $h.Panels}}{{if $i}}<h2>Host {{$h.Host}}</h2>{{end}}
 <p class="context">{{if not $i}}Host {{$h.Host}}{{if $h.Virtual}} (a VM){{end}} · {{end}}reference <b>{{$h.Baseline}}</b> · {{$h.Trials}} · a difference is stated only where the rank test finds one (5%, Holm) · [ ] are 95% intervals</p>
 <div class="panels" data-host="{{$h.Host}}">
-{{range $h.Panels}}<section class="panel" data-panel="{{.Topic.ID}}"><h2>{{.Topic.Title}} <span class="q">{{.Topic.Question}}</span></h2>
+{{range $h.Panels}}<section class="panel" data-panel="{{.Topic.ID}}"><h2>{{.Topic.Title}} <span class="q">{{.Topic.Question}}{{if .Note}} ({{.Note}}){{end}}</span></h2>
 <img src="{{svgURI .Chart.SVG}}" width="{{.Chart.Width}}" height="{{.Chart.Height}}" alt="{{.Chart.Title}}" data-chart="{{.Chart.ID}}" data-kind="panel">
 <ul>{{range .Sentences}}<li class="{{.Kind}}" data-kind="{{.Kind}}" data-runtimes="{{join .Runtimes}}">{{.Text}}</li>{{end}}</ul></section>
 {{end}}</div>{{end}}{{end}}

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -174,40 +175,58 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return m, nil
 	}
 
-	alone, err := measure("alone-first")
+	// The victims alone are measured at the start, half-way and at the end; the reference
+	// is the median of the three, so that neither a slow drift of the machine nor one
+	// disturbed measurement is taken for interference (or hides it).
+	var alones []measurement
+	first, err := measure("alone-first")
 	if err != nil {
 		return err
 	}
-	var beside []measurement
+	alones = append(alones, first)
+	type condition struct {
+		rt    string
+		pl    placement
+		kind  Kind
+		count int
+	}
+	var conds []condition
 	for _, rt := range cfg.runtimes {
-		d, err := peer(t, rt)
-		if err != nil {
-			return err
-		}
 		for _, pl := range cfg.placements {
 			for _, kind := range cfg.kinds {
 				for _, count := range cfg.counts {
-					label := fmt.Sprintf("%s-%s-%s-%d", kind.Name, rt, pl.label, count)
-					m, err := besideAggressors(ctx, t, d, rt, kind, count, pl, cfg, iperf3, label, measure)
-					if err != nil {
-						return err
-					}
-					beside = append(beside, m)
+					conds = append(conds, condition{rt, pl, kind, count})
 				}
 			}
 		}
 	}
-
-	// The victims alone again: the reference is the mean of before and after, so that a
-	// slow drift of the machine during the trial is not taken for interference.
+	var beside []measurement
+	for i, c := range conds {
+		if i == len(conds)/2 {
+			mid, err := measure("alone-middle")
+			if err != nil {
+				return err
+			}
+			alones = append(alones, mid)
+		}
+		d, err := peer(t, c.rt)
+		if err != nil {
+			return err
+		}
+		label := fmt.Sprintf("%s-%s-%s-%d", c.kind.Name, c.rt, c.pl.label, c.count)
+		m, err := besideAggressors(ctx, t, d, c.rt, c.kind, c.count, c.pl, cfg, iperf3, label, measure)
+		if err != nil {
+			return err
+		}
+		beside = append(beside, m)
+	}
 	last, err := measure("alone-last")
 	if err != nil {
 		return err
 	}
-	alone.cpuRate = (alone.cpuRate + last.cpuRate) / 2
-	alone.latency.P50us = (alone.latency.P50us + last.latency.P50us) / 2
-	alone.latency.P99us = (alone.latency.P99us + last.latency.P99us) / 2
-	t.Logf("interference %s: alone %.0f events/s, p99 %.0f us (mean of before and after)", t.Runtime, alone.cpuRate, alone.latency.P99us)
+	alones = append(alones, last)
+	alone := reference(alones)
+	t.Logf("interference %s: alone %.0f events/s, p99 %.0f us (median of %d)", t.Runtime, alone.cpuRate, alone.latency.P99us, len(alones))
 
 	if t.Emit == nil {
 		return nil
@@ -230,6 +249,26 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricSlowdown, m.latency.P99us/alone.latency.P99us, p(VictimLatencyP99))
 	}
 	return nil
+}
+
+// reference is the victims' measurement alone: per value the median of the measurements.
+func reference(ms []measurement) measurement {
+	med := func(get func(measurement) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = get(m)
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	r := ms[0]
+	r.cpuRate = med(func(m measurement) float64 { return m.cpuRate })
+	r.latency.P50us = med(func(m measurement) float64 { return m.latency.P50us })
+	r.latency.P99us = med(func(m measurement) float64 { return m.latency.P99us })
+	return r
 }
 
 // besideAggressors starts the aggressors, lets them settle, measures the victims, checks

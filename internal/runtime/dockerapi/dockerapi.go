@@ -72,13 +72,17 @@ type Driver struct {
 	gateway      string
 }
 
-// New makes a driver for any endpoint that speaks Docker's API.
+// New makes a driver for any endpoint that speaks Docker's API; the profile's options are
+// an Options, its runtime runc unless it names another.
 func New(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, error) {
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
-	rt := p.Option(runtime.OptionRuntime, "runc")
-	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option(runtime.OptionOCIRuntime, rt)}
+	opts := Options{Runtime: "runc"}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: opts.Runtime, ociRuntime: orDefault(opts.OCIRuntime, opts.Runtime)}
 	if !env.Subnet.IsValid() {
 		d.env.Subnet = netip.MustParsePrefix("198.18.0.0/15")
 	}
@@ -708,4 +712,11 @@ type Options struct {
 	Runtime string `yaml:"runtime"`
 	// OCIRuntime is the OCI runtime behind Runtime (default: Runtime).
 	OCIRuntime string `yaml:"oci_runtime"`
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }

@@ -40,6 +40,10 @@ type Driver struct {
 
 // New makes the host driver.
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
+	// The host driver takes no options.
+	if err := runtime.CheckOptions(p); err != nil {
+		return nil, err
+	}
 	return &Driver{profile: p, env: env}, nil
 }
 

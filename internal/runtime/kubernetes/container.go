@@ -450,6 +450,10 @@ type Timeline struct {
 	Server           map[string]string  `json:"server_timestamps"`
 	ServerResolution string             `json:"server_resolution"`
 	FirstOutput      string             `json:"first_output_node_clock,omitempty"`
+	// KubeletSLI is the kubelet's pod start SLI for this pod (from the second-truncated
+	// creationTimestamp, without image pulls), or why there is none.
+	KubeletSLISeconds *float64 `json:"kubelet_pod_start_sli_seconds,omitempty"`
+	KubeletSLIMissing string   `json:"kubelet_pod_start_sli_missing,omitempty"`
 }
 
 func (c *Container) writeTimeline() {
@@ -480,6 +484,13 @@ func (c *Container) writeTimeline() {
 		tl.FirstOutput = c.firstOut.UTC().Format(time.RFC3339Nano)
 	}
 	c.logMu.Unlock()
+	if p != nil && p.Spec.NodeName != "" {
+		if v, why := c.d.podSLI(context.Background(), p.Spec.NodeName); why == "" {
+			tl.KubeletSLISeconds = &v
+		} else {
+			tl.KubeletSLIMissing = why
+		}
+	}
 	if p != nil {
 		tl.Node = p.Spec.NodeName
 		for k, v := range ServerTimestamps(p) {

@@ -166,6 +166,7 @@ type Driver struct {
 
 	mu      sync.Mutex
 	handler string // the RuntimeClass's handler, from Check
+	sli     sliTracker
 }
 
 // New makes a Kubernetes driver; bad options surface in Check.
@@ -339,6 +340,11 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 			return err
 		}
 		d.settings.NodeName = node
+	}
+	if nodes, err := d.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 50}); err == nil {
+		for i := range nodes.Items {
+			d.sliBaseline(ctx, nodes.Items[i].Name)
+		}
 	}
 	if d.tracker == nil {
 		t, err := startTracker(ctx, d.client, d.settings.Namespace, Label+"=1,"+SessionLabel+"="+d.session)

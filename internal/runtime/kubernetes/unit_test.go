@@ -226,3 +226,18 @@ func TestCheckWithoutClusterSaysWhatToDo(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+func TestParseSLI(t *testing.T) {
+	in := []byte("# HELP kubelet_pod_start_sli_duration_seconds x\n" +
+		"kubelet_pod_start_sli_duration_seconds_bucket{le=\"0.5\"} 1\n" +
+		"kubelet_pod_start_sli_duration_seconds_sum 1.75\n" +
+		"kubelet_pod_start_sli_duration_seconds_count 3\n" +
+		"kubelet_other_sum 9\n")
+	r, ok := ParseSLI(in)
+	if !ok || r.Sum != 1.75 || r.Count != 3 {
+		t.Errorf("ParseSLI = %+v %v", r, ok)
+	}
+	if _, ok := ParseSLI([]byte("kubelet_other_sum 9\n")); ok {
+		t.Error("metrics without the SLI parsed as having it")
+	}
+}
