@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/isobench/isobench/internal/bench"
@@ -28,12 +30,17 @@ func TestBuiltinsFitTheirDeclarations(t *testing.T) {
 	}
 }
 
-// A driver refuses options it does not declare, also when made without a config file.
+// A driver refuses options it does not declare, also when made without a config file:
+// in New, or (kubernetes) in Check.
 func TestNewRefusesUnknownOptions(t *testing.T) {
 	for _, p := range runtime.Builtins() {
 		p.Options = map[string]string{"no_such_option": "x"}
-		if _, err := runtime.New(p, runtime.Env{Home: t.TempDir()}); err == nil {
-			t.Errorf("driver %s took an unknown option", p.Driver)
+		d, err := runtime.New(p, runtime.Env{Home: t.TempDir()})
+		if err != nil {
+			continue
+		}
+		if st := d.Check(context.Background()); st.Usable || !strings.Contains(st.Problem, "no_such_option") {
+			t.Errorf("driver %s took an unknown option (check: usable %v, problem %q)", p.Driver, st.Usable, st.Problem)
 		}
 	}
 }

@@ -89,3 +89,69 @@ func TestClusterRunMergesNodes(t *testing.T) {
 		t.Errorf("left in the cluster: %v (%v)", left, err)
 	}
 }
+
+// TestClusterRunInterrupted: Ctrl-C during the node's run exits 130 and leaves no Job, no
+// pod and no container of the node's run.
+func TestClusterRunInterrupted(t *testing.T) {
+	c := localCluster(t)
+	imagetest.Busybox(t)
+	out := filepath.Join(t.TempDir(), "cluster")
+	cmd := exec.Command(testbin.Build(t), "cluster", "run", "--kubeconfig", kubernetes.LocalKubeconfig,
+		"--out", out, "--timeout", "10m", "--",
+		"--home", imagetest.Home(t), "--image", imagetest.BusyboxName, "--runtimes", "runc",
+		"--bench", "startup", "--trials", "500", "--warmup", "0")
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	var log bytes.Buffer
+	started := make(chan struct{})
+	go func() {
+		buf := make([]byte, 4096)
+		once := false
+		for {
+			n, err := pr.Read(buf)
+			log.Write(buf[:n])
+			// The node's run is measuring once its progress names the runtime.
+			if !once && strings.Contains(log.String(), "runc") && strings.Contains(log.String(), "] ") {
+				once = true
+				close(started)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-started:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("the node's run did not start:\n%s", log.String())
+	}
+	time.Sleep(3 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("cluster run did not end after Ctrl-C:\n%s", log.String())
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want 130\n%s", err, log.String())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if left, err := kubernetes.Sweep(ctx, c); err != nil || len(left) > 0 {
+		t.Errorf("left in the cluster: %v (%v)", left, err)
+	}
+	if ls, _ := exec.Command("runc", "list", "--quiet").Output(); strings.Contains(string(ls), "isobench-") {
+		t.Errorf("the node's run left runc containers: %s", ls)
+	}
+}

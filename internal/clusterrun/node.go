@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 )
 
@@ -39,8 +40,23 @@ func NodeExec(root, binary string, args []string, out, errOut io.Writer) int {
 	runDir := dir + "/run"
 	cmd := exec.Command(binary, append(append([]string{"run"}, args...), "--out", runDir)...)
 	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(errOut, "isobench cluster node-exec: running %s: %v\n", binary, err)
+		return 1
+	}
+	// Deleting the Job sends SIGTERM here (PID 1 of the pod): the run gets it, so it
+	// removes its containers before the grace period ends, as on Ctrl-C.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			// The run may have just ended; a signal to nothing is harmless.
+			_ = cmd.Process.Signal(s)
+		}
+	}()
 	code := 0
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Wait(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
 			fmt.Fprintf(errOut, "isobench cluster node-exec: running %s: %v\n", binary, err)

@@ -119,7 +119,8 @@ func JobName(session, node string) string {
 func NodeJob(o Options, session, node string) *batchv1.Job {
 	yes, no := true, false
 	zero := int32(0)
-	grace := int64(0)
+	// Time for the node's run to remove its containers when the Job is deleted early.
+	grace := int64(60)
 	labels := map[string]string{kubernetes.Label: "1", kubernetes.SessionLabel: session}
 	deadline := int64(o.Timeout / time.Second)
 	cmd := append([]string{filepath.Join(HostRoot, o.Binary), "cluster", "node-exec", "--root", HostRoot, "--binary", o.Binary, "--"}, o.RunArgs...)
@@ -254,8 +255,7 @@ func deleteJob(ctx context.Context, c k8s.Interface, ns, name, session string) e
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	bg := metav1.DeletePropagationBackground
-	zero := int64(0)
-	err := c.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg, GracePeriodSeconds: &zero})
+	err := c.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting job %s/%s: %w", ns, name, err)
 	}
@@ -271,7 +271,7 @@ func deleteJob(ctx context.Context, c k8s.Interface, ns, name, session string) e
 		for _, p := range pods.Items {
 			if p.DeletionTimestamp == nil {
 				// A failed delete is retried by the next round and reported at the timeout.
-				_ = c.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+				_ = c.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{})
 			}
 		}
 		select {

@@ -372,11 +372,19 @@ up() {
 	ip link set "$bridge" up
 	# cgroupRoot must exist in every v1 hierarchy the kubelet uses
 	local d
-	for d in /sys/fs/cgroup/*/; do
-		case $d in */unified/) continue;; esac
-		[ -e "${d}cgroup.procs" ] || continue
-		mkdir -p "$d$cgroup_root"
-	done
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		# cgroup v2 only: one hierarchy, with the controllers passed down to the pods.
+		mkdir -p "/sys/fs/cgroup/$cgroup_root"
+		for c in $(cat /sys/fs/cgroup/cgroup.subtree_control); do
+			echo "+$c" >"/sys/fs/cgroup/$cgroup_root/cgroup.subtree_control" 2>/dev/null || true
+		done
+	else
+		for d in /sys/fs/cgroup/*/; do
+			case $d in */unified/) continue;; esac
+			[ -e "${d}cgroup.procs" ] || continue
+			mkdir -p "$d$cgroup_root"
+		done
+	fi
 	if [ -f /sys/fs/cgroup/cpuset/$cgroup_root/cpuset.cpus ]; then
 		cat /sys/fs/cgroup/cpuset/cpuset.cpus >/sys/fs/cgroup/cpuset/$cgroup_root/cpuset.cpus
 		cat /sys/fs/cgroup/cpuset/cpuset.mems >/sys/fs/cgroup/cpuset/$cgroup_root/cpuset.mems
@@ -457,7 +465,7 @@ down() {
 	ip link del "$bridge" 2>/dev/null || true
 	rm -f /var/lib/cni/results/k8s-local-* 2>/dev/null || true
 	local h
-	for h in /sys/fs/cgroup/*/; do
+	for h in /sys/fs/cgroup/ /sys/fs/cgroup/*/; do
 		[ -d "$h$cgroup_root" ] && find "$h$cgroup_root" -depth -type d -exec rmdir {} \; 2>/dev/null || true
 	done
 	# The kubelet sets these (protectKernelDefaults is off); put back what up found.

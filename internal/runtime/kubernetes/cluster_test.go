@@ -374,3 +374,43 @@ func TestRunComparesWithRunc(t *testing.T) {
 	}
 	t.Logf("report:\n%s", table)
 }
+
+// TestCleanupSweep: the kubernetes cleaner leaves a cluster alone unless `isobench cleanup
+// --kubeconfig` named it, and then removes the pods a killed run left.
+func TestCleanupSweep(t *testing.T) {
+	img := imagetest.Busybox(t)
+	d := prepared(t, "k8s-runc", img, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := d.New(ctx, runtime.Spec{ID: fmt.Sprintf("%sk8stest-%d-%d", runtime.NamePrefix, os.Getpid(), ids.Add(1)),
+		Args: []string{"sleep", "60"}, RawDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A killed run: the pod is created and never deleted by its driver.
+	if err := c.Create(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var sweep runtime.Cleaner
+	names, fns := runtime.Cleaners()
+	for i, n := range names {
+		if n == kubernetes.DriverName {
+			sweep = fns[i]
+		}
+	}
+	if sweep == nil {
+		t.Fatal("the kubernetes driver registered no cleaner")
+	}
+	removed, err := sweep(ctx, runtime.Env{}, runtime.Builtins())
+	if err != nil || len(removed) > 0 {
+		t.Errorf("cleanup without --kubeconfig touched the cluster: %v (%v)", removed, err)
+	}
+	removed, err = sweep(ctx, runtime.Env{}, []runtime.Profile{kubernetes.SweepProfile(kubernetes.LocalKubeconfig)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(removed, " "), kubernetes.PodName(c.ID())) {
+		t.Errorf("the left pod was not removed: %v", removed)
+	}
+	assertNoPods(t, d)
+}

@@ -412,10 +412,13 @@ func PhasesFrom(st Stamps, start time.Time, firstOutput time.Time, scheduled boo
 	return out
 }
 
-// Processes implements runtime.Container: a pod's processes live on a node and are not
-// attributed here.
+// Processes implements runtime.Container: the processes of the pod's cgroup, when its node
+// is this host.
 func (c *Container) Processes(ctx context.Context) ([]runtime.Process, error) {
-	return nil, errors.New("the kubernetes driver does not attribute a pod's processes (they live on the node)")
+	if c.created == nil {
+		return nil, errors.New("pod was not created")
+	}
+	return PodProcesses(string(c.created.UID))
 }
 
 // Network implements runtime.Container: the pod's IP once the watch showed one, and the

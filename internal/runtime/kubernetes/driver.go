@@ -101,6 +101,10 @@ type Settings struct {
 // local cluster's), namespace (default), runtime_class, node_name, bind (scheduler|direct),
 // node_selector (k=v,k=v), image, containerd_socket, cpu, memory, host_ip, start_timeout.
 func ParseSettings(p runtime.Profile) (Settings, error) {
+	// Unknown keys are refused as the config loader refuses them.
+	if err := p.DecodeOptions(&Options{}); err != nil {
+		return Settings{}, err
+	}
 	s := Settings{
 		Kubeconfig:       p.Option("kubeconfig", os.Getenv("KUBECONFIG")),
 		Namespace:        p.Option("namespace", "default"),
