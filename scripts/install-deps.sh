@@ -16,11 +16,15 @@ packages=(
   debootstrap busybox-static
   # host-side peers of the benchmarks and the overhead/agreement scripts
   sysbench fio iperf3 hyperfine python3
+  # host-side clients of the application benchmarks (redis-benchmark, pgbench)
+  redis-tools postgresql-client
   # report tests: the HTML page is checked in headless Chromium, with the font the
   # charts are measured in (Liberation Sans; without it text is set wider than drawn)
   chromium fonts-liberation
   # history tests: a private PostgreSQL server (started and stopped by the test itself)
   postgresql
+  # the local Kubernetes cluster (scripts/k8s/cluster.sh): etcd, CNI bridge and host-local
+  etcd-server containernetworking-plugins openssl
   # tools the tests and scripts use
   iproute2 procps psmisc kmod time curl ca-certificates git
 )

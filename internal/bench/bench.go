@@ -83,6 +83,9 @@ type Trial struct {
 	// MemoryBudget is the most host memory (bytes) a benchmark may take out of
 	// MemAvailable; 0 leaves it to the benchmark's default.
 	MemoryBudget uint64
+	// Peers are every prepared runtime of the run by profile name, this one included, for
+	// benchmarks that run containers of several runtimes side by side (interference).
+	Peers map[string]runtime.Driver
 	// Info is attached to every sample the trial emits after it is set: facts about how
 	// the values were measured that do not tell series apart (the network stack).
 	Info map[string]string

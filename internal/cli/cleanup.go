@@ -13,28 +13,39 @@ import (
 	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/kubernetes"
 )
 
 func init() { addCommand(newCleanupCmd) }
 
 func newCleanupCmd() *cobra.Command {
-	return &cobra.Command{
+	var kubeconfigs []string
+	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove what runs killed with SIGKILL left behind",
 		Long: `Remove every container, engine object, mount, network namespace, link and state
 directory that isobench made and a killed run left behind. Only objects named with the
-isobench- prefix (links: isb) are touched.`,
-		Example: `  isobench cleanup`,
-		Args:    cobra.NoArgs,
+isobench- prefix (links: isb) are touched. With --kubeconfig, also the pods and jobs
+labelled isobench=1 in that cluster (a Kubernetes cluster is never touched without it).`,
+		Example: `  isobench cleanup
+  isobench cleanup --kubeconfig /var/lib/k8s-local/pki/admin.kubeconfig`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Geteuid() != 0 {
-				return badInput("isobench cleanup needs root: run it with sudo")
+				return badInput("isobench cleanup needs root: run it as root")
 			}
 			cfg, err := loadConfig()
 			if err != nil {
 				return err
 			}
-			removed, err := cleanupHost(cmd, cfg.Profiles())
+			profiles := cfg.Profiles()
+			for _, kc := range kubeconfigs {
+				if _, err := os.Stat(kc); err != nil {
+					return badInput("--kubeconfig %s: %v", kc, err)
+				}
+				profiles = append(profiles, kubernetes.SweepProfile(kc))
+			}
+			removed, err := cleanupHost(cmd, profiles)
 			for _, r := range removed {
 				fmt.Fprintln(cmd.OutOrStdout(), "removed", r)
 			}
@@ -44,6 +55,8 @@ isobench- prefix (links: isb) are touched.`,
 			return err
 		},
 	}
+	cmd.Flags().StringArrayVar(&kubeconfigs, "kubeconfig", nil, "also remove isobench's pods and jobs from the cluster of this kubeconfig (repeatable)")
+	return cmd
 }
 
 func cleanupHost(cmd *cobra.Command, profiles []runtime.Profile) ([]string, error) {

@@ -69,25 +69,29 @@ func TestBadInputGivesOneLineAndExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		"unknown runtime":   {[]string{"run", "--image", imagetest.BusyboxName, "--runtimes", "youki", "--out", out}, `unknown runtime "youki"`},
-		"unknown bench":     {[]string{"run", "--image", imagetest.BusyboxName, "--bench", "nope", "--out", out}, `unknown benchmark "nope"`},
-		"missing binary":    {[]string{"run", "--config", missing, "--image", imagetest.BusyboxName, "--runtimes", "runc-dev", "--out", out}, "/nonexistent/runc not found"},
-		"invalid config":    {[]string{"run", "--config", badCfg, "--out", out}, `unknown driver "nope"`},
-		"missing config":    {[]string{"doctor", "--config", filepath.Join(dir, "none.yaml")}, "no such file"},
-		"unknown image":     {[]string{"run", "--image", "no-such-image", "--out", out}, `image "no-such-image" not found`},
-		"corrupt image":     {[]string{"image", "import", corrupt}, "corrupt.tar"},
-		"absent image":      {[]string{"image", "import", filepath.Join(dir, "absent.tar")}, "absent.tar"},
-		"bad flag":          {[]string{"run", "--trails", "3"}, "unknown flag"},
-		"bad trials":        {[]string{"run", "--trials", "-1", "--out", out}, "--trials"},
-		"NaN precision":     {[]string{"run", "--until-precision", "NaN", "--out", out}, "--until-precision"},
-		"zero precision":    {[]string{"run", "--image", imagetest.BusyboxName, "--until-precision", "0%", "--out", out}, "--until-precision must lie between"},
-		"ab absent binary":  {[]string{"ab", "/nonexistent/runc", "/bin/true", "--out", out}, "OLD_BINARY /nonexistent/runc"},
-		"ab not executable": {[]string{"ab", "/bin/true", "/etc/passwd", "--out", out}, "NEW_BINARY /etc/passwd is not an executable file"},
-		"ab binary ignored": {[]string{"ab", "/bin/true", "/bin/false", "--runtime", "host", "--image", imagetest.BusyboxName, "--bench", "startup", "--out", out}, "does not run the binary it is given"},
-		"ab bad threshold":  {[]string{"ab", "/bin/true", "/bin/false", "--threshold", "5", "--out", out}, "--threshold"},
-		"max without until": {[]string{"run", "--max-trials", "20", "--out", out}, "add --until-precision"},
-		"max below trials":  {[]string{"run", "--image", imagetest.BusyboxName, "--until-precision", "2%", "--trials", "20", "--max-trials", "10", "--out", out}, "--max-trials 10 is below --trials 20"},
-		"unknown command":   {[]string{"frobnicate"}, "unknown command"},
+		"unknown runtime":     {[]string{"run", "--image", imagetest.BusyboxName, "--runtimes", "youki", "--out", out}, `unknown runtime "youki"`},
+		"unknown bench":       {[]string{"run", "--image", imagetest.BusyboxName, "--bench", "nope", "--out", out}, `unknown benchmark "nope"`},
+		"missing binary":      {[]string{"run", "--config", missing, "--image", imagetest.BusyboxName, "--runtimes", "runc-dev", "--out", out}, "/nonexistent/runc not found"},
+		"invalid config":      {[]string{"run", "--config", badCfg, "--out", out}, `unknown driver "nope"`},
+		"missing config":      {[]string{"doctor", "--config", filepath.Join(dir, "none.yaml")}, "no such file"},
+		"unknown image":       {[]string{"run", "--image", "no-such-image", "--out", out}, `image "no-such-image" not found`},
+		"corrupt image":       {[]string{"image", "import", corrupt}, "corrupt.tar"},
+		"absent image":        {[]string{"image", "import", filepath.Join(dir, "absent.tar")}, "absent.tar"},
+		"bad flag":            {[]string{"run", "--trails", "3"}, "unknown flag"},
+		"bad trials":          {[]string{"run", "--trials", "-1", "--out", out}, "--trials"},
+		"NaN precision":       {[]string{"run", "--until-precision", "NaN", "--out", out}, "--until-precision"},
+		"zero precision":      {[]string{"run", "--image", imagetest.BusyboxName, "--until-precision", "0%", "--out", out}, "--until-precision must lie between"},
+		"ab absent binary":    {[]string{"ab", "/nonexistent/runc", "/bin/true", "--out", out}, "OLD_BINARY /nonexistent/runc"},
+		"ab not executable":   {[]string{"ab", "/bin/true", "/etc/passwd", "--out", out}, "NEW_BINARY /etc/passwd is not an executable file"},
+		"ab binary ignored":   {[]string{"ab", "/bin/true", "/bin/false", "--runtime", "host", "--image", imagetest.BusyboxName, "--bench", "startup", "--out", out}, "does not run the binary it is given"},
+		"ab bad threshold":    {[]string{"ab", "/bin/true", "/bin/false", "--threshold", "5", "--out", out}, "--threshold"},
+		"max without until":   {[]string{"run", "--max-trials", "20", "--out", out}, "add --until-precision"},
+		"max below trials":    {[]string{"run", "--image", imagetest.BusyboxName, "--until-precision", "2%", "--trials", "20", "--max-trials", "10", "--out", out}, "--max-trials 10 is below --trials 20"},
+		"unknown command":     {[]string{"frobnicate"}, "unknown command"},
+		"NaN threshold":       {[]string{"compare", "--threshold", "NaN", out, out}, `--threshold "NaN": not a finite number`},
+		"ambiguous threshold": {[]string{"compare", "--threshold", "5", out, out}, "ambiguous: write 5% (a percentage) or 0.05 (a fraction)"},
+		"negative threshold":  {[]string{"compare", "--threshold", "-5%", out, out}, "negative"},
+		"NaN noise":           {[]string{"report", "--noise", "NaN", out}, `--noise "NaN": not a finite number`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -321,10 +325,8 @@ func assertHostClean(t *testing.T) {
 			}
 		}
 	}
-	for _, m := range testutil.MountsUnder(t, "/") {
-		if strings.Contains(m, runtime.NamePrefix) {
-			t.Errorf("mount left: %s", m)
-		}
+	for _, m := range testutil.IsobenchMounts(t) {
+		t.Errorf("mount left: %s", m)
 	}
 	for _, root := range []string{"/run/runc", "/run/crun", "/var/run/runsc"} {
 		// runsc also names its sandbox's socket runsc-<id>.sock.

@@ -100,7 +100,7 @@ comparison cannot detect any change at all (too few trials for the number of ser
 	f.BoolVar(&allowMissing, "allow-missing", false, "gate: let series of OLD that NEW lacks pass (they are still listed)")
 	f.StringVar(&maxFailed, "max-failed", "0", "gate: share of failed trials NEW may have when OLD had fewer (5% or 0.05)")
 	f.StringVar(&runtimes, "runtimes", "", "compare runtime B against runtime A within one run, pairing their rounds: A,B")
-	f.Float64Var(&alpha, "alpha", compare.DefaultAlpha, "significance level, after Holm's correction over the series")
+	f.Float64Var(&alpha, "alpha", compare.DefaultAlpha, "significance level of the verdicts, after Holm's correction over the series (intervals stay 95%)")
 	f.StringVar(&format, "format", "text", "output: "+strings.Join(compare.Formats, ", "))
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/isobench/isobench/internal/history/historytest"
+	"github.com/isobench/isobench/internal/history/pgtest"
 )
 
 // The 30-run synthetic history through the command line: added once, re-added without
@@ -69,5 +70,33 @@ func TestHistoryAddAndReport(t *testing.T) {
 		if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
 			t.Errorf("%v: exit %d, want 2 with one line:\n%s", bad, code, errOut)
 		}
+	}
+}
+
+// A team's PostgreSQL server through --db: the same adds and the same change point.
+func TestHistoryOnPostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	db := srv.NewDatabase(t, "team")
+	home := t.TempDir()
+	dirs := historytest.StepHistory(t, 30, 20)
+	out, errOut, code := isobenchHome(t, home, append([]string{"history", "add", "--db", db}, dirs...)...)
+	if code != 0 || strings.Count(out, "added ") != 30 {
+		t.Fatalf("history add: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = isobenchHome(t, home, append([]string{"history", "add", "--db", db}, dirs...)...)
+	if code != 0 || strings.Count(out, "unchanged ") != 30 {
+		t.Fatalf("re-add: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = isobenchHome(t, home, "history", "report", "--db", db, "--out", filepath.Join(t.TempDir(), "page"))
+	if code != 0 || !strings.Contains(out, "1 change point(s)\n  runc startup/total: ") || !strings.Contains(out, "between hist-19 and hist-20") {
+		t.Errorf("history report: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(home, "history.db")); err == nil {
+		t.Error("a SQLite file was made in the home although --db named a server")
+	}
+	// A server that is not there: one line, not a hang.
+	_, errOut, code = isobenchHome(t, home, "history", "list", "--db", "postgres://nobody@/none?host=/nonexistent&connect_timeout=2")
+	if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		t.Errorf("unreachable server: exit %d\n%s", code, errOut)
 	}
 }

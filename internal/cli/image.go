@@ -23,7 +23,7 @@ func newImageCmd() *cobra.Command {
 		Short: "Build, import, list and remove benchmark images",
 		Long: `Images live in an OCI image layout under the home directory (--home). Every runtime
 runs the same image: "default" is built with debootstrap and holds the benchmark tools.`,
-		Example: `  sudo isobench image build
+		Example: `  isobench image build
   isobench image import alpine.tar --name alpine
   isobench image ls`,
 	}
@@ -77,16 +77,16 @@ func newImageBuildCmd() *cobra.Command {
 		Long: `Build a Debian image with debootstrap (minbase variant) and the benchmark tools. The
 image is cached by its recipe (suite, mirror, packages): building again with the same
 recipe reuses it unless --force is given.`,
-		Example: `  sudo isobench image build
-  sudo isobench image build --force
-  sudo isobench image build --suite trixie --mirror http://deb.debian.org/debian --package sysbench --package fio`,
+		Example: `  isobench image build
+  isobench image build --force
+  isobench image build --suite trixie --mirror http://deb.debian.org/debian --package sysbench --package fio`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := opts.Resolved(); err != nil {
 				return imageError(err)
 			}
 			if os.Geteuid() != 0 {
-				return badInput("image build needs root (debootstrap): run it with sudo")
+				return badInput("image build needs root (debootstrap): run it as root")
 			}
 			store, err := openImageStore()
 			if err != nil {
@@ -169,10 +169,12 @@ setuid/setgid bits, file capabilities and device nodes (runtimes provide /dev).`
 			ctx, stop := imageSignalContext(cmd)
 			defer stop()
 			img, err := store.Import(ctx, args[0], name)
+			if img != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
+			}
 			if err != nil {
 				return interruptedOr(ctx, "import", imageError(err))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
 			return nil
 		},
 	}
@@ -201,7 +203,7 @@ func newImageListCmd() *cobra.Command {
 				return err
 			}
 			if len(images) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), `no images: build one with "sudo isobench image build" or import one with "isobench image import"`)
+				fmt.Fprintln(cmd.OutOrStdout(), `no images: build one with "isobench image build" (as root) or import one with "isobench image import"`)
 				return nil
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)

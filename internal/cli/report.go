@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/report"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/safefile"
 )
 
 func init() { addCommand(newReportCommand) }
@@ -40,9 +41,9 @@ after the tables.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			noiseCV, err := parsePercent(noise)
+			noiseCV, err := parseFraction(noise)
 			if err != nil {
-				return badInput("--noise %q: %v; give a percentage such as 10%%", noise, err)
+				return badInput("--noise %q: %v", noise, err)
 			}
 			if out == "" {
 				if len(args) == 1 {
@@ -84,9 +85,6 @@ after the tables.`,
 	return cmd
 }
 
-// parsePercent reads a share: "10%" or "0.1" (see parseFraction).
-func parsePercent(s string) (float64, error) { return parseFraction(s) }
-
 // resultsInputError turns input that is not a readable run into exit status 2.
 func resultsInputError(err error) error {
 	var ne *results.NotResultsError
@@ -97,6 +95,8 @@ func resultsInputError(err error) error {
 		return badInput("%v", err)
 	case errors.Is(err, os.ErrNotExist):
 		return badInput("%v", err)
+	case errors.Is(err, safefile.ErrSymlink):
+		return badInput("%v; remove it or give --out a directory of your own", err)
 	}
 	return err
 }

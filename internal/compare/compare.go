@@ -308,8 +308,9 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 		row.Notes = append(row.Notes, fmt.Sprintf("%d %s value(s) kept out (e.g. %g): %s", e.Count, strings.ToUpper(e.Side), e.Example, e.Reason))
 	}
 	row.RatioOfMedians = stats.RatioOfMedians(nv, ov)
-	level := 1 - opts.alpha()
+	level := stats.Confidence
 	var diffs []float64
+	unpaired := 0
 	if paired {
 		ob, nb := byTrial(ov, ot), byTrial(nv, nt)
 		for _, t := range sortedTrials(nb) {
@@ -317,12 +318,22 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 				diffs = append(diffs, nb[t]-o)
 			}
 		}
+		for _, side := range []struct {
+			trials []int
+			other  map[int]float64
+		}{{ot, nb}, {nt, ob}} {
+			for _, t := range side.trials {
+				if _, ok := side.other[t]; !ok {
+					unpaired++
+				}
+			}
+		}
 	}
 	if len(diffs) > 0 {
 		row.Paired, row.Pairs = true, len(diffs)
 		row.Test = stats.SignedRankTest(diffs)
 		row.Shift = stats.PairedHodgesLehmann(diffs, level)
-		if unpaired := row.Old.N + row.New.N - 2*len(diffs); unpaired > 0 {
+		if unpaired > 0 {
 			row.Notes = append(row.Notes, fmt.Sprintf("%d value(s) without a partner in the same round left out of the paired test", unpaired))
 		}
 	} else {

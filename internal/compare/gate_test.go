@@ -362,7 +362,8 @@ func TestSeriesWithoutUsableValuesFailsTheGate(t *testing.T) {
 
 // Paired rounds have their own smallest p: 4 rounds can never reach 5% (2/16), 6 can.
 func TestFewPairedRoundsCannotDetect(t *testing.T) {
-	d := dataset([]series{{"a", "total", "", "", []float64{10, 11, 12, 13}}, {"b", "total", "", "", []float64{20, 21, 22, 23}}})
+	// a has a fifth trial that b lacks: it has no partner and stays out of the test.
+	d := dataset([]series{{"a", "total", "", "", []float64{10, 11, 12, 13, 14}}, {"b", "total", "", "", []float64{20, 21, 22, 23}}})
 	only := func(rt string) side {
 		return side{data: d,
 			key: func(k results.SeriesKey) (results.SeriesKey, bool) {
@@ -381,6 +382,9 @@ func TestFewPairedRoundsCannotDetect(t *testing.T) {
 	r := res.Rows[0]
 	if !r.Paired || r.Pairs != 4 || r.Detectable || r.Shift.Estimate != 10 || r.TrialsNeeded != 6 {
 		t.Errorf("row paired=%v pairs=%d detectable=%v shift=%g needed=%d", r.Paired, r.Pairs, r.Detectable, r.Shift.Estimate, r.TrialsNeeded)
+	}
+	if !strings.Contains(strings.Join(r.Notes, "\n"), "1 value(s) without a partner") {
+		t.Errorf("notes %q do not count the unpaired value", r.Notes)
 	}
 	if len(res.Gate) != 1 || !strings.Contains(res.Gate[0].Message, "4 paired rounds") || !strings.Contains(res.Gate[0].Message, "at least 6 paired rounds") {
 		t.Errorf("gate %+v", res.Gate)

@@ -36,6 +36,9 @@ func pct(v float64) string {
 	if math.IsNaN(v) {
 		return "-"
 	}
+	if math.Abs(v) < 0.0005 { // would print as "-0.0%"
+		v = 0
+	}
 	return strconv.FormatFloat(100*v, 'f', 1, 64) + "%"
 }
 
@@ -44,7 +47,7 @@ func signedPct(v float64) string {
 		return "-"
 	}
 	s := pct(v)
-	if v > 0 {
+	if math.Abs(v) >= 0.0005 && v > 0 {
 		s = "+" + s
 	}
 	return s
@@ -171,6 +174,7 @@ func legend(res *Result) []string {
 	lines := []string{
 		"change: Hodges-Lehmann shift of new against old, relative to the old median, with the 95% interval that inverts the " + test + ".",
 		fmt.Sprintf("~: no significant change (p >= %g after Holm's correction over %d series); better/worse come from the shift's direction.", res.Options.alpha(), len(res.Rows)),
+		"intervals are per series, not corrected for the number of series: one may exclude zero while the Holm-corrected verdict is ~.",
 		"medians: distribution-free order-statistic intervals with their actual coverage; \"" + stats.TooSmall + "\" below 6 values. ratio of medians: median(new) / median(old).",
 	}
 	if res.Options.Gate {

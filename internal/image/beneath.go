@@ -205,6 +205,9 @@ func unpackLayoutTar(ctx context.Context, r io.Reader, dir string, b *budget) er
 				return fmt.Errorf("unpacking OCI layout: %w", err)
 			}
 		case tar.TypeReg:
+			if err := b.addFile(h.Size); err != nil {
+				return err
+			}
 			if err := root.MkdirAll(path.Dir(p), 0o700); err != nil {
 				return fmt.Errorf("unpacking OCI layout: %w", err)
 			}

@@ -42,6 +42,10 @@ var DefaultPackages = []string{
 	"sysstat",  // mpstat, iostat, pidstat
 	"nicstat",  // network interface statistics
 	"iftop",    // network traffic per connection
+	// application benchmarks: servers run in the runtime under test, clients on the host
+	"redis-server",
+	"nginx-light",
+	"postgresql",
 }
 
 // ErrBadOption: a build option is malformed.
@@ -258,7 +262,7 @@ func (s *Store) Build(ctx context.Context, opts BuildOptions, log io.Writer) (*I
 	}
 	img, err := s.put(ctx, v, r.Name, source, recipe, layerSource{}, buildLimits)
 	if err != nil {
-		return nil, false, err
+		return img, img != nil, err // img is stored when only removing unused trees failed
 	}
 	fmt.Fprintf(log, "isobench: image %s %s built in %s\n", img.Name, img.ShortDigest(), time.Since(start).Round(time.Second))
 	return img, true, nil

@@ -451,10 +451,10 @@ func TestImportRefusesTamperedLayout(t *testing.T) {
 		}, "layer 1 of 1 is sha256:"},
 		{"config", plain, func(dir string) {
 			replaceOnce(t, blobPath(dir, digestOf(plain, "config")), "amd64", "arm64")
-		}, "the image config is sha256:"},
+		}, "the application/vnd.oci.image.config.v1+json blob is sha256:"},
 		{"manifest", plain, func(dir string) {
 			replaceOnce(t, blobPath(dir, digestOf(plain, "manifest")), "application/vnd.oci.image.layer.v1.tar", "application/vnd.oci.image.layer.v1.tax")
-		}, "but the index names"},
+		}, "the application/vnd.oci.image.manifest.v1+json blob is sha256:"},
 	}
 	for _, c := range cases {
 		for _, asTar := range []bool{false, true} {
@@ -631,6 +631,52 @@ func TestImportRefusesBombs(t *testing.T) {
 			h.check(t)
 		})
 	}
+
+	t.Run("sparse", func(t *testing.T) {
+		// 2 GiB of holes in a 10 KiB archive: the file sizes count, not the archive's.
+		h.store.Limits = image.DefaultLimits
+		tree := filepath.Join(t.TempDir(), "tree")
+		if err := os.MkdirAll(filepath.Join(tree, "bin"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(tree, "bin", "sparse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(2 << 30); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		p := filepath.Join(t.TempDir(), "sparse.tar")
+		run(t, "tar", "--sparse", "-C", tree, "-cf", p, ".")
+		if fi, err := os.Stat(p); err != nil || fi.Size() > 1<<20 {
+			t.Fatalf("sparse archive is %v bytes (%v), want a few KiB", fi.Size(), err)
+		}
+		_, err = h.store.Import(context.Background(), p, "sparse")
+		if want := "the image's layers unpack to more than 1.0 GiB"; !errors.Is(err, image.ErrTooLarge) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error = %v\nwant ErrTooLarge saying %s", err, want)
+		}
+		h.check(t)
+
+		// A genuine sparse file within the limit imports and unpacks (written out).
+		other := openStore(t)
+		if err := os.Truncate(filepath.Join(tree, "bin", "sparse"), 8<<20); err != nil {
+			t.Fatal(err)
+		}
+		small := filepath.Join(t.TempDir(), "small-sparse.tar")
+		run(t, "tar", "--sparse", "-C", tree, "-cf", small, ".")
+		img, err := other.Import(context.Background(), small, "sparse")
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, err := img.RootFS(context.Background())
+		if err != nil {
+			t.Fatalf("RootFS of an image with a sparse file: %v", err)
+		}
+		if fi, err := os.Stat(filepath.Join(root, "bin", "sparse")); err != nil || fi.Size() != 8<<20 {
+			t.Errorf("unpacked sparse file: %v, %v; want 8 MiB", fi, err)
+		}
+	})
 
 	t.Run("entries", func(t *testing.T) {
 		h.store.Limits = image.Limits{MaxBytes: 1 << 30, MaxEntries: 100}
@@ -906,5 +952,28 @@ func TestMountedTreeKeptThenCollected(t *testing.T) {
 	}
 	if _, err := os.Stat(tree); !os.IsNotExist(err) {
 		t.Errorf("tree still there: %v", err)
+	}
+}
+
+// TestUnpackRefusesTamperedStoreConfig: a config blob changed in the store after
+// import is caught when the tree is unpacked.
+func TestUnpackRefusesTamperedStoreConfig(t *testing.T) {
+	s := openStore(t)
+	img := imageOf(t, false, genuineLayer(t))
+	stored, err := s.Import(context.Background(), writeLayout(t, filepath.Join(t.TempDir(), "layout"), img), "genuine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceOnce(t, blobPath(filepath.Join(s.Home(), "images"), m.Config.Digest), "amd64", "arm64")
+	_, err = stored.RootFS(context.Background())
+	if want := "the image config is sha256:"; !errors.Is(err, image.ErrDigestMismatch) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("RootFS error = %v\nwant ErrDigestMismatch saying %s", err, want)
+	}
+	if left, _ := os.ReadDir(filepath.Join(s.Home(), "rootfs")); len(left) != 0 {
+		t.Errorf("refused unpack left %v", left)
 	}
 }

@@ -65,7 +65,7 @@ var rootfsMarkers = []string{"bin", "sbin", "usr", "etc", "lib"}
 // without extensions). The format is detected from the content; see Formats.
 // Everything is checked before anything is stored: member names and links,
 // digests of blobs and layers, and the store's Limits.
-func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
+func (s *Store) Import(ctx context.Context, src, name string) (_ *Image, err error) {
 	if err := s.Limits.Check(); err != nil {
 		return nil, err
 	}
@@ -89,7 +89,11 @@ func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("importing %s: %w", src, err)
 	}
-	defer removeTree(tmp)
+	defer func() {
+		if rerr := removeTree(tmp); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleaning up after importing %s: %w", src, rerr))
+		}
+	}()
 
 	format, img, layers, err := s.readSource(ctx, abs, fi, tmp)
 	if err != nil {
@@ -100,7 +104,8 @@ func (s *Store) Import(ctx context.Context, src, name string) (*Image, error) {
 	}
 	stored, err := s.put(ctx, img, name, format+" "+abs, "", layers, s.Limits)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("importing %s: %w", src, err))
+		// stored is not nil when only removing unused trees failed.
+		return stored, withHint(fmt.Errorf("importing %s: %w", src, err))
 	}
 	return stored, nil
 }
@@ -424,17 +429,25 @@ func imageFromLayout(dir, src string) (v1.Image, error) {
 	case 0:
 		return nil, unknownFormat(src, "OCI layout holds no image for linux/"+goruntime.GOARCH)
 	case 1:
-		if _, err := found[0].Manifest(); err != nil {
+		m, err := found[0].Manifest()
+		if err != nil {
 			return nil, unknownFormat(src, fmt.Sprintf("reading OCI layout: %v", err))
+		}
+		// The config is read whole: bound it before anything parses it.
+		if err := checkLayoutBlob(dir, m.Config); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, unknownFormat(src, fmt.Sprintf("reading OCI layout: image config %s is missing", m.Config.Digest))
+			}
+			return nil, fmt.Errorf("%s: %w", src, err)
 		}
 		return found[0], nil
 	}
 	return nil, unknownFormat(src, fmt.Sprintf("OCI layout holds %d images for linux/%s: import a layout with one image", len(found), goruntime.GOARCH))
 }
 
-// checkLayoutBlob checks a manifest or index blob of the layout copy in dir before
-// it is parsed: small enough to read whole, and hashing to the digest and size
-// its descriptor gives.
+// checkLayoutBlob checks a manifest, index or config blob of the layout copy in
+// dir before it is parsed: small enough to read whole, and hashing to the digest
+// and size its descriptor gives.
 func checkLayoutBlob(dir string, d v1.Descriptor) error {
 	if d.Digest.Algorithm != "sha256" || !isDigestHex(d.Digest.Hex) {
 		return fmt.Errorf("%w: descriptor digest %q", ErrUnknownFormat, d.Digest)
@@ -449,14 +462,14 @@ func checkLayoutBlob(dir string, d v1.Descriptor) error {
 		return err
 	}
 	if fi.Size() > maxMetadataSize {
-		return fmt.Errorf("%w: manifest %s is %s, more than %s", ErrTooLarge, d.Digest, formatBytes(fi.Size()), formatBytes(maxMetadataSize))
+		return fmt.Errorf("%w: blob %s (%s) is %s, more than %s", ErrTooLarge, d.Digest, d.MediaType, formatBytes(fi.Size()), formatBytes(maxMetadataSize))
 	}
 	got, n, err := v1.SHA256(f)
 	if err != nil {
-		return fmt.Errorf("reading manifest %s: %w", d.Digest, err)
+		return fmt.Errorf("reading blob %s: %w", d.Digest, err)
 	}
 	if got != d.Digest || n != d.Size {
-		return fmt.Errorf("%w: manifest %s is %s (%d bytes), but the index names %s (%d bytes)", ErrDigestMismatch, d.Digest, got, n, d.Digest, d.Size)
+		return fmt.Errorf("%w: the %s blob is %s (%d bytes), but its descriptor names %s (%d bytes): the image was altered or damaged; refusing it", ErrDigestMismatch, d.MediaType, got, n, d.Digest, d.Size)
 	}
 	return nil
 }

@@ -339,6 +339,12 @@ func TestNameFromPath(t *testing.T) {
 		"rootfs.tgz":            "rootfs",
 		"...":                   "imported",
 		"/srv/ubuntu-24.04.oci": "ubuntu-24.04",
+		"a___b.tar":             "a-b",
+		"x-.tar":                "x",
+		"a.-b":                  "a-b",
+		"a..b.tgz":              "a-b",
+		"__init__":              "init",
+		"Ünïcode.tar":           "n-code",
 	} {
 		if got := image.NameFromPath(in); got != want {
 			t.Errorf("NameFromPath(%q) = %q, want %q", in, got, want)

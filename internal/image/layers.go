@@ -39,6 +39,8 @@ type layerSource struct {
 	openBlob func(v1.Hash) (io.ReadCloser, error)
 	// manifest is the digest the image's manifest must hash to, when known.
 	manifest v1.Hash
+	// recorded: the limits are the sizes the store recorded for the image.
+	recorded bool
 }
 
 // checkMetadata checks the raw manifest against the digest it is known by (if
@@ -88,6 +90,7 @@ func readImage(ctx context.Context, img v1.Image, src layerSource, lim Limits, v
 		return Limits{}, fmt.Errorf("%w: the manifest lists %d layers and the config %d diff IDs", ErrDigestMismatch, len(m.Layers), len(cf.RootFS.DiffIDs))
 	}
 	b := newBudget(lim, "the image's layers")
+	b.recorded = src.recorded
 	checker := newTreeChecker()
 	for i, l := range layers {
 		if !m.Layers[i].MediaType.IsLayer() {
@@ -109,7 +112,9 @@ func readImage(ctx context.Context, img v1.Image, src layerSource, lim Limits, v
 			return Limits{}, err
 		}
 	}
-	return Limits{MaxBytes: b.bytes, MaxEntries: b.entries}, nil
+	// Unpacking allows what was counted here: the archive bytes or, when sparse
+	// files make them larger, the file sizes.
+	return Limits{MaxBytes: max(b.bytes, b.files), MaxEntries: b.entries}, nil
 }
 
 // layerInput is one layer to read and what its bytes must hash to.
@@ -213,6 +218,11 @@ func readLayerTar(ctx context.Context, in layerInput, br *bufio.Reader, b *budge
 		}
 		if err := b.addEntry(); err != nil {
 			return err
+		}
+		if h.Typeflag == tar.TypeReg || h.Typeflag == tar.TypeGNUSparse {
+			if err := b.addFile(h.Size); err != nil {
+				return err
+			}
 		}
 		a, err := checker.check(h)
 		if err != nil {

@@ -51,7 +51,11 @@ func (l Limits) Check() error {
 type budget struct {
 	lim            Limits
 	bytes, entries int64
+	files          int64  // sizes of regular files, as their headers give them
 	what           string // "image layers", "archive", ... for messages
+	// recorded: the limits are what the store counted when it stored the image,
+	// so going beyond them means the content changed since.
+	recorded bool
 }
 
 func newBudget(lim Limits, what string) *budget {
@@ -67,13 +71,33 @@ func newBudget(lim Limits, what string) *budget {
 func (b *budget) addEntry() error {
 	b.entries++
 	if b.entries > b.lim.MaxEntries {
-		return fmt.Errorf("%w: %s hold more than %d entries (raise the limit with --max-entries if the image is genuine)", ErrTooLarge, b.what, b.lim.MaxEntries)
+		return fmt.Errorf("%w: %s hold more than %d entries (%s)", ErrTooLarge, b.what, b.lim.MaxEntries, b.hint("--max-entries"))
+	}
+	return nil
+}
+
+// addFile counts a regular file's size as its header gives it: a sparse file
+// takes far less archive than it writes to disk.
+func (b *budget) addFile(size int64) error {
+	if size < 0 {
+		return fmt.Errorf("%w: negative file size %d", ErrUnsafeContent, size)
+	}
+	b.files += size
+	if b.files > b.lim.MaxBytes {
+		return b.tooLarge()
 	}
 	return nil
 }
 
 func (b *budget) tooLarge() error {
-	return fmt.Errorf("%w: %s unpack to more than %s (raise the limit with --max-size if the image is genuine)", ErrTooLarge, b.what, formatBytes(b.lim.MaxBytes))
+	return fmt.Errorf("%w: %s unpack to more than %s (%s)", ErrTooLarge, b.what, formatBytes(b.lim.MaxBytes), b.hint("--max-size"))
+}
+
+func (b *budget) hint(flag string) string {
+	if b.recorded {
+		return "more than when the image was stored: it was altered since; import it again"
+	}
+	return "raise the limit with " + flag + " if the image is genuine"
 }
 
 // reader counts what r yields against the byte limit; reading past it fails.

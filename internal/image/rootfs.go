@@ -38,7 +38,7 @@ func (i *Image) rootfsPath() string {
 // within the sizes recorded when the image was stored, and leaves out what
 // apply.go says. Drivers must not write to it: they mount it read-only as an
 // overlay's lower layer.
-func (i *Image) RootFS(ctx context.Context) (string, error) {
+func (i *Image) RootFS(ctx context.Context) (_ string, err error) {
 	dir := i.rootfsPath()
 	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
 		return dir, nil
@@ -65,7 +65,9 @@ func (i *Image) RootFS(ctx context.Context) (string, error) {
 	renamed := false
 	defer func() {
 		if !renamed {
-			_ = removeTree(tmp)
+			if rerr := removeTree(tmp); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("cleaning up a failed unpack: %w", rerr))
+			}
 		}
 	}()
 	root, err := os.OpenRoot(tmp)
@@ -73,16 +75,16 @@ func (i *Image) RootFS(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
 	defer root.Close()
-	lim := i.store.Limits
+	lim, recorded := i.store.Limits, false
 	if i.Unpacked > 0 && i.Entries > 0 {
-		lim = Limits{MaxBytes: i.Unpacked, MaxEntries: i.Entries}
+		lim, recorded = Limits{MaxBytes: i.Unpacked, MaxEntries: i.Entries}, true
 	}
 	a := newApplier(root)
 	want, err := v1.NewHash(i.Digest)
 	if err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
-	if _, err := readImage(ctx, img, layerSource{openBlob: i.store.openBlob, manifest: want}, lim, a.apply); err != nil {
+	if _, err := readImage(ctx, img, layerSource{openBlob: i.store.openBlob, manifest: want, recorded: recorded}, lim, a.apply); err != nil {
 		return "", fmt.Errorf("unpacking image %s: %w", i.Name, err)
 	}
 	if err := a.finish(); err != nil {

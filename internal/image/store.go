@@ -331,7 +331,8 @@ var buildLimits = Limits{MaxBytes: 64 << 30, MaxEntries: 10_000_000}
 
 // put checks img completely (readImage: digests, member rules, limits) and then
 // writes it to the layout under name, replacing an image of the same name; trees
-// and blobs no image uses any more are removed. put takes the index lock for the
+// and blobs no image uses any more are removed. When only that removal fails,
+// put returns the stored image and the error. put takes the index lock for the
 // write so that a concurrent Remove never collects blobs that are being written.
 func (s *Store) put(ctx context.Context, img v1.Image, name, source, recipe string, src layerSource, lim Limits) (*Image, error) {
 	if err := CheckName(name); err != nil {
@@ -368,9 +369,9 @@ func (s *Store) put(ctx context.Context, img v1.Image, name, source, recipe stri
 	if err := s.collectGarbageLocked(); err != nil {
 		return nil, err
 	}
-	if _, _, err := s.collectTreesLocked(); err != nil {
-		return nil, err
-	}
+	// The image is stored; failing to remove an unused tree does not undo
+	// that, so the error goes back with the image.
+	_, _, gcErr := s.collectTreesLocked()
 	d, err := img.Digest()
 	if err != nil {
 		return nil, fmt.Errorf("computing digest of image %s: %w", name, err)
@@ -381,7 +382,14 @@ func (s *Store) put(ctx context.Context, img v1.Image, name, source, recipe stri
 	}
 	for _, desc := range descs {
 		if desc.Digest == d && desc.Annotations[annotationName] == name {
-			return s.imageFromDescriptor(desc)
+			stored, err := s.imageFromDescriptor(desc)
+			if err != nil {
+				return nil, err
+			}
+			if gcErr != nil {
+				return stored, fmt.Errorf("image %s stored, but removing unused root filesystems failed: %w", name, gcErr)
+			}
+			return stored, nil
 		}
 	}
 	return nil, fmt.Errorf("image %s missing from %s right after writing it", name, s.layoutDir())

@@ -3,8 +3,10 @@ package report
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,12 +59,14 @@ type Row struct {
 	Unit      string         `json:"unit"`
 	Better    results.Better `json:"better"`
 	Summary   stats.Summary  `json:"summary"`
-	// Baseline is the runtime Ratio divides by; Ratio is NaN when that runtime has no
-	// matching series (or its median is zero).
-	Baseline string         `json:"baseline"`
-	Ratio    float64        `json:"ratio"`
-	RatioCI  stats.Interval `json:"ratio_ci"`
-	Noisy    bool           `json:"noisy"`
+	// Baseline is the runtime Ratio divides by; Ratio is the ratio of medians, NaN when
+	// that runtime has no matching series (or its median is zero). RatioCI is the
+	// interval of the ratio that inverts the Mann-Whitney test on the logarithms (see
+	// stats.RatioInterval); not OK when the samples are too few for 95%.
+	Baseline string                `json:"baseline"`
+	Ratio    float64               `json:"ratio"`
+	RatioCI  stats.CoveredInterval `json:"ratio_ci"`
+	Noisy    bool                  `json:"noisy"`
 	// Values are the sorted samples, for charts.
 	Values []float64 `json:"-"`
 	// Info lists the facts the samples carried ("stack=linux-veth"), comma-separated.
@@ -181,7 +185,7 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 				r := &a.Rows[i]
 				r.Summary = stats.SummarizeSorted(r.Values)
 				r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
-				r.Ratio, r.RatioCI = math.NaN(), stats.Interval{Lo: math.NaN(), Hi: math.NaN()}
+				r.Ratio, r.RatioCI = math.NaN(), stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
 				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
 				var baseValues []float64
 				if base != nil {
@@ -189,9 +193,9 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 				}
 				if len(baseValues) > 0 && len(r.Values) > 0 {
 					if r.IsBaseline() {
-						r.Ratio, r.RatioCI = 1, stats.Interval{Lo: 1, Hi: 1}
+						r.Ratio, r.RatioCI = 1, stats.CoveredInterval{Interval: stats.Interval{Lo: 1, Hi: 1}, Coverage: 1, OK: true}
 					} else {
-						r.Ratio, r.RatioCI = stats.RatioCI(r.Values, baseValues)
+						r.Ratio, r.RatioCI = stats.RatioOfMedians(r.Values, baseValues), stats.RatioInterval(r.Values, baseValues, stats.Confidence)
 					}
 				}
 			}
@@ -324,23 +328,28 @@ func classRank(c string) int {
 
 // paramsLess compares params keys pair by pair, numeric values by value, so n=2 comes before n=10.
 func paramsLess(a, b string) bool {
-	pa, pb := strings.Split(a, ","), strings.Split(b, ",")
-	for i := 0; i < len(pa) && i < len(pb); i++ {
-		if pa[i] == pb[i] {
+	pa, errA := results.ParseParams(a)
+	pb, errB := results.ParseParams(b)
+	if errA != nil || errB != nil {
+		return a < b
+	}
+	ka, kb := slices.Sorted(maps.Keys(pa)), slices.Sorted(maps.Keys(pb))
+	for i := 0; i < len(ka) && i < len(kb); i++ {
+		if ka[i] != kb[i] {
+			return ka[i] < kb[i]
+		}
+		va, vb := pa[ka[i]], pb[kb[i]]
+		if va == vb {
 			continue
 		}
-		ka, va, _ := strings.Cut(pa[i], "=")
-		kb, vb, _ := strings.Cut(pb[i], "=")
-		if ka == kb {
-			fa, ea := strconv.ParseFloat(va, 64)
-			fb, eb := strconv.ParseFloat(vb, 64)
-			if ea == nil && eb == nil {
-				return fa < fb
-			}
+		fa, ea := strconv.ParseFloat(va, 64)
+		fb, eb := strconv.ParseFloat(vb, 64)
+		if ea == nil && eb == nil && fa != fb {
+			return fa < fb
 		}
-		return pa[i] < pb[i]
+		return va < vb
 	}
-	return len(pa) < len(pb)
+	return len(ka) < len(kb)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -75,6 +76,7 @@ func (a *Analysis) chartSpecs() []chartSpec {
 		return ""
 	}
 	specs = append(specs, a.panelSpecs(a.Panels)...)
+	specs = append(specs, a.appSpecs(id, hostPrefix)...)
 	for _, h := range a.Hosts {
 		if spec, ok := a.overviewSpec(h, id("overview", h.Host), hostPrefix(h.Host)); ok {
 			specs = append(specs, spec)
@@ -85,6 +87,9 @@ func (a *Analysis) chartSpecs() []chartSpec {
 	byMetric := map[metricKey][]group{}
 	var order []metricKey
 	for _, g := range a.groups() {
+		if drawnByAppCharts(g.Benchmark, g.Metric) {
+			continue
+		}
 		k := metricKey{g.Host, g.Benchmark, g.Metric}
 		if _, ok := byMetric[k]; !ok {
 			order = append(order, k)
@@ -237,6 +242,8 @@ func barSpec(g group, id, prefix string) chartSpec {
 			}
 			p.NominalY(labels...)
 			p.X.Min = math.Min(0, p.X.Min)
+			// Room after the longest bar and its whisker.
+			p.X.Max += 0.04 * (p.X.Max - p.X.Min)
 			return Figure{Plot: p, Width: 6.5 * vg.Inch, Height: vg.Length(1.3+0.38*float64(n)) * vg.Inch}, nil
 		},
 	}
@@ -377,10 +384,11 @@ func (a *Analysis) overviewSpec(h HostInfo, id, prefix string) (chartSpec, bool)
 	return chartSpec{
 		Chart: Chart{ID: id, Kind: ChartOverview, Title: title, Host: h.Host},
 		figure: func() (Figure, error) {
-			p := NewPlot(title)
-			p.X.Label.Text = "cost relative to " + h.Baseline + " (>1 is worse)\ndots: single metrics; rings: their geometric mean"
+			p := NewPlot(title + "\ndots: single metrics; rings: their geometric mean")
+			p.Title.TextStyle.Font.Size = font.Length(11)
+			p.X.Label.Text = "cost relative to " + h.Baseline + " (>1 is worse)"
 			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+			p.X.Tick.Marker = LogTicks125{}
 			labels := make([]string, n)
 			var dots, means plotter.XYs
 			meanColors := make([]color.Color, 0, n)

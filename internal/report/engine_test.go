@@ -123,3 +123,18 @@ func TestImplausibleValuesAndHostWideMetricsAreNoted(t *testing.T) {
 		t.Errorf("plain series: %v %v", kept, caveats)
 	}
 }
+
+// Params sort pair by pair, numbers by value, escaped separators inside values kept whole.
+func TestParamsLessReadsTheCanonicalForm(t *testing.T) {
+	less := [][2]string{
+		{"n=2", "n=10"},
+		{"block=4KiB,threads=2", "block=4KiB,threads=10"},
+		{`list=1\,2`, `list=1\,3`},
+		{"a=1", "a=1,b=1"},
+	}
+	for _, c := range less {
+		if !paramsLess(c[0], c[1]) || paramsLess(c[1], c[0]) {
+			t.Errorf("%q should sort before %q", c[0], c[1])
+		}
+	}
+}

@@ -235,8 +235,9 @@ func NewPlot(title string) *plot.Plot {
 	return p
 }
 
-// LogTicks125 marks 1, 2 and 5 times each power of ten on a log axis (gonum's LogTicks
-// labels only the powers, too few over one or two decades), minor ticks between.
+// LogTicks125 labels 1, 2 and 5 times each power of ten on a log axis spanning up to two
+// and a half decades (gonum's LogTicks labels only the powers, too few there), and only
+// the powers on a wider one; minor ticks between.
 type LogTicks125 struct{}
 
 // Ticks implements plot.Ticker.
@@ -244,6 +245,8 @@ func (LogTicks125) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi > lo) {
 		return plot.LogTicks{Prec: -1}.Ticks(lo, hi)
 	}
+	// Over more than two and a half decades only the powers of ten are labelled.
+	wide := math.Log10(hi / lo)
 	var ticks []plot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		p := math.Pow(10, e)
@@ -253,7 +256,7 @@ func (LogTicks125) Ticks(lo, hi float64) []plot.Tick {
 				continue
 			}
 			t := plot.Tick{Value: v}
-			if m == 1 || m == 2 || m == 5 {
+			if m == 1 || (m == 2 || m == 5) && wide < 2.5 {
 				t.Label = strconv.FormatFloat(v, 'g', -1, 64)
 			}
 			ticks = append(ticks, t)

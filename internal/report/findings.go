@@ -55,6 +55,8 @@ type Panel struct {
 	Comparisons map[string]compare.Row
 	// Family is how many series each runtime's comparison corrected over.
 	Family map[string]int
+	// Note qualifies the question for this run ("host: no create or delete step").
+	Note string
 }
 
 // Sentence kinds: what a sentence claims.
@@ -97,6 +99,9 @@ func (a *Analysis) findings(d *results.Dataset) []Panel {
 		a.compareHeadlines(d, h, hostPanels)
 		for i := range hostPanels {
 			hostPanels[i].Sentences = sentences(hostPanels[i])
+			if hostPanels[i].Topic.ID == "startup" {
+				hostPanels[i].Note = a.startupNote(hostPanels[i])
+			}
 		}
 		panels = append(panels, hostPanels...)
 	}
@@ -305,17 +310,37 @@ func sentences(p Panel) []Sentence {
 		names := runtimeNames(tooFew)
 		c := p.Comparisons[tooFew[0].Runtime]
 		// The medians are shown, but as what they are: too few trials to call them different.
-		var medians []string
-		for i, r := range tooFew {
-			if i == 3 {
-				medians = append(medians, "...")
-				break
+		// The best and the worst real runtime, and one between, from best to worst.
+		ordered := slices.Clone(tooFew)
+		sort.SliceStable(ordered, func(i, j int) bool {
+			if ordered[i].Emulated != ordered[j].Emulated {
+				return !ordered[i].Emulated
 			}
-			medians = append(medians, fmt.Sprintf("%s %s", r.Runtime, plainNum(r.Summary.Median)))
+			return p.Better == results.Higher == (ordered[i].Summary.Median > ordered[j].Summary.Median)
+		})
+		real := len(ordered)
+		for real > 0 && ordered[real-1].Emulated {
+			real--
+		}
+		picks := []int{0}
+		if real > 2 {
+			picks = append(picks, real/2)
+		}
+		if real > 1 {
+			picks = append(picks, real-1)
+		}
+		var medians []string
+		for _, i := range picks {
+			medians = append(medians, fmt.Sprintf("%s %s %s", ordered[i].Runtime, plainNum(ordered[i].Summary.Median), p.Unit))
+		}
+		more := ""
+		if len(picks) < len(ordered) {
+			more = fmt.Sprintf(" (%d more in the chart)", len(ordered)-len(picks))
 		}
 		out = append(out, Sentence{Kind: SentenceTooFew, Runtimes: names,
-			Text: fmt.Sprintf("Medians %s %s against %s's %s, but %d trials cannot show a difference at 5%%; run isobench run --trials %d.",
-				strings.Join(medians, ", "), p.Unit, ref, plainNum(refRow.Summary.Median), min(c.Old.N, c.New.N), trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
+			Text: fmt.Sprintf("Medians: %s%s, against %s's %s %s; but %d trials cannot show a difference at 5%%: run isobench run --trials %d.",
+				strings.Join(medians, ", "), more, ref, plainNum(refRow.Summary.Median), p.Unit, min(c.Old.N, c.New.N),
+				trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
 	}
 	// Room left: the worst among those better, or the next real one among those worse.
 	if len(better) > 1 {
@@ -383,6 +408,9 @@ func differenceSentence(p Panel, r Row, ref Row) Sentence {
 func relativeText(p Panel, c compare.Row, ref string) string {
 	ch, iv := c.Change, c.ChangeCI
 	ivOK := finite(iv.Lo, iv.Hi)
+	// A level cannot fall below zero (no negative rates or times): the shift's interval,
+	// taken relative to the reference's median, is cut there.
+	iv.Lo, iv.Hi = math.Max(iv.Lo, -1), math.Max(iv.Hi, -1)
 	pctOf := func(v float64) string { return fmt.Sprintf("%.0f%%", 100*v) }
 	interval := func(lo, hi float64) string {
 		if !ivOK {
@@ -434,4 +462,25 @@ func plainNum(v float64) string {
 	}
 	digits := min(max(2-int(math.Floor(math.Log10(a))), 0), 9)
 	return strconv.FormatFloat(v, 'f', digits, 64)
+}
+
+// startupNote names the runtimes whose start-up has no create or delete step (a plain
+// process), whose time is therefore start to exit only.
+func (a *Analysis) startupNote(p Panel) string {
+	has := map[string]bool{}
+	for _, r := range a.Rows {
+		if r.Host == p.Host && r.Benchmark == "startup" && (r.Metric == "create" || r.Metric == "delete") && r.Summary.N > 0 {
+			has[r.Runtime] = true
+		}
+	}
+	var without []string
+	for _, r := range p.Rows {
+		if !has[r.Runtime] {
+			without = append(without, r.Runtime)
+		}
+	}
+	if len(without) == 0 || len(without) == len(p.Rows) {
+		return ""
+	}
+	return joinNames(without) + ": no create or delete step, start to exit only"
 }

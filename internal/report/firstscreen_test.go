@@ -373,3 +373,12 @@ func TestStartupBarMarksVMBootPhases(t *testing.T) {
 		t.Errorf("no VM boot phases in the start-up chart's legend: %+v", fig.Legend)
 	}
 }
+
+// A level's interval stops at zero: no "-6% of host's request rate".
+func TestRelativeIntervalNotBelowZero(t *testing.T) {
+	p := Panel{Topic: topics[4], Reference: "host", Unit: "req/s", Better: "higher"}
+	got := relativeText(p, compare.Row{Change: -0.9, ChangeCI: stats.Interval{Lo: -1.06, Hi: -0.72}}, "host")
+	if got != "10% of host's request rate [0%, 28%]" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -372,7 +372,7 @@ func historyFigure(g courseGroup, by string) (Figure, error) {
 	case lo > 0 && hi/lo > 20:
 		// A VM and a process differ by orders of magnitude: a log axis shows both.
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = LogTicks125{}
 		p.Y.Label.Text += ", log scale"
 		p.Y.Max = hi * 1.5
 	case finite(lo, hi) && hi > lo:

@@ -144,3 +144,30 @@ func TestNamesFromARunStayInTheReport(t *testing.T) {
 		t.Error("a chart went to /tmp")
 	}
 }
+
+// Names from a run directory are drawn into the charts, whose SVG the HTML page embeds:
+// markup in them must stay text.
+func TestMarkupInNamesStaysText(t *testing.T) {
+	spec := fixture.Default("alpha", 1)
+	spec.Runtimes[1].Name = `<script>alert("rt")</script>`
+	spec.Metrics[0].Unit = `<img src=x onerror=alert(1)>`
+	run := writeFixture(t, spec)
+	sum, err := Write(context.Background(), []string{run}, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append([]string{sum.HTML, sum.Markdown}, sum.Charts...) {
+		if !strings.HasSuffix(p, ".html") && !strings.HasSuffix(p, ".md") && !strings.HasSuffix(p, ".svg") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range []string{`<script>alert("rt")`, `<img src=x onerror`} {
+			if strings.Contains(string(b), raw) {
+				t.Errorf("%s holds %q as markup", filepath.Base(p), raw)
+			}
+		}
+	}
+}

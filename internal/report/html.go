@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/isobench/isobench/internal/results"
-	"github.com/isobench/isobench/internal/stats"
 )
 
 // The page holds everything inline (styles, charts as data: URIs), so it opens offline
@@ -61,7 +60,7 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 {{range $i, $h := .Hosts}}{{if $h.Panels}}{{if $i}}<h2>Host {{$h.Host}}</h2>{{end}}
 <p class="context">{{if not $i}}Host {{$h.Host}}{{if $h.Virtual}} (a VM){{end}} · {{end}}reference <b>{{$h.Baseline}}</b> · {{$h.Trials}} · a difference is stated only where the rank test finds one (5%, Holm) · [ ] are 95% intervals</p>
 <div class="panels" data-host="{{$h.Host}}">
-{{range $h.Panels}}<section class="panel" data-panel="{{.Topic.ID}}"><h2>{{.Topic.Title}} <span class="q">{{.Topic.Question}}</span></h2>
+{{range $h.Panels}}<section class="panel" data-panel="{{.Topic.ID}}"><h2>{{.Topic.Title}} <span class="q">{{.Topic.Question}}{{if .Note}} ({{.Note}}){{end}}</span></h2>
 <img src="{{svgURI .Chart.SVG}}" width="{{.Chart.Width}}" height="{{.Chart.Height}}" alt="{{.Chart.Title}}" data-chart="{{.Chart.ID}}" data-kind="panel">
 <ul>{{range .Sentences}}<li class="{{.Kind}}" data-kind="{{.Kind}}" data-runtimes="{{join .Runtimes}}">{{.Text}}</li>{{end}}</ul></section>
 {{end}}</div>{{end}}{{end}}
@@ -69,7 +68,7 @@ details{margin:.3em 0}summary{cursor:pointer;font-weight:600}
 <h2 id="details">Details for engineers</h2>
 <p class="note">{{.Samples}} samples in {{len .Rows}} series from {{len .Hosts}} host(s).
 Medians with distribution-free order-statistic intervals of at least 95% coverage (the actual coverage shown; "n too small" below 6 samples);
-ratios are medians divided by the baseline's median, with bootstrap intervals ({{.Resamples}} resamples, seed {{.Seed}}); the first screen's relative levels are Hodges-Lehmann shifts over the reference's median with the interval of the same rank test (Wilcoxon signed-rank on the rounds of one interleaved run, else Mann-Whitney); percentiles use the numpy "linear" (R type 7) definition. Noisy: coefficient of variation above {{.NoisePct}}% with at least {{.MinNoiseN}} samples.</p>
+ratios are medians divided by the baseline's median, with the interval of the Mann-Whitney test on the logarithms ("n too small" when none reaches 95%); the first screen's relative levels are Hodges-Lehmann shifts over the reference's median with the interval of the same rank test (Wilcoxon signed-rank on the rounds of one interleaved run, else Mann-Whitney); percentiles use the numpy "linear" (R type 7) definition. Noisy: coefficient of variation above {{.NoisePct}}% with at least {{.MinNoiseN}} samples.</p>
 {{if .Warnings}}<details id="warnings"><summary>Warnings ({{len .Warnings}})</summary><div class="warn"><ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul></div></details>{{end}}
 {{if .Engines}}<details id="engines"><summary>Engine overhead</summary>
 <p class="note">Start-up through an engine minus the start-up of the same OCI runtime driven directly: what the engine itself adds (Hodges-Lehmann shift with the 95% interval of the Mann-Whitney test).</p>
@@ -144,8 +143,6 @@ type htmlPage struct {
 	Title     string
 	Samples   int
 	Rows      []Row
-	Resamples int
-	Seed      int
 	NoisePct  float64
 	MinNoiseN int
 	Warnings  []string
@@ -159,7 +156,7 @@ type htmlPage struct {
 
 // HTML writes the self-contained page; charts are those renderCharts made.
 func HTML(w io.Writer, a *Analysis, charts []Chart) error {
-	page := htmlPage{Title: a.title(), Samples: a.Samples, Rows: a.Rows, Resamples: stats.Resamples, Seed: stats.Seed,
+	page := htmlPage{Title: a.title(), Samples: a.Samples, Rows: a.Rows,
 		NoisePct: 100 * a.Options.noiseCV(), MinNoiseN: MinNoiseN, Warnings: a.Warnings, MultiHost: len(a.Hosts) > 1,
 		Engines: a.engineOverheads(), Alerts: a.alerts()}
 	for _, c := range charts {

@@ -276,7 +276,7 @@ func relativeFigure(p Panel) (Figure, error) {
 		} else if c, ok := p.Comparisons[r.Runtime]; ok && finite(c.Change) {
 			l.x = 100 * (1 + c.Change)
 			if finite(c.ChangeCI.Lo, c.ChangeCI.Hi) {
-				l.lo, l.hi, l.interval = 100*(1+c.ChangeCI.Lo), 100*(1+c.ChangeCI.Hi), true
+				l.lo, l.hi, l.interval = math.Max(0, 100*(1+c.ChangeCI.Lo)), math.Max(0, 100*(1+c.ChangeCI.Hi)), true
 			}
 		}
 		if !finite(l.x) {

@@ -104,6 +104,9 @@ func ratioText(r Row) string {
 	case r.IsBaseline():
 		return "1"
 	}
+	if !r.RatioCI.OK {
+		return fmt.Sprintf("%.3g× (interval: %s)", r.Ratio, stats.TooSmall)
+	}
 	return fmt.Sprintf("%.3g× [%.3g, %.3g]", r.Ratio, r.RatioCI.Lo, r.RatioCI.Hi)
 }
 
@@ -177,8 +180,8 @@ func CSV(w io.Writer, a *Analysis) error {
 func Markdown(w io.Writer, a *Analysis) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "# %s\n\n", mdEscape(a.title()))
-	fmt.Fprintf(b, "%d samples in %d series. Medians with distribution-free order-statistic intervals of at least 95%% coverage (the actual coverage shown; %q below 6 samples); ratios to the baseline with bootstrap intervals (seed %d); percentiles by the numpy \"linear\" definition.\n\n",
-		a.Samples, len(a.Rows), stats.TooSmall, stats.Seed)
+	fmt.Fprintf(b, "%d samples in %d series. Medians with distribution-free order-statistic intervals of at least 95%% coverage (the actual coverage shown; %q below 6 samples); ratios of medians to the baseline with the interval of the Mann-Whitney test on the logarithms; percentiles by the numpy \"linear\" definition.\n\n",
+		a.Samples, len(a.Rows), stats.TooSmall)
 	if len(a.Warnings) > 0 {
 		b.WriteString("## Warnings\n\n")
 		for _, wn := range a.Warnings {

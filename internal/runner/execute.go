@@ -25,6 +25,8 @@ type execution struct {
 	rec     *recorder
 	log     *progress
 	counter atomic.Int64
+	// peers are the prepared drivers by profile name (bench.Trial.Peers).
+	peers map[string]runtime.Driver
 }
 
 // newID returns the container ID maker of one runtime: isobench-<run>-<profile>-<n>.
@@ -87,6 +89,10 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 
 	ready := p.prepare(ctx, env, log)
 	defer func() { res.CleanupErr = errors.Join(res.CleanupErr, closeDrivers(ctx, ready, log)) }()
+	x.peers = map[string]runtime.Driver{}
+	for _, r := range ready {
+		x.peers[r.profile.Name] = r.driver
+	}
 
 	var stopping *results.Stopping
 	if opts.Until != nil {

@@ -50,7 +50,7 @@ func NewPlan(ctx context.Context, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	if os.Geteuid() != 0 {
-		return nil, inputErr("isobench run needs root (containers, mounts, namespaces): run it with sudo")
+		return nil, inputErr("isobench run needs root (containers, mounts, namespaces): run it as root")
 	}
 	p := &Plan{opts: opts, runID: newRunID(), skipped: map[string]string{}}
 	subnet, err := netip.ParsePrefix(opts.Config.Network.Subnet)

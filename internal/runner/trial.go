@@ -46,8 +46,9 @@ func (x *execution) runTrial(ctx context.Context, b bench.Benchmark, r *plannedR
 		Index: max(round, 0), Warmup: warm, Quick: opts.Quick,
 		Settings: opts.Config.BenchSettings(b.Name()),
 		RawDir:   raw, RunDir: x.dir, NewID: x.newID(name), Probe: x.plan.probe, MemoryBudget: opts.MemoryBudget,
-		Logf: x.log.linef,
-		Info: map[string]string{},
+		Peers: x.peers,
+		Logf:  x.log.linef,
+		Info:  map[string]string{},
 	}
 	trial.Emit = func(metric string, value float64, params map[string]string) {
 		if warm || emitErr != nil || recordErr != nil {

@@ -78,7 +78,8 @@ func Builtins() []Profile {
 	return append([]Profile(nil), builtins...)
 }
 
-// New makes the driver for a profile.
+// New makes the driver for a profile. Its New refuses a spec with resource limits the
+// driver cannot apply (see ResourceLimiter).
 func New(p Profile, env Env) (Driver, error) {
 	mu.Lock()
 	f, ok := factories[p.Driver]
@@ -86,7 +87,11 @@ func New(p Profile, env Env) (Driver, error) {
 	if !ok {
 		return nil, fmt.Errorf("profile %q: unknown driver %q (known: %v)", p.Name, p.Driver, Drivers())
 	}
-	return f(p, env)
+	d, err := f(p, env)
+	if err != nil {
+		return nil, err
+	}
+	return limitGuard{d}, nil
 }
 
 // Option returns a profile option or def.

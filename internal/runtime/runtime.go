@@ -138,6 +138,9 @@ type Spec struct {
 	Network bool
 	// RawDir is where the driver may keep its own logs for this container.
 	RawDir string
+	// Resources limits the container's CPUs and memory. A driver that cannot apply a
+	// limit refuses the spec (see ResourceLimiter); none ignores it.
+	Resources Resources
 }
 
 // Mount is a bind mount of a host path or a tmpfs.

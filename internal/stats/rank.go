@@ -70,10 +70,11 @@ func doubledMidranks(sorted []float64) (ranks []int, tieTerm float64) {
 // MannWhitneyTest is the two-sided Mann-Whitney U test of y against x (U counts the
 // pairs where y is larger). The p-value is exact (the permutation distribution of U
 // with the observed ties) when that is cheap, a seeded permutation test up to 1000
-// values, and the normal approximation beyond. P is NaN when either sample is empty.
+// values, and the normal approximation beyond. P is NaN when either sample is empty
+// or holds NaN or infinity.
 func MannWhitneyTest(x, y []float64) RankTest {
 	n1, n2 := len(x), len(y)
-	if n1 == 0 || n2 == 0 {
+	if n1 == 0 || n2 == 0 || !allFinite(x) || !allFinite(y) {
 		return RankTest{Statistic: math.NaN(), P: math.NaN(), MinP: math.NaN()}
 	}
 	type obs struct {
@@ -285,7 +286,7 @@ func SignedRankTest(d []float64) RankTest {
 		}
 	}
 	n := len(nz)
-	if len(d) == 0 {
+	if len(d) == 0 || !allFinite(d) {
 		return RankTest{Statistic: math.NaN(), P: math.NaN(), MinP: math.NaN()}
 	}
 	if n == 0 {

@@ -320,3 +320,20 @@ func TestShiftIntervalCoverageSimulated(t *testing.T) {
 		}
 	}
 }
+
+func TestNonFiniteInputGivesNoAnswer(t *testing.T) {
+	bad := []float64{1, math.NaN(), 3}
+	good := []float64{1, 2, 3, 4, 5, 6}
+	if p := MannWhitneyTest(good, bad).P; !math.IsNaN(p) {
+		t.Errorf("Mann-Whitney with NaN: p = %g", p)
+	}
+	if p := SignedRankTest([]float64{1, math.Inf(1), 2}).P; !math.IsNaN(p) {
+		t.Errorf("signed-rank with Inf: p = %g", p)
+	}
+	if s := HodgesLehmann(good, bad, 0.95); !math.IsNaN(s.Estimate) || s.CI.OK {
+		t.Errorf("shift with NaN: %+v", s)
+	}
+	if s := PairedHodgesLehmann(bad, 0.95); !math.IsNaN(s.Estimate) || s.CI.OK {
+		t.Errorf("paired shift with NaN: %+v", s)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -95,7 +96,7 @@ type Shift struct {
 // up to m*n = 2500, normal approximation beyond).
 func HodgesLehmann(x, y []float64, level float64) Shift {
 	m, n := len(x), len(y)
-	if m == 0 || n == 0 {
+	if m == 0 || n == 0 || !allFinite(x) || !allFinite(y) {
 		return Shift{Estimate: math.NaN(), CI: noInterval(0)}
 	}
 	xs, ys := slices.Clone(x), slices.Clone(y)
@@ -123,12 +124,38 @@ func HodgesLehmann(x, y []float64, level float64) Shift {
 	return s
 }
 
+// RatioInterval is the interval of the ratio num/den under a scale model (num = c*den):
+// the Hodges-Lehmann interval of the logarithms, exponentiated, so it inverts the same
+// Mann-Whitney test as a shift does. It exists only for positive values and when the
+// samples are large enough for the level (else OK is false and the bounds are NaN).
+func RatioInterval(num, den []float64, level float64) CoveredInterval {
+	logs := func(xs []float64) []float64 {
+		out := make([]float64, len(xs))
+		for i, v := range xs {
+			if !(v > 0) || math.IsInf(v, 0) {
+				return nil
+			}
+			out[i] = math.Log(v)
+		}
+		return out
+	}
+	ln, ld := logs(num), logs(den)
+	if len(ln) == 0 || len(ld) == 0 {
+		return noInterval(0)
+	}
+	ci := HodgesLehmann(ld, ln, level).CI
+	if ci.OK {
+		ci.Lo, ci.Hi = math.Exp(ci.Lo), math.Exp(ci.Hi)
+	}
+	return ci
+}
+
 // PairedHodgesLehmann is the shift of paired differences d: the median of the Walsh
 // averages (d_i + d_j)/2, i <= j, with the interval that inverts the signed-rank test
 // (as R's wilcox.test(d, conf.int = TRUE); exact up to 200 pairs, normal beyond).
 func PairedHodgesLehmann(d []float64, level float64) Shift {
 	n := len(d)
-	if n == 0 {
+	if n == 0 || !allFinite(d) {
 		return Shift{Estimate: math.NaN(), CI: noInterval(0)}
 	}
 	ds := slices.Clone(d)
@@ -155,6 +182,16 @@ func PairedHodgesLehmann(d []float64, level float64) Shift {
 	})
 	s.CI = criticalInterval(q, cov, total, kth)
 	return s
+}
+
+// allFinite tells whether xs holds no NaN or infinity: the shifts are undefined then.
+func allFinite(xs []float64) bool {
+	for _, v := range xs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func medianOfK(total int, kth func(int) float64) float64 {
@@ -223,12 +260,30 @@ func fromOrderedBits(u uint64) float64 {
 	return math.Float64frombits(^u)
 }
 
+// cdfCache keeps the null distributions already computed: a report asks for the same
+// sample sizes in every series. Its slices are never modified.
+var cdfCache sync.Map // [3]int{kind, m, n} -> []float64
+
+func cached(kind, m, n int, compute func() []float64) []float64 {
+	key := [3]int{kind, m, n}
+	if v, ok := cdfCache.Load(key); ok {
+		return v.([]float64)
+	}
+	v := compute()
+	cdfCache.Store(key, v)
+	return v
+}
+
 // mannWhitneyCDF is P(U <= u) for u = 0..m*n without ties, or nil when the table
 // would be too large (m*n > 2500).
 func mannWhitneyCDF(m, n int) []float64 {
 	if m*n > 2500 {
 		return nil
 	}
+	return cached(0, m, n, func() []float64 { return computeMannWhitneyCDF(m, n) })
+}
+
+func computeMannWhitneyCDF(m, n int) []float64 {
 	maxU := m * n
 	// counts[j][s] for the current i: arrangements of i x's and j y's with U = s,
 	// by the recurrence on which sample holds the largest value.
@@ -263,6 +318,10 @@ func signedRankCDF(n int) []float64 {
 	if n > 200 {
 		return nil
 	}
+	return cached(1, n, 0, func() []float64 { return computeSignedRankCDF(n) })
+}
+
+func computeSignedRankCDF(n int) []float64 {
 	maxW := n * (n + 1) / 2
 	f := make([]float64, maxW+1)
 	f[0] = 1

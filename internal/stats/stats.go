@@ -7,26 +7,22 @@
 //
 // A median's interval is the distribution-free order-statistic (binomial) interval with
 // its actual coverage; a shift's is the interval that inverts the rank test it belongs
-// to (Hodges-Lehmann with Mann-Whitney, or with the signed-rank test for pairs). Only
-// ratios of medians use a percentile bootstrap, with a fixed seed, so a report computed
-// twice from the same samples is the same report.
+// to (Hodges-Lehmann with Mann-Whitney, or with the signed-rank test for pairs), and a
+// ratio's is that interval on the logarithms. Permutation tests use a fixed seed, so a
+// report computed twice from the same samples is the same report.
 package stats
 
 import (
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"slices"
 
 	"gonum.org/v1/gonum/stat"
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 const (
-	// Seed seeds every bootstrap, which makes reports reproducible.
+	// Seed seeds every permutation test, which makes reports reproducible.
 	Seed = 1
-	// Resamples is the number of bootstrap resamples.
-	Resamples = 10000
 	// Confidence is the level of every interval.
 	Confidence = 0.95
 )
@@ -137,79 +133,6 @@ func Quantile(sorted []float64, p float64) float64 {
 // Noisy tells whether s varies more than cvThreshold (0.1 is 10%).
 func Noisy(s Summary, cvThreshold float64) bool {
 	return s.N > 1 && (math.IsNaN(s.CV) || s.CV > cvThreshold)
-}
-
-// medianSampler draws the median of a bootstrap resample of sorted without building
-// the resample. A resample's indices are floor(n*u) for n uniform u, so its k-th
-// smallest index is floor(n*U(k)) with U(k) ~ Beta(k, n-k+1), and the next one is
-// U(k) plus the minimum of the n-k uniforms above it. This is exactly the naive
-// bootstrap's distribution at O(1) per resample instead of O(n), which is what lets
-// a report over a million samples finish in seconds.
-type medianSampler struct {
-	sorted []float64
-	rng    *rand.Rand
-	kth    distuv.Beta
-}
-
-func newMedianSampler(sorted []float64, rng *rand.Rand) *medianSampler {
-	n := len(sorted)
-	k := (n + 1) / 2 // 1-based rank of the (lower) median
-	return &medianSampler{sorted: sorted, rng: rng,
-		kth: distuv.Beta{Alpha: float64(k), Beta: float64(n - k + 1), Src: rng}}
-}
-
-func (m *medianSampler) draw() float64 {
-	n := len(m.sorted)
-	uk := m.kth.Rand()
-	lower := m.sorted[index(uk, n)]
-	if n%2 == 1 {
-		return lower
-	}
-	rest := float64(n - (n+1)/2)
-	// Minimum of `rest` uniforms on (uk, 1), by inverting its distribution function.
-	next := uk + (1-uk)*-math.Expm1(math.Log1p(-m.rng.Float64())/rest)
-	return (lower + m.sorted[index(next, n)]) / 2
-}
-
-func index(u float64, n int) int {
-	i := int(u * float64(n))
-	return min(max(i, 0), n-1)
-}
-
-func newRNG() *rand.Rand { return rand.New(rand.NewPCG(Seed, Seed)) }
-
-// RatioCI is the ratio median(num)/median(den) with its 95% bootstrap interval,
-// num and den resampled independently. Both must be sorted ascending.
-// The ratio is NaN when den's median is zero or either is empty.
-func RatioCI(num, den []float64) (float64, Interval) {
-	nan := math.NaN()
-	if len(num) == 0 || len(den) == 0 {
-		return nan, Interval{nan, nan}
-	}
-	ratio := RatioOfMedians(num, den)
-	if math.IsNaN(ratio) {
-		return nan, Interval{nan, nan}
-	}
-	rng := newRNG()
-	sn, sd := newMedianSampler(num, rng), newMedianSampler(den, rng)
-	ratios := make([]float64, 0, Resamples)
-	for range Resamples {
-		d := sd.draw()
-		r := sn.draw() / d
-		if d != 0 {
-			ratios = append(ratios, r)
-		}
-	}
-	return ratio, percentileInterval(ratios)
-}
-
-func percentileInterval(xs []float64) Interval {
-	if len(xs) == 0 {
-		return Interval{math.NaN(), math.NaN()}
-	}
-	slices.Sort(xs)
-	alpha := (1 - Confidence) / 2
-	return Interval{Quantile(xs, alpha), Quantile(xs, 1-alpha)}
 }
 
 func cmpFloat(a, b float64) int {

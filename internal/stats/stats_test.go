@@ -88,43 +88,7 @@ func TestSummarizeIsReproducible(t *testing.T) {
 	}
 }
 
-// The order-statistic sampler must give the same distribution as resampling naively.
-func TestMedianSamplerMatchesNaiveBootstrap(t *testing.T) {
-	for _, n := range []int{8, 9, 40} {
-		rng := rand.New(rand.NewPCG(11, 12))
-		xs := make([]float64, n)
-		for i := range xs {
-			xs[i] = rng.ExpFloat64() * 10
-		}
-		slices.Sort(xs)
-		const draws = 40000
-		fast := make([]float64, draws)
-		ms := newMedianSampler(xs, rand.New(rand.NewPCG(1, 2)))
-		for i := range fast {
-			fast[i] = ms.draw()
-		}
-		naive := make([]float64, draws)
-		re := make([]float64, n)
-		for i := range naive {
-			for j := range re {
-				re[j] = xs[rng.IntN(n)]
-			}
-			slices.Sort(re)
-			naive[i] = Quantile(re, 0.5)
-		}
-		slices.Sort(fast)
-		slices.Sort(naive)
-		for _, p := range []float64{0.025, 0.25, 0.5, 0.75, 0.975} {
-			f, v := Quantile(fast, p), Quantile(naive, p)
-			spread := xs[n-1] - xs[0]
-			if math.Abs(f-v) > 0.05*spread {
-				t.Errorf("n=%d p=%g: sampler quantile %g, naive bootstrap %g", n, p, f, v)
-			}
-		}
-	}
-}
-
-func TestRatioCI(t *testing.T) {
+func TestRatioInterval(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	base := make([]float64, 200)
 	slow := make([]float64, 200)
@@ -132,17 +96,28 @@ func TestRatioCI(t *testing.T) {
 		base[i] = 100 + rng.NormFloat64()*3
 		slow[i] = 150 + rng.NormFloat64()*3
 	}
-	slices.Sort(base)
-	slices.Sort(slow)
-	r, ci := RatioCI(slow, base)
-	if !near(r, Quantile(slow, 0.5)/Quantile(base, 0.5), 1e-12) {
-		t.Fatalf("ratio %g is not the ratio of medians", r)
-	}
-	if !(ci.Lo < r && r < ci.Hi) || ci.Lo < 1.4 || ci.Hi > 1.6 {
+	ci := RatioInterval(slow, base, Confidence)
+	r := RatioOfMedians(slices.Sorted(slices.Values(slow)), slices.Sorted(slices.Values(base)))
+	if !ci.OK || !(ci.Lo < r && r < ci.Hi) || ci.Lo < 1.45 || ci.Hi > 1.55 || ci.Coverage < Confidence {
 		t.Fatalf("ratio %g interval %+v, want a narrow interval around 1.5", r, ci)
 	}
-	if r, _ := RatioCI(slow, []float64{0, 0, 0}); !math.IsNaN(r) {
-		t.Fatalf("ratio to a zero median = %g, want NaN", r)
+	// A constant factor is recovered exactly, and the interval holds it.
+	x := []float64{10, 11, 12, 13, 14, 15, 16, 17}
+	y := make([]float64, len(x))
+	for i := range x {
+		y[i] = 2 * x[i]
+	}
+	if ci := RatioInterval(y, x, Confidence); !ci.OK || ci.Lo > 2 || ci.Hi < 2 {
+		t.Errorf("doubled values: %+v", ci)
+	}
+	for name, c := range map[string]CoveredInterval{
+		"n=3":        RatioInterval([]float64{1, 2, 3}, []float64{1, 2, 3}, Confidence),
+		"zero value": RatioInterval(y, []float64{0, 1, 2, 3, 4, 5, 6, 7}, Confidence),
+		"empty":      RatioInterval(nil, x, Confidence),
+	} {
+		if c.OK || !math.IsNaN(c.Lo) {
+			t.Errorf("%s: %+v, want no interval", name, c)
+		}
 	}
 }
 

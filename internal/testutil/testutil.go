@@ -3,9 +3,11 @@
 package testutil
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/isobench/isobench/internal/mounts"
+	"github.com/isobench/isobench/internal/runtime"
 )
 
 // MountsUnder lists the mount points at or below dir; an unreadable mount table fails
@@ -17,4 +19,27 @@ func MountsUnder(t testing.TB, dir string) []string {
 		t.Fatal(err)
 	}
 	return ms
+}
+
+// daemonDir is where scripts/start-daemons.sh keeps the test daemons' state; their mounts
+// are the daemons' own, not isobench's leftovers.
+const daemonDir = "isobench-daemons"
+
+// IsobenchMounts lists the mount points with a path element named like isobench's
+// objects (runtime.NamePrefix): what a run or a test left mounted.
+func IsobenchMounts(t testing.TB) []string {
+	t.Helper()
+	var out []string
+	for _, m := range MountsUnder(t, "/") {
+		for _, el := range strings.Split(m, "/") {
+			if el == daemonDir {
+				break
+			}
+			if strings.HasPrefix(el, runtime.NamePrefix) {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
 }

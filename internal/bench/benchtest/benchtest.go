@@ -107,12 +107,18 @@ var ids atomic.Int64
 // samples by runtime.
 func RunOnRuntimes(t *testing.T, b bench.Benchmark, img *image.Image, settings bench.Settings, probeBin string) map[string][]Sample {
 	t.Helper()
+	return RunOn(t, Runtimes, b, img, settings, probeBin)
+}
+
+// RunOn is RunOnRuntimes on the named runtimes only (a slow benchmark skips the emulated VM).
+func RunOn(t *testing.T, runtimes []string, b bench.Benchmark, img *image.Image, settings bench.Settings, probeBin string) map[string][]Sample {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run containers")
 	}
 	all := map[string][]Sample{}
 	idPrefix := fmt.Sprintf("%stest-%s-%d-", runtime.NamePrefix, b.Name(), os.Getpid())
-	for _, name := range Runtimes {
+	for _, name := range runtimes {
 		t.Run(name, func(t *testing.T) {
 			d := PreparedDriver(t, name, img)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -6,11 +6,8 @@ package http
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	nethttp "net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +17,8 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/isobench/isobench/internal/bench"
+	"github.com/isobench/isobench/internal/hostcpu"
+	"github.com/isobench/isobench/internal/httpload"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -83,16 +82,6 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// MaxErrorRatio is the share of failed requests (not 200 with the full body length, or no
-// response) above which a trial fails rather than reports.
-const MaxErrorRatio = 0.01
-
-// pollInterval is how often the start-up probe asks for the page.
-const pollInterval = 2 * time.Millisecond
-
-// requestTimeout bounds one request.
-const requestTimeout = 10 * time.Second
-
 // File is one document the server serves.
 type File struct {
 	// Label is the file parameter of its samples.
@@ -135,6 +124,7 @@ func (Benchmark) Metrics() []bench.Metric {
 		{Name: MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
 		{Name: MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
 		{Name: MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
+		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
 	}
 }
 
@@ -207,7 +197,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
 	baseURL := "http://" + addr + "/"
-	firstOK, err := waitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
+	firstOK, err := httpload.WaitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
 	if err != nil {
 		return failed("waiting for apache2's first 200 response", err)
 	}
@@ -216,19 +206,24 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	type measured struct {
 		file File
 		m    *vegeta.Metrics
+		cpu  hostcpu.Usage
+		ok   bool
 	}
 	var loads []measured
 	for _, f := range Files {
-		m, err := attack(ctx, baseURL+f.Name, f.Size, cfg)
+		cpu := bench.StartCPU(ctx, t, c, "loading "+f.Name)
+		m, err := httpload.Attack(ctx, baseURL+f.Name, f.Size, httpload.Options{
+			Concurrency: cfg.concurrency, Duration: cfg.duration, MaxRequests: cfg.maxRequests})
 		if m != nil {
-			if werr := writeReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
+			if werr := httpload.WriteReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
 				err = werr
 			}
 		}
 		if err != nil {
 			return failed("loading "+f.Name, err)
 		}
-		loads = append(loads, measured{f, m})
+		usage, ok := cpu.Stop(ctx)
+		loads = append(loads, measured{f, m, usage, ok})
 	}
 
 	if t.Info != nil {
@@ -241,6 +236,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
 		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)
 		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, l.ok, float64(l.m.Requests)*l.m.Success/1000, p)
 	}
 	return nil
 }
@@ -295,139 +291,7 @@ func makeSite() (string, error) {
 	return dir, nil
 }
 
-// Content is size bytes of printable text from a fixed seed, the same in every trial;
-// text keeps the page a plausible page, and the seed keeps results comparable.
-func Content(size int) []byte {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 \n"
-	r := rand.New(rand.NewPCG(1, 2))
-	b := make([]byte, size)
-	for i := range b {
-		b[i] = alphabet[r.IntN(len(alphabet))]
-	}
-	return b
-}
-
-// directTransport talks to the container only: no proxy from the environment, no
-// compression (apache2 would deflate the page and change what is measured).
-func directTransport(conns int) *nethttp.Transport {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &nethttp.Transport{
-		Proxy:               nil,
-		DialContext:         dialer.DialContext,
-		DisableCompression:  true,
-		DisableKeepAlives:   conns == 0,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-	}
-}
-
-// waitFor200 asks for url every pollInterval, each on a new connection, until a 200 comes
-// back, and returns the time from started until that response arrived.
-func waitFor200(ctx context.Context, url string, started time.Time, timeout time.Duration) (time.Duration, error) {
-	client := &nethttp.Client{
-		Transport: directTransport(0),
-		Timeout:   time.Second,
-		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
-			return nethttp.ErrUseLastResponse
-		},
-	}
-	defer client.CloseIdleConnections()
-	pollCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	maxPolls := int(timeout/pollInterval) + 1
-	var lastErr error
-	for i := 0; i < maxPolls; i++ {
-		req, err := nethttp.NewRequestWithContext(pollCtx, nethttp.MethodGet, url, nil)
-		if err != nil {
-			return 0, fmt.Errorf("request for %s: %w", url, err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			code := resp.StatusCode
-			resp.Body.Close()
-			if code == nethttp.StatusOK {
-				return time.Since(started), nil
-			}
-			lastErr = fmt.Errorf("GET %s: %s", url, resp.Status)
-		} else {
-			lastErr = err
-		}
-		select {
-		case <-pollCtx.Done():
-			return 0, fmt.Errorf("no 200 within %s: %w", timeout, lastErr)
-		case <-time.After(pollInterval):
-		}
-	}
-	return 0, fmt.Errorf("no 200 after %d requests: %w", maxPolls, lastErr)
-}
-
-// attack requests url for the configured duration (at most maxRequests times) with a
-// fixed number of requests in flight: at an unlimited rate vegeta starts exactly
-// concurrency workers, each sending its next request when the last one is answered.
-func attack(ctx context.Context, url string, size int, cfg settings) (*vegeta.Metrics, error) {
-	client := &nethttp.Client{
-		Transport: directTransport(cfg.concurrency),
-		Timeout:   requestTimeout,
-		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error {
-			return nethttp.ErrUseLastResponse
-		},
-	}
-	defer client.CloseIdleConnections()
-	workers := uint64(cfg.concurrency)
-	attacker := vegeta.NewAttacker(
-		vegeta.Client(client),
-		vegeta.Workers(workers),
-		vegeta.MaxWorkers(workers),
-		// The body is read to the end and dropped; its length is checked from the header.
-		vegeta.MaxBody(0),
-	)
-	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: nethttp.MethodGet, URL: url})
-	unlimited := vegeta.Rate{Freq: 0, Per: time.Second}
-
-	m := &vegeta.Metrics{}
-	wrong := 0
-	stopped := false
-	for res := range attacker.Attack(targeter, unlimited, cfg.duration, "isobench") {
-		m.Add(res)
-		if res.Code != nethttp.StatusOK || res.Headers.Get("Content-Length") != strconv.Itoa(size) {
-			wrong++
-		}
-		if !stopped && (int(m.Requests) >= cfg.maxRequests || ctx.Err() != nil) {
-			stopped = true
-			attacker.Stop()
-		}
-	}
-	m.Close()
-	if err := ctx.Err(); err != nil {
-		return m, err
-	}
-	if m.Requests == 0 {
-		return m, errors.New("no request was made")
-	}
-	if ratio := float64(wrong) / float64(m.Requests); ratio > MaxErrorRatio {
-		return m, fmt.Errorf("%d of %d requests failed or came back short (status codes %v, errors %q)",
-			wrong, m.Requests, m.StatusCodes, firstN(m.Errors, 3))
-	}
-	return m, nil
-}
-
-func writeReport(path string, m *vegeta.Metrics) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer f.Close()
-	if err := vegeta.NewJSONReporter(m).Report(f); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+// Content is the document of size bytes every trial serves.
+func Content(size int) []byte { return httpload.Content(size) }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

@@ -31,6 +31,16 @@ func (Startup) Description() string {
 // VM drivers report finer boot phases (runtime.VMPhases); they appear as phase_<name>.
 var vmPhases = runtime.VMPhases
 
+// Pods report the steps the client's watch saw (monotonic clock, including the watch's
+// delay) and the first output by the node's log timestamp.
+var podPhases = [][2]string{
+	{"scheduled", "the watch saw the pod bound to a node (absent with direct binding)"},
+	{"sandbox_ready", "the watch saw PodReadyToStartContainers (sandbox and network ready)"},
+	{"container_started", "the watch saw the container running"},
+	{"first_output", "the node's CRI log stamped the first output line"},
+	{"exited", "the watch saw the container terminated"},
+}
+
 func (Startup) Metrics() []bench.Metric {
 	m := []bench.Metric{
 		{Name: "create", Unit: "ms", Better: results.Lower, Description: "until the runtime's create returned (not for host, which has no create step)"},
@@ -42,6 +52,9 @@ func (Startup) Metrics() []bench.Metric {
 	}
 	for _, p := range vmPhases {
 		m = append(m, bench.Metric{Name: "phase_" + p, Unit: "ms", Better: results.Lower, Description: "VMs only: from start until " + strings.ReplaceAll(p, "_", " ")})
+	}
+	for _, p := range podPhases {
+		m = append(m, bench.Metric{Name: "phase_" + p[0], Unit: "ms", Better: results.Lower, Description: "Kubernetes pods only: from the create request (the pod then starts on its own) until " + p[1]})
 	}
 	// Start-up times have long tails: every one is drawn as a distribution.
 	for i := range m {

@@ -130,6 +130,10 @@ func orDefault(v, def string) string {
 // Profile implements runtime.Driver.
 func (d *Driver) Profile() runtime.Profile { return d.profile }
 
+// CanLimit implements runtime.ResourceLimiter: the spec's cpuset and memory limit go to
+// the shim's runtime, which applies them through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
+
 func (d *Driver) ctx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, Namespace)
 }
@@ -340,6 +344,12 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 	}
 	c := &Container{d: d, spec: s, done: make(chan struct{})}
 	specOpts := []oci.SpecOpts{oci.WithImageConfig(d.image), oci.WithProcessArgs(s.Args...), withOCIVersion}
+	if s.Resources.CPUs != "" {
+		specOpts = append(specOpts, oci.WithCPUs(s.Resources.CPUs))
+	}
+	if s.Resources.MemoryBytes > 0 {
+		specOpts = append(specOpts, oci.WithMemoryLimit(uint64(s.Resources.MemoryBytes)))
+	}
 	if len(s.Env) > 0 {
 		specOpts = append(specOpts, oci.WithEnv(s.Env))
 	}

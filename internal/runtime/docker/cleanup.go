@@ -14,7 +14,7 @@ func init() { runtime.RegisterCleaner(DriverName, cleanup) }
 func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
 	var sweep runtime.Sweep
 	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		host := p.Option(runtime.OptionHost, DefaultHost)
+		host := hostOf(p)
 		if !sweep.First(host) {
 			continue
 		}

@@ -43,5 +43,8 @@ var dockerEngine = dockerapi.Engine{
 // New makes a Docker driver for a profile. Options: host (the API endpoint, default
 // unix:///var/run/docker.sock) and runtime (a runtime name the daemon knows, default runc).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	return dockerapi.New(p, env, dockerEngine, p.Option(runtime.OptionHost, DefaultHost))
+	return dockerapi.New(p, env, dockerEngine, hostOf(p))
 }
+
+// hostOf is the endpoint a profile points to.
+func hostOf(p runtime.Profile) string { return p.Option(runtime.OptionHost, DefaultHost) }

@@ -72,13 +72,17 @@ type Driver struct {
 	gateway      string
 }
 
-// New makes a driver for any endpoint that speaks Docker's API.
+// New makes a driver for any endpoint that speaks Docker's API; the profile's options are
+// an Options, its runtime runc unless it names another.
 func New(p runtime.Profile, env runtime.Env, e Engine, host string) (*Driver, error) {
 	if strings.HasPrefix(host, "/") {
 		host = "unix://" + host
 	}
-	rt := p.Option(runtime.OptionRuntime, "runc")
-	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: rt, ociRuntime: p.Option(runtime.OptionOCIRuntime, rt)}
+	opts := Options{Runtime: "runc"}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	d := &Driver{profile: p, env: env, engine: e, host: host, runtimeName: opts.Runtime, ociRuntime: orDefault(opts.OCIRuntime, opts.Runtime)}
 	if !env.Subnet.IsValid() {
 		d.env.Subnet = netip.MustParsePrefix("198.18.0.0/15")
 	}
@@ -438,8 +442,9 @@ func (c *Container) Create(ctx context.Context) error {
 	hc := &container.HostConfig{
 		Runtime:     c.d.runtimeName,
 		NetworkMode: container.NetworkMode(c.netMode),
-		Resources:   container.Resources{Ulimits: c.d.engine.Ulimits},
+		Resources:   EngineResources(c.spec.Resources),
 	}
+	hc.Resources.Ulimits = c.d.engine.Ulimits
 	mounts, err := EngineMounts(c.spec.Mounts)
 	if err != nil {
 		return err
@@ -455,6 +460,16 @@ func (c *Container) Create(ctx context.Context) error {
 	c.waitCh, c.waitErrCh = c.cli.ContainerWait(wctx, c.id, container.WaitConditionNextExit)
 	return nil
 }
+
+// EngineResources turns a spec's limits into the engine's (cpuset and memory, swap
+// limited to the same value).
+func EngineResources(r runtime.Resources) container.Resources {
+	return container.Resources{CpusetCpus: r.CPUs, Memory: r.MemoryBytes, MemorySwap: r.MemoryBytes}
+}
+
+// CanLimit implements runtime.ResourceLimiter: the engine applies cpusets and memory
+// limits through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
 
 // EngineMounts turns a spec's mounts into the engine's.
 func EngineMounts(ms []runtime.Mount) ([]mount.Mount, error) {
@@ -697,4 +712,11 @@ type Options struct {
 	Runtime string `yaml:"runtime"`
 	// OCIRuntime is the OCI runtime behind Runtime (default: Runtime).
 	OCIRuntime string `yaml:"oci_runtime"`
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }

@@ -40,6 +40,10 @@ type Driver struct {
 
 // New makes the host driver.
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
+	// The host driver takes no options.
+	if err := runtime.CheckOptions(p); err != nil {
+		return nil, err
+	}
 	return &Driver{profile: p, env: env}, nil
 }
 
@@ -207,10 +211,19 @@ func (p *process) Start(ctx context.Context) error {
 		}
 		cmd.Path = path
 	}
-	if err := cmd.Start(); err != nil {
+	if err := runtime.StartPinned(cmd, p.spec.Resources.CPUs); err != nil {
 		return fmt.Errorf("starting %s: %w", p.spec.Args[0], err)
 	}
 	p.cmd = cmd
+	return nil
+}
+
+// CanLimit implements runtime.ResourceLimiter: CPU sets through the workload's affinity;
+// memory limits need a cgroup, which the baseline must not have.
+func (d *Driver) CanLimit(r runtime.Resources) error {
+	if r.MemoryBytes > 0 {
+		return errors.New("the host baseline runs its workload without cgroups, so it cannot limit memory")
+	}
 	return nil
 }
 

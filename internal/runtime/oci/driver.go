@@ -545,6 +545,10 @@ func (c *container) cleanup() error {
 	return errors.Join(errs...)
 }
 
+// CanLimit implements runtime.ResourceLimiter: runc, crun and runsc apply the spec's
+// cpuset and memory limit through the container's cgroup (runsc to its sandbox).
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
+
 // Processes lists the workload's processes and, for runsc, the sandbox and gofer.
 func (c *container) Processes(ctx context.Context) ([]runtime.Process, error) {
 	if c.pid == 0 {

@@ -66,6 +66,11 @@ func buildSpec(s runtime.Spec, rootfs, netnsPath string) (*specs.Spec, error) {
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
 	}
+	if !s.Resources.IsZero() {
+		spec.Linux.Resources = resources(s.Resources)
+		// An explicit cgroup per container, so that a limit never lands on a shared parent.
+		spec.Linux.CgroupsPath = "/" + s.ID
+	}
 	for _, m := range s.Mounts {
 		switch m.Type {
 		case "bind":
@@ -104,4 +109,18 @@ func nofile() specs.POSIXRlimit {
 		return specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}
 	}
 	return specs.POSIXRlimit{Type: "RLIMIT_NOFILE", Hard: r.Max, Soft: r.Cur}
+}
+
+// resources is the runtime-spec form of a container's limits.
+func resources(r runtime.Resources) *specs.LinuxResources {
+	res := &specs.LinuxResources{}
+	if r.CPUs != "" {
+		res.CPU = &specs.LinuxCPU{Cpus: r.CPUs}
+	}
+	if r.MemoryBytes > 0 {
+		limit := r.MemoryBytes
+		// Swap limited to the same value: no swapping past the limit.
+		res.Memory = &specs.LinuxMemory{Limit: &limit, Swap: &limit}
+	}
+	return res
 }

@@ -48,7 +48,7 @@ func (c *Container) errorf(format string, args ...any) error {
 // output is missed. Attaching makes podman call the runtime's create.
 func (c *Container) Create(ctx context.Context) error {
 	cfg := dockerapi.ContainerConfig(c.d.imageRef, c.spec)
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode)}
+	hc := &container.HostConfig{NetworkMode: container.NetworkMode(c.netMode), Resources: dockerapi.EngineResources(c.spec.Resources)}
 	mounts, err := dockerapi.EngineMounts(c.spec.Mounts)
 	if err != nil {
 		return err

@@ -59,6 +59,7 @@ func init() {
 type Driver struct {
 	profile runtime.Profile
 	env     runtime.Env
+	opts    Options
 	// runtimeName is the runtime's name in podman's [engine.runtimes]; runtimeOption is
 	// the profile's `runtime` option, a name or a path; ociRuntime is runc, crun or runsc.
 	runtimeName   string
@@ -84,16 +85,20 @@ type Driver struct {
 // runc), oci_runtime (runc, crun or runsc; default the runtime's base name), platform and
 // network (runsc), host (a running podman service to use instead of starting one).
 func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
-	opt := p.Option(runtime.OptionRuntime, p.Option(runtime.OptionOCIRuntime, "runc"))
-	d := &Driver{profile: p, env: env, runtimeOption: opt, external: p.Option(runtime.OptionHost, "")}
-	d.ociRuntime = p.Option(runtime.OptionOCIRuntime, filepath.Base(opt))
+	opts := Options{WaitInterval: "5ms", Options: gvisor.Options{Platform: gvisor.DefaultPlatform}}
+	if err := p.DecodeOptions(&opts); err != nil {
+		return nil, err
+	}
+	opt := orDefault(opts.Runtime, orDefault(opts.OCIRuntime, "runc"))
+	d := &Driver{profile: p, env: env, opts: opts, runtimeOption: opt, external: opts.Host}
+	d.ociRuntime = orDefault(opts.OCIRuntime, filepath.Base(opt))
 	d.runtimeName = opt
 	if strings.Contains(opt, "/") {
 		d.runtimeName = d.ociRuntime
 	}
-	interval, err := time.ParseDuration(p.Option("wait_interval", "5ms"))
+	interval, err := time.ParseDuration(opts.WaitInterval)
 	if err != nil || interval <= 0 {
-		return nil, fmt.Errorf("profile %s: wait_interval %q: want a duration like 5ms", p.Name, p.Option("wait_interval", ""))
+		return nil, fmt.Errorf("profile %s: wait_interval %q: want a duration like 5ms", p.Name, opts.WaitInterval)
 	}
 	d.waitInterval = interval
 	d.svcDir = filepath.Join(env.Home, "run", runtime.NamePrefix+"podman-"+p.Name)
@@ -122,6 +127,10 @@ func New(p runtime.Profile, env runtime.Env) (runtime.Driver, error) {
 // Profile implements runtime.Driver.
 func (d *Driver) Profile() runtime.Profile { return d.profile }
 
+// CanLimit implements runtime.ResourceLimiter: podman applies cpusets and memory limits
+// through the container's cgroup.
+func (d *Driver) CanLimit(r runtime.Resources) error { return nil }
+
 // runtimePath finds the OCI runtime's binary.
 func (d *Driver) runtimePath() (string, error) {
 	return exec.LookPath(d.runtimeOption)
@@ -129,14 +138,14 @@ func (d *Driver) runtimePath() (string, error) {
 
 // runscNetwork is the network mode runsc runs in under this profile.
 func (d *Driver) runscNetwork() string {
-	if d.profile.Option(runtime.OptionNetwork, "") == gvisor.NetNone {
+	if d.opts.Network == gvisor.NetNone {
 		return gvisor.NetNone
 	}
 	bin, err := d.runtimePath()
 	if err != nil {
 		return gvisor.NetSandbox
 	}
-	mode, _ := gvisor.NetworkMode(d.profile.Option(runtime.OptionNetwork, ""), gvisor.Version(bin))
+	mode, _ := gvisor.NetworkMode(d.opts.Network, gvisor.Version(bin))
 	return mode
 }
 
@@ -148,7 +157,7 @@ func (d *Driver) runtimeFlags() []string {
 		flags = append(flags, strings.TrimLeft(a, "-"))
 	}
 	if d.ociRuntime == "runsc" {
-		flags = append(flags, "platform="+d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform))
+		flags = append(flags, "platform="+d.opts.Platform)
 		switch mode := d.runscNetwork(); mode {
 		case gvisor.NetHost, gvisor.NetNone:
 			flags = append(flags, "network="+mode)
@@ -164,7 +173,7 @@ func (d *Driver) Check(ctx context.Context) runtime.Status {
 		runtime.OptionRuntime: d.runtimeOption, runtime.OptionOCIRuntime: d.ociRuntime, runtime.OptionHost: d.engine.Host()}}
 	if d.ociRuntime == "runsc" {
 		st.Class = runtime.ClassSandbox
-		st.Options[runtime.OptionPlatform] = d.profile.Option(runtime.OptionPlatform, gvisor.DefaultPlatform)
+		st.Options[runtime.OptionPlatform] = d.opts.Platform
 		if mode := d.runscNetwork(); mode == gvisor.NetNone {
 			st.Options[runtime.OptionNetwork] = gvisor.NetNone
 		} else {
@@ -351,4 +360,11 @@ func (d *Driver) New(ctx context.Context, s runtime.Spec) (runtime.Container, er
 		c.netMode = runtime.NamePrefix + "net-" + d.profile.Name
 	}
 	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }

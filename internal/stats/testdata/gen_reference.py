@@ -15,15 +15,6 @@ inputs = {
 summaries = {}
 for name, xs in inputs.items():
     a = np.array(xs)
-    ci = None
-    if len(a) % 2 == 1 and len(a) > 1:
-        # Exact bootstrap distribution of the median for odd n:
-        # P(median* <= x(j)) = P(Binomial(n, j/n) >= k), k = (n+1)/2.
-        n = len(a); k = (n + 1) // 2; s = np.sort(a)
-        cdf = [stats.binom.sf(k - 1, n, j / n) for j in range(1, n + 1)]
-        lo = next(j for j in range(n) if cdf[j] >= 0.025)
-        hi = next(j for j in range(n) if cdf[j] >= 0.975)
-        ci = {"lo_index": lo, "hi_index": hi}
     summaries[name] = {
         "input": xs,
         "n": len(a),
@@ -35,7 +26,6 @@ for name, xs in inputs.items():
         "p5": float(np.percentile(a, 5, method="linear")),
         "p95": float(np.percentile(a, 95, method="linear")),
         "p99": float(np.percentile(a, 99, method="linear")),
-        "exact_bootstrap_median_ci": ci,
     }
 
 mw_cases = {
