@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +142,52 @@ func readSamples(t *testing.T, dir string) []results.Sample {
 		out = append(out, s)
 	}
 	return out
+}
+
+// ab runs two binaries of one driver (here runc's and crun's, which share runc's command
+// line) in one interleaved run: every round has both, so compare pairs every trial.
+func TestABRunsTwoBinariesInOneInterleavedRun(t *testing.T) {
+	needRoot(t)
+	imagetest.Busybox(t)
+	var bins []string
+	for _, name := range []string{"runc", "crun"} {
+		bin, err := exec.LookPath(name)
+		if err != nil {
+			t.Fatalf("%s is not installed (scripts/install-deps.sh installs it): %v", name, err)
+		}
+		bins = append(bins, bin)
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	stdout, stderr, code := isobench(t, "ab", bins[0], bins[1], "--image", imagetest.BusyboxName,
+		"--bench", "startup", "--trials", "6", "--warmup", "1", "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rounds := map[string][]int{}
+	for _, s := range readSamples(t, dir) {
+		if s.Metric == "total" {
+			rounds[s.Runtime] = append(rounds[s.Runtime], s.Trial)
+		}
+	}
+	want := []int{1, 2, 3, 4, 5, 6}
+	if !slices.Equal(rounds["old"], want) || !slices.Equal(rounds["new"], want) || len(rounds) != 2 {
+		t.Errorf("trials of total per runtime %v, want old and new with %v", rounds, want)
+	}
+	var env results.Environment
+	data, err := os.ReadFile(filepath.Join(dir, results.EnvironmentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.Runtimes["old"].Binary != bins[0] || env.Runtimes["new"].Binary != bins[1] || env.Baseline != "old" {
+		t.Errorf("environment: runtimes %+v, baseline %q", env.Runtimes, env.Baseline)
+	}
+	if !strings.Contains(stdout, "compare --runtimes old,new") || !strings.Contains(stdout, "6 pairs") {
+		t.Errorf("no paired comparison printed:\n%s", stdout)
+	}
+	assertHostClean(t)
 }
 
 func TestRunStartupOnEveryOCIRuntime(t *testing.T) {
