@@ -42,7 +42,7 @@ var Kinds = []Kind{
 		Script: `sysbench memory --threads=1 --memory-block-size=64M --memory-total-size=1000T --time=0 run >/dev/null`,
 		Tools:  []string{"sysbench"}},
 	{Name: "disk", What: "fio random 64 KiB writes with fsync on the container's own writable layer",
-		Script: `fio --name=hog --directory=/var/tmp --size=64M --rw=randwrite --bs=64k --ioengine=psync --fsync=8 --time_based --runtime=` + strconv.Itoa(iperf3MaxTime) + ` --output=/dev/null`,
+		Script: `fio --thread --name=hog --directory=/var/tmp --size=64M --rw=randwrite --bs=64k --ioengine=psync --fsync=8 --time_based --runtime=` + strconv.Itoa(iperf3MaxTime) + ` --output=/dev/null`,
 		Tools:  []string{"fio"}},
 	{Name: "network", What: "iperf3 TCP stream from the aggressor to a server on the host",
 		Script: `host=$(cat "$ADDR/host-ip") && port=$(cat "$ADDR/port") || exit 1

@@ -270,10 +270,17 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 	}
 }
 
+// kill ends the workload's process group and every descendant: a workload that calls
+// setsid (fio's job processes do) leaves the group, and would outlive a group kill.
 func (p *process) kill() {
-	if p.cmd != nil && p.cmd.Process != nil {
-		_ = unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
 	}
+	for _, d := range procs.Descendants(p.cmd.Process.Pid) {
+		// ESRCH only means it already ended.
+		_ = unix.Kill(d, unix.SIGKILL)
+	}
+	_ = unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
 }
 
 // Delete kills what is left of the workload; Release removes the chroot's mounts.
