@@ -37,7 +37,7 @@ stage() {
 }
 
 stage install scripts/install-deps.sh
-stage build env CGO_ENABLED=0 go build -o isobench ./cmd/isobench
+stage build env CGO_ENABLED=0 go build -ldflags="-s -w" -o isobench ./cmd/isobench
 stage image ./isobench image build
 stage daemons scripts/start-daemons.sh
 # doctor exits 1 only when no runtime at all is usable; the run then says why.

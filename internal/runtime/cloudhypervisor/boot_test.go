@@ -18,7 +18,7 @@ func TestBootRunsWorkload(t *testing.T) {
 // command line) under QEMU with virtio-pci devices, as Cloud Hypervisor presents them.
 func TestGuestBootsUnderQEMU(t *testing.T) {
 	drv, err := New(runtime.Profile{Name: DriverName, Driver: DriverName,
-		Options: map[string]string{"memory": "256M", "agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
+		Options: map[string]string{"agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestGuestBootsUnderQEMU(t *testing.T) {
 // makes a panicking kernel do; isobench ends the VM on the panic instead.
 func TestGuestPanicEndsTheVM(t *testing.T) {
 	drv, err := New(runtime.Profile{Name: DriverName, Driver: DriverName,
-		Options: map[string]string{"memory": "256M", "agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
+		Options: map[string]string{"agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

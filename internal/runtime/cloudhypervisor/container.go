@@ -10,8 +10,10 @@ import (
 )
 
 // baseCmdline is the kernel command line before the guest spec. The devices are found on
-// PCI; panic=-1 ends a VM whose kernel panics instead of leaving it hung.
-const baseCmdline = "console=ttyS0 reboot=k panic=-1 loglevel=6"
+// PCI. Cloud Hypervisor boots a guest that resets again, so a panicking kernel must not
+// reset (panic=0 halts it) or its workload could run twice; the host ends the VM when the
+// console shows the panic (vmm.Machine).
+const baseCmdline = "console=ttyS0 reboot=k panic=0 loglevel=6"
 
 // apiPrefix is where Cloud Hypervisor's API lives on its socket.
 const apiPrefix = "/api/v1"

@@ -18,7 +18,7 @@ func TestBootRunsWorkload(t *testing.T) {
 // through ACPI, its command line) under QEMU's microvm with virtio-mmio devices.
 func TestGuestBootsUnderQEMU(t *testing.T) {
 	drv, err := New(runtime.Profile{Name: DriverName, Driver: DriverName,
-		Options: map[string]string{"memory": "256M", "agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
+		Options: map[string]string{"agent": testbin.Build(t)}}, runtime.Env{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,7 +237,7 @@ func (d *Driver) prepareRootFS(ctx context.Context, digest, rootfs string) error
 	d.agent = agent
 	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
 		Dir: filepath.Join(d.home(), "assets"), Kernel: d.kernel, Modules: guestModules,
-		Agent: agent, RootFS: rootfs, Digest: digest,
+		Agent: agent, RootFS: rootfs, Digest: digest, GuestMemory: d.memBytes,
 	})
 	if err != nil {
 		return fmt.Errorf("preparing guest assets: %w", err)

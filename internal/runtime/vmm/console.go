@@ -14,8 +14,12 @@ import (
 	"github.com/isobench/isobench/internal/runtime/vmm/guestproto"
 )
 
-// kernelPanic starts the line a panicking Linux kernel prints.
-const kernelPanic = "Kernel panic - not syncing"
+// kernelPanic starts the line a panicking Linux kernel prints; panicEnd starts the last
+// line of its report, printed only by a kernel that does not reset on panic (panic=0).
+const (
+	kernelPanic = "Kernel panic - not syncing"
+	panicEnd    = "---[ end Kernel panic"
+)
 
 // Console is the host side of a VM's serial console: it keeps the raw output in a log,
 // demultiplexes the agent's protocol lines into the workload's stdout and stderr, and
@@ -31,7 +35,9 @@ type Console struct {
 	ExitSeen chan struct{}
 	// PanicSeen closes when the guest kernel printed a panic: some VMMs reboot the guest
 	// then (Cloud Hypervisor on reboot=k), which would run the workload again.
-	PanicSeen chan struct{}
+	// PanicReported closes when the whole panic report is on the console.
+	PanicSeen     chan struct{}
+	PanicReported chan struct{}
 
 	mu        sync.Mutex
 	startT    time.Time
@@ -45,12 +51,14 @@ type Console struct {
 	initOnce  sync.Once
 	exitOnce  sync.Once
 	panicOnce sync.Once
+	endOnce   sync.Once
 }
 
 // NewConsole makes a console; nil writers discard.
 func NewConsole(log, stdout, stderr io.Writer) *Console {
 	return &Console{log: log, stdout: stdout, stderr: stderr, InitSeen: make(chan struct{}),
-		Done: make(chan struct{}), ExitSeen: make(chan struct{}), PanicSeen: make(chan struct{})}
+		Done: make(chan struct{}), ExitSeen: make(chan struct{}), PanicSeen: make(chan struct{}),
+		PanicReported: make(chan struct{})}
 }
 
 // MarkStart sets the time phases are measured from (the start call).
@@ -124,6 +132,9 @@ func (c *Console) HandleLine(line string, now time.Time) {
 		c.mu.Unlock()
 		if isPanic {
 			c.panicOnce.Do(func() { close(c.PanicSeen) })
+		}
+		if strings.Contains(line, panicEnd) {
+			c.endOnce.Do(func() { close(c.PanicReported) })
 		}
 		return
 	}

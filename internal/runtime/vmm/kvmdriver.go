@@ -160,7 +160,7 @@ func (d *KVMDriver) PrepareGuest(ctx context.Context, img *image.Image) error {
 	}
 	dir := filepath.Join(d.Home(), "assets")
 	a, err := guestassets.PrepareAssets(ctx, guestassets.AssetRequest{
-		Dir: dir, Kernel: d.Kernel, Modules: d.Kind.Modules, Agent: agent, RootFS: root, Digest: img.Digest,
+		Dir: dir, Kernel: d.Kernel, Modules: d.Kind.Modules, Agent: agent, RootFS: root, Digest: img.Digest, GuestMemory: d.MemBytes,
 	})
 	if err != nil {
 		return fmt.Errorf("preparing guest assets: %w", err)

@@ -195,13 +195,14 @@ func (m *Machine) Launch(cmd *exec.Cmd) error {
 		con.Read(pr)
 	}()
 	// A panicked guest is over, whatever the VMM does next (stop, reboot, hang); the
-	// moment lets the rest of the panic report reach the console log.
-	m.killAfter(con.PanicSeen, exited, 500*time.Millisecond)
+	// grace lets the rest of the panic report reach the console log.
+	m.killAfter(con.PanicSeen, con.PanicReported, exited, 500*time.Millisecond)
 	return nil
 }
 
-// killAfter kills the VMM grace after signal closes, unless it exits by itself.
-func (m *Machine) killAfter(signal, exited <-chan struct{}, grace time.Duration) {
+// killAfter kills the VMM once done closes or grace after signal closes, unless it
+// exits by itself.
+func (m *Machine) killAfter(signal, done, exited <-chan struct{}, grace time.Duration) {
 	go func() {
 		select {
 		case <-signal:
@@ -210,6 +211,8 @@ func (m *Machine) killAfter(signal, exited <-chan struct{}, grace time.Duration)
 		}
 		select {
 		case <-exited:
+		case <-done:
+			m.Kill()
 		case <-time.After(grace):
 			m.Kill()
 		}
@@ -266,7 +269,7 @@ func (m *Machine) StartWith(ctx context.Context, run func(context.Context) error
 // StopAfterExit ends the VM shortly after the agent reported the workload's end, for VMMs
 // that may keep running after the guest powered off.
 func (m *Machine) StopAfterExit(grace time.Duration) {
-	m.killAfter(m.Console().ExitSeen, m.Exited(), grace)
+	m.killAfter(m.Console().ExitSeen, nil, m.Exited(), grace)
 }
 
 // Phases implements runtime.PhaseReporter, in time order.

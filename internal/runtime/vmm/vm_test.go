@@ -20,6 +20,17 @@ func TestConsoleSeesAKernelPanic(t *testing.T) {
 	default:
 		t.Fatal("PanicSeen not closed")
 	}
+	select {
+	case <-con.PanicReported:
+		t.Fatal("PanicReported closed before the report's last line")
+	default:
+	}
+	con.HandleLine("[    1.3] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---", start)
+	select {
+	case <-con.PanicReported:
+	default:
+		t.Fatal("PanicReported not closed by the report's last line")
+	}
 	_, err := con.Result()
 	if err == nil || !strings.Contains(err.Error(), "guest kernel panic") || !strings.Contains(err.Error(), "sysrq triggered crash") {
 		t.Errorf("Result = %v; want the panic named", err)

@@ -167,6 +167,35 @@ type AssetRequest struct {
 	// RootFS is the unpacked image; Digest names it in the cache.
 	RootFS string
 	Digest string
+	// GuestMemory is the RAM the VM gets; PrepareAssets refuses one too small to unpack
+	// the initramfs and still run the workload.
+	GuestMemory int64
+}
+
+// kernelAndWorkloadReserve is what a guest needs beside the initramfs: the kernel's own
+// memory (about 45 MiB for Debian's cloud kernel) and room for the agent and workload.
+const kernelAndWorkloadReserve = 96 << 20
+
+// MinGuestMemory is the least RAM a guest booting an initramfs of this size needs: the
+// kernel holds the compressed archive and its unpacked copy at once, and the unpacked
+// agent stays in RAM (rootfs has no backing store). Below it the agent dies of SIGBUS
+// on its first page faults and the guest panics before any workload runs.
+func MinGuestMemory(initramfsBytes int64) int64 {
+	return 2*initramfsBytes + kernelAndWorkloadReserve
+}
+
+// CheckGuestMemory refuses guest RAM too small for the initramfs at path.
+func CheckGuestMemory(initramfs string, memBytes int64) error {
+	fi, err := os.Stat(initramfs)
+	if err != nil {
+		return fmt.Errorf("checking the initramfs size: %w", err)
+	}
+	need := MinGuestMemory(fi.Size())
+	if memBytes < need {
+		return fmt.Errorf("guest memory %dM is too small for the %d MiB initramfs (mostly the isobench agent): set the profile's memory option to at least %dM",
+			memBytes>>20, fi.Size()>>20, (need+(1<<20)-1)>>20)
+	}
+	return nil
 }
 
 // PrepareAssets builds (or finds in the cache) the initramfs and the root disk.
@@ -191,6 +220,11 @@ func PrepareAssets(ctx context.Context, req AssetRequest) (*Assets, error) {
 	initrd := filepath.Join(req.Dir, "initramfs-"+rel+"-"+hex.EncodeToString(key[:6])+".cpio")
 	if err := buildOnce(initrd, func(tmp string) error { return writeInitramfs(tmp, req.Agent, mods) }); err != nil {
 		return nil, err
+	}
+	if req.GuestMemory > 0 {
+		if err := CheckGuestMemory(initrd, req.GuestMemory); err != nil {
+			return nil, err
+		}
 	}
 	digest := strings.ReplaceAll(req.Digest, ":", "-")
 	if digest == "" || strings.ContainsAny(digest, "/.") {

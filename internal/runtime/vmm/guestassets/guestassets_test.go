@@ -96,3 +96,24 @@ func TestCheckStaticRefusesDynamicBinaries(t *testing.T) {
 		}
 	}
 }
+
+// A guest too small for its initramfs panics at boot with SIGBUS in the agent; the
+// driver must refuse the setting instead, naming the memory that would do.
+func TestCheckGuestMemoryRefusesTooLittleRAM(t *testing.T) {
+	initrd := filepath.Join(t.TempDir(), "initramfs.cpio")
+	f, err := os.Create(initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(111 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = CheckGuestMemory(initrd, 256<<20)
+	if err == nil || !strings.Contains(err.Error(), "at least 318M") {
+		t.Errorf("256M for a 111 MiB initramfs: %v; want a refusal naming 318M", err)
+	}
+	if err := CheckGuestMemory(initrd, 512<<20); err != nil {
+		t.Errorf("512M for a 111 MiB initramfs: %v", err)
+	}
+}
