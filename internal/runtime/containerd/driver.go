@@ -81,6 +81,7 @@ func init() {
 			"the aws.firecracker shim and the devmapper snapshotter",
 			Options: map[string]string{"handler": handlerFirecracker, "socket": FirecrackerSocket, "snapshotter": "devmapper"}},
 	)
+	runtime.RegisterCleaner(DriverName, runtime.ProfileCleaner(DriverName, sweepOf))
 }
 
 // Driver runs containers through one containerd and one runtime handler.

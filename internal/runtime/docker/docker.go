@@ -29,6 +29,7 @@ func init() {
 		prof("docker-runsc", "runsc", "runsc", "dockerd with gVisor's runsc (registered in daemon.json runtimes, --platform=ptrace)"),
 		prof("docker-kata", "kata", "", "dockerd with Kata Containers (runtime kata: runtimeType io.containerd.kata.v2)"),
 	)
+	runtime.RegisterCleaner(DriverName, runtime.ProfileCleaner(DriverName, sweepOf))
 }
 
 var dockerEngine = dockerapi.Engine{
