@@ -41,33 +41,30 @@ func needRoot(t testing.TB) {
 // ContainerdSocket returns the socket of a running containerd.
 func ContainerdSocket(t testing.TB) string {
 	t.Helper()
-	needRoot(t)
-	if s := os.Getenv(EnvContainerdSocket); s != "" {
-		if !unixAnswers(s) {
-			t.Fatalf("%s=%s, but nothing listens there", EnvContainerdSocket, s)
-		}
-		return s
-	}
-	if unixAnswers(DefaultContainerdSocket) {
-		return DefaultContainerdSocket
-	}
-	return StartContainerd(t)
+	return runningDaemon(t, EnvContainerdSocket, DefaultContainerdSocket, unixAnswers, func() string { return StartContainerd(t) })
 }
 
 // DockerHost returns the endpoint of a running dockerd.
 func DockerHost(t testing.TB) string {
 	t.Helper()
+	return runningDaemon(t, EnvDockerHost, DefaultDockerHost, dockerAnswers, func() string { return StartDockerd(t, ContainerdSocket(t)).Address })
+}
+
+// runningDaemon is the address of the daemon that the environment variable env names
+// (which must answer), else def if a daemon answers there, else one start starts.
+func runningDaemon(t testing.TB, env, def string, answers func(string) bool, start func() string) string {
+	t.Helper()
 	needRoot(t)
-	if h := os.Getenv(EnvDockerHost); h != "" {
-		if !dockerAnswers(h) {
-			t.Fatalf("%s=%s, but no dockerd answers there", EnvDockerHost, h)
+	if a := os.Getenv(env); a != "" {
+		if !answers(a) {
+			t.Fatalf("%s=%s, but no daemon answers there", env, a)
 		}
-		return h
+		return a
 	}
-	if dockerAnswers(DefaultDockerHost) {
-		return DefaultDockerHost
+	if answers(def) {
+		return def
 	}
-	return StartDockerd(t, ContainerdSocket(t)).Address
+	return start()
 }
 
 // StartContainerd starts a containerd for this test and returns its socket; the daemon
