@@ -57,20 +57,17 @@ type AppServer struct {
 const readyPoll = 10 * time.Millisecond
 
 // StartServer makes, creates and starts the server's container and waits until it
-// answers. The caller must Close the returned server, also when StartServer failed.
+// answers. The caller must Remove the returned server, also when StartServer failed.
 func StartServer(ctx context.Context, t *Trial, s ServerSpec) (*AppServer, error) {
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = 60 * time.Second
 	}
 	srv := &AppServer{}
-	dir, err := os.MkdirTemp("", runtime.NamePrefix+"server-")
+	dir, err := NewBindDir("server")
 	if err != nil {
-		return srv, fmt.Errorf("making the %s address directory: %w", s.Name, err)
+		return srv, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	srv.dir = dir
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return srv, fmt.Errorf("making the %s address directory: %w", s.Name, err)
-	}
 	// The spec is fixed before New, but the address is known only after it: the script
 	// reads it from a file written in between.
 	script := fmt.Sprintf("LISTEN=$(cat %s/listen) || exit 1\n%s", ServerDir, s.Script)
@@ -120,6 +117,10 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 		last := ready(readyCtx, srv.Addr)
 		if last == nil {
 			srv.Ready = time.Now()
+			if t.Logf != nil {
+				t.Logf("%s: %s at %s answered %s after its start (stack %s)", t.Runtime, s.Name, srv.Addr,
+					srv.Ready.Sub(srv.Started).Round(time.Millisecond), netInfo.Stack)
+			}
 			return nil
 		}
 		select {
@@ -130,27 +131,34 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 	}
 }
 
-func dialOnce(ctx context.Context, addr string) error {
+// DialServer connects to a server's TCP address, giving up after a second.
+func DialServer(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func dialOnce(ctx context.Context, addr string) error {
+	conn, err := DialServer(ctx, addr)
 	if err != nil {
 		return err
 	}
 	return conn.Close()
 }
 
-// Close removes the container (keeping its output in the trial's raw directory) and the
+// Remove deletes the container (keeping its output in the trial's raw directory) and the
 // address directory. Removing the namespace and link is part of the trial: its failure
-// is returned.
-func (srv *AppServer) Close(ctx context.Context) error {
+// replaces a nil *errp.
+func (srv *AppServer) Remove(ctx context.Context, errp *error) {
 	var err error
 	if srv.ServerContainer != nil {
-		srv.Remove(ctx, &err)
+		srv.ServerContainer.Remove(ctx, &err)
 	}
 	if srv.dir != "" {
 		if rerr := os.RemoveAll(srv.dir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("removing the address directory: %w", rerr))
 		}
 	}
-	return err
+	if err != nil && *errp == nil {
+		*errp = err
+	}
 }

@@ -14,10 +14,7 @@ import (
 	"strings"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
-
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/httpload"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
@@ -26,72 +23,22 @@ import (
 // Name is the benchmark's name in configs and results.
 const Name = "http"
 
-// Metric names.
-const (
-	MetricTimeToFirst200    = "time_to_first_200"
-	MetricRequestsPerSecond = "requests_per_second"
-	MetricLatencyP50        = "latency_p50"
-	MetricLatencyP90        = "latency_p90"
-	MetricLatencyP99        = "latency_p99"
-)
+// MetricTimeToFirst200 is the time from the container's start until apache2 answered;
+// the load's metrics are httpload's.
+const MetricTimeToFirst200 = "time_to_first_200"
 
-// Parameters of the samples.
-const (
-	ParamFile = "file"
-	// InfoStack names, in Trial.Info, the network stack that served the samples.
-	InfoStack = "stack"
-)
-
-// Settings keys (config file: benchmarks: http: {...}).
-const (
-	SettingConcurrency    = "concurrency"
-	SettingDuration       = "duration"
-	SettingMaxRequests    = "max_requests"
-	SettingStartupTimeout = "startup_timeout"
-)
-
-// Settings are the benchmark's settings.
-type Settings struct {
-	// Concurrency is the number of requests kept in flight, each on its own keep-alive
-	// connection; a new request goes out as soon as one is answered.
-	Concurrency int `yaml:"concurrency"`
-	// Duration is how long each file is requested.
-	Duration bench.Duration `yaml:"duration"`
-	// MaxRequests bounds the requests per file, whatever the duration.
-	MaxRequests int `yaml:"max_requests"`
-	// StartupTimeout bounds the wait for the first 200 response.
-	StartupTimeout bench.Duration `yaml:"startup_timeout"`
-}
+// Settings are the benchmark's settings (config file: benchmarks: http: {...});
+// ready_timeout bounds the wait for the first 200 response.
+type Settings = httpload.Settings
 
 // DefaultSettings implements bench.Configurable.
 func (Benchmark) DefaultSettings(quick bool) any {
-	s := &Settings{Concurrency: 16, Duration: bench.Duration(10 * time.Second), MaxRequests: 5_000_000,
-		StartupTimeout: bench.Duration(60 * time.Second)}
-	if quick {
-		s.Concurrency, s.Duration = 8, bench.Duration(2*time.Second)
-	}
-	return s
-}
-
-// Validate refuses settings that cannot load a server.
-func (s Settings) Validate() error {
-	if s.Concurrency < 1 || s.Duration <= 0 || s.MaxRequests < 1 || s.StartupTimeout <= 0 {
-		return fmt.Errorf("settings %s, %s, %s and %s must be positive",
-			SettingConcurrency, SettingDuration, SettingMaxRequests, SettingStartupTimeout)
-	}
-	return nil
-}
-
-// File is one document the server serves.
-type File struct {
-	// Label is the file parameter of its samples.
-	Label string
-	Name  string
-	Size  int
+	s := httpload.DefaultSettings(quick)
+	return &s
 }
 
 // Files are the documents each trial requests, in order.
-var Files = []File{
+var Files = []httpload.File{
 	{Label: "4KiB", Name: "page-4KiB.html", Size: 4 << 10},
 	{Label: "100KiB", Name: "file-100KiB.bin", Size: 100 << 10},
 }
@@ -120,35 +67,19 @@ func (Benchmark) Description() string {
 func (Benchmark) Metrics() []bench.Metric {
 	return []bench.Metric{
 		{Name: MetricTimeToFirst200, Unit: "ms", Better: results.Lower, Description: "from the runtime's start call until apache2 answered 200"},
-		{Name: MetricRequestsPerSecond, Unit: "req/s", Better: results.Higher, Description: "successful responses per second at fixed concurrency"},
-		{Name: MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
-		{Name: MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
-		{Name: MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
+		{Name: httpload.MetricRequestsPerSecond, Unit: "req/s", Better: results.Higher, Description: "successful responses per second at fixed concurrency"},
+		{Name: httpload.MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
+		{Name: httpload.MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
+		{Name: httpload.MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
 		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
 	}
 }
 
 func (Benchmark) Tools() []string { return []string{"sh", "apache2"} }
 
-type settings struct {
-	concurrency    int
-	duration       time.Duration
-	maxRequests    int
-	startupTimeout time.Duration
-}
-
-func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
-		return settings{}, err
-	}
-	return settings{concurrency: cfg.Concurrency, duration: cfg.Duration.D(), maxRequests: cfg.MaxRequests,
-		startupTimeout: cfg.StartupTimeout.D()}, nil
-}
-
 // Run starts apache2 in a container, times it until it serves, then loads it with each file.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
-	cfg, err := readSettings(t)
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
@@ -167,7 +98,11 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return fmt.Errorf("keeping raw output: %w", err)
 	}
-	defer stdout.Close()
+	defer func() {
+		if cerr := stdout.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("keeping raw output: %w", cerr)
+		}
+	}()
 	c, err := bench.NewServerContainer(ctx, t, "apache2", runtime.Spec{
 		Args: []string{"/bin/sh", "-c", serverScript},
 		Mounts: []runtime.Mount{
@@ -191,52 +126,32 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("writing apache2's listener configuration: %w", err)
 	}
 
-	started, netInfo, err := c.Launch(ctx, cfg.startupTimeout)
+	started, netInfo, err := c.Launch(ctx, cfg.ReadyTimeout.D())
 	if err != nil {
 		return err
 	}
 	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
 	baseURL := "http://" + addr + "/"
-	firstOK, err := httpload.WaitFor200(ctx, baseURL+Files[0].Name, started, cfg.startupTimeout)
+	firstOK, err := httpload.WaitFor200(ctx, baseURL+Files[0].Name, started, cfg.ReadyTimeout.D())
 	if err != nil {
 		return failed("waiting for apache2's first 200 response", err)
 	}
 	t.Logf("http %s: apache2 at %s served after %s (stack %s)", t.Runtime, addr, firstOK.Round(time.Millisecond), netInfo.Stack)
 
-	type measured struct {
-		file File
-		m    *vegeta.Metrics
-		cpu  hostcpu.Usage
-		ok   bool
-	}
-	var loads []measured
-	for _, f := range Files {
-		cpu := bench.StartCPU(ctx, t, c, "loading "+f.Name)
-		m, err := httpload.Attack(ctx, baseURL+f.Name, f.Size, httpload.Options{
-			Concurrency: cfg.concurrency, Duration: cfg.duration, MaxRequests: cfg.maxRequests})
-		if m != nil {
-			if werr := httpload.WriteReport(filepath.Join(t.RawDir, "vegeta-"+f.Label+".json"), m); werr != nil && err == nil {
-				err = werr
-			}
-		}
-		if err != nil {
-			return failed("loading "+f.Name, err)
-		}
-		usage, ok := cpu.Stop(ctx)
-		loads = append(loads, measured{f, m, usage, ok})
+	loads, err := httpload.LoadEach(ctx, t, c, baseURL, Files, cfg.Options())
+	if err != nil {
+		return err
 	}
 
-	if t.Info != nil {
-		t.Info[InfoStack] = netInfo.Stack
-	}
+	t.SetInfo(bench.InfoStack, netInfo.Stack)
 	t.Emit(MetricTimeToFirst200, ms(firstOK), nil)
 	for _, l := range loads {
-		p := map[string]string{ParamFile: l.file.Label}
-		t.Emit(MetricRequestsPerSecond, l.m.Throughput, p)
-		t.Emit(MetricLatencyP50, ms(l.m.Latencies.P50), p)
-		t.Emit(MetricLatencyP90, ms(l.m.Latencies.P90), p)
-		t.Emit(MetricLatencyP99, ms(l.m.Latencies.P99), p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.cpu, l.ok, float64(l.m.Requests)*l.m.Success/1000, p)
+		p := map[string]string{httpload.ParamFile: l.File.Label}
+		t.Emit(httpload.MetricRequestsPerSecond, l.Metrics.Throughput, p)
+		t.Emit(httpload.MetricLatencyP50, ms(l.Metrics.Latencies.P50), p)
+		t.Emit(httpload.MetricLatencyP90, ms(l.Metrics.Latencies.P90), p)
+		t.Emit(httpload.MetricLatencyP99, ms(l.Metrics.Latencies.P99), p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.CPU, l.CPUOK, l.Succeeded()/1000, p)
 	}
 	return nil
 }
@@ -261,33 +176,14 @@ ServerName isobench
 // makeSite makes a temporary directory with the documents under www/ and an empty
 // ports.conf, which must exist before the container is made (the host driver binds it then).
 func makeSite() (string, error) {
-	dir, err := os.MkdirTemp("", runtime.NamePrefix+"http-")
+	dir, err := httpload.NewSite(Name, Files)
 	if err != nil {
-		return "", fmt.Errorf("making the site directory: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(dir)
-		}
-	}()
-	www := filepath.Join(dir, "www")
-	// apache2 reads as www-data: the tree must be world-readable.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", fmt.Errorf("making the site directory: %w", err)
-	}
-	if err := os.Mkdir(www, 0o755); err != nil {
-		return "", fmt.Errorf("making the site directory: %w", err)
-	}
-	for _, f := range Files {
-		if err := os.WriteFile(filepath.Join(www, f.Name), Content(f.Size), 0o644); err != nil {
-			return "", fmt.Errorf("writing %s: %w", f.Name, err)
-		}
+		return "", err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), nil, 0o644); err != nil {
+		os.RemoveAll(dir)
 		return "", fmt.Errorf("writing ports.conf: %w", err)
 	}
-	ok = true
 	return dir, nil
 }
 

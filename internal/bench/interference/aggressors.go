@@ -127,14 +127,11 @@ func (a *aggressor) start(ctx context.Context, t *bench.Trial, d runtime.Driver,
 	}
 	port := 0
 	if a.kind.Network {
-		dir, err := os.MkdirTemp("", runtime.NamePrefix+"aggressor-")
+		dir, err := bench.NewBindDir("aggressor")
 		if err != nil {
-			return fmt.Errorf("making the address directory: %w", err)
+			return err
 		}
 		a.dir = dir
-		if err := os.Chmod(dir, 0o755); err != nil {
-			return fmt.Errorf("making the address directory: %w", err)
-		}
 		spec.Mounts = []runtime.Mount{{Type: "bind", Source: dir, Destination: addrDir, ReadOnly: true}}
 		ports, err := bench.FreeLoopbackPorts(1)
 		if err != nil {

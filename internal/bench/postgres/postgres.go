@@ -41,8 +41,6 @@ const (
 // Parameters of the samples.
 const (
 	ParamMode = "mode"
-	// InfoStack names, in Trial.Info, the network stack that served the samples.
-	InfoStack = "stack"
 
 	ModeReadOnly = "read-only"
 	ModeTPCB     = "tpc-b"
@@ -117,20 +115,6 @@ func (Benchmark) Metrics() []bench.Metric {
 // Run checks.
 func (Benchmark) Tools() []string { return []string{"sh", "cat", "runuser", "pg_ctlcluster"} }
 
-type settings struct {
-	scale, clients int
-	duration       time.Duration
-	readyTimeout   time.Duration
-}
-
-func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
-		return settings{}, err
-	}
-	return settings{scale: cfg.Scale, clients: cfg.Clients, duration: cfg.Duration.D(), readyTimeout: cfg.ReadyTimeout.D()}, nil
-}
-
 // maxConnections is the server's connection limit.
 const maxConnections = 105
 
@@ -169,30 +153,27 @@ host all all ::/0 trust
 
 // Run starts PostgreSQL, initialises pgbench's tables, then runs each mode.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
-	cfg, err := readSettings(t)
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
-	pgbench, err := exec.LookPath("pgbench")
+	pgbench, err := bench.HostTool("pgbench", "postgresql-client")
 	if err != nil {
-		return errors.New("pgbench not found on the host, which runs the client: apt-get install postgresql-client")
+		return err
 	}
-	isready, err := exec.LookPath("pg_isready")
+	isready, err := bench.HostTool("pg_isready", "postgresql-client")
 	if err != nil {
-		return errors.New("pg_isready not found on the host: apt-get install postgresql-client")
+		return err
 	}
 	ports, err := bench.FreeLoopbackPorts(1)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", runtime.NamePrefix+"postgres-")
+	dir, err := bench.NewBindDir("postgres")
 	if err != nil {
-		return fmt.Errorf("making the configuration directory: %w", err)
+		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("making the configuration directory: %w", err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "pg_hba.conf"), []byte(hbaConf), 0o644); err != nil {
 		return fmt.Errorf("writing pg_hba.conf: %w", err)
 	}
@@ -200,24 +181,19 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		Name: "postgres", Port: ports[0], Script: serverScript(ports[0]),
 		Mounts:       []runtime.Mount{{Type: "bind", Source: dir, Destination: confDir, ReadOnly: true}},
 		Ready:        func(ctx context.Context, addr string) error { return pgIsReady(ctx, isready, addr) },
-		ReadyTimeout: cfg.readyTimeout,
+		ReadyTimeout: cfg.ReadyTimeout.D(),
 	})
-	defer func() {
-		if cerr := srv.Close(ctx); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer srv.Remove(ctx, &err)
 	if err != nil {
 		return err
 	}
-	t.Logf("postgres %s: server at %s ready after %s (stack %s)", t.Runtime, srv.Addr, srv.Ready.Sub(srv.Started).Round(time.Millisecond), srv.Net.Stack)
 	host, port, err := net.SplitHostPort(srv.Addr)
 	if err != nil {
 		return err
 	}
 	conn := []string{"-h", host, "-p", port, "-U", user}
-	initBound := 60*time.Second + time.Duration(cfg.scale)*20*time.Second
-	if _, err := runPgbench(ctx, t, pgbench, "init", initBound, append(append([]string{"-i", "-q", "-s", strconv.Itoa(cfg.scale)}, conn...), user)); err != nil {
+	initBound := 60*time.Second + time.Duration(cfg.Scale)*20*time.Second
+	if _, err := runPgbench(ctx, t, pgbench, "init", initBound, append(append([]string{"-i", "-q", "-s", strconv.Itoa(cfg.Scale)}, conn...), user)); err != nil {
 		return srv.Failed("pgbench -i", err)
 	}
 
@@ -228,21 +204,21 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		ok   bool
 	}
 	var runs []measured
-	threads := min(cfg.clients, 2)
+	threads := min(cfg.Clients, 2)
 	for _, mode := range []string{ModeReadOnly, ModeTPCB} {
 		logDir, err := os.MkdirTemp("", runtime.NamePrefix+"pgbench-")
 		if err != nil {
 			return fmt.Errorf("making pgbench's log directory: %w", err)
 		}
-		args := append([]string{"-n", "-T", strconv.Itoa(int(cfg.duration / time.Second)),
-			"-c", strconv.Itoa(cfg.clients), "-j", strconv.Itoa(threads),
+		args := append([]string{"-n", "-T", strconv.Itoa(int(cfg.Duration.D() / time.Second)),
+			"-c", strconv.Itoa(cfg.Clients), "-j", strconv.Itoa(threads),
 			"-l", "--log-prefix", filepath.Join(logDir, "tx")}, conn...)
 		if mode == ModeReadOnly {
 			args = append([]string{"-S"}, args...)
 		}
 		args = append(args, user)
 		cpu := bench.StartCPU(ctx, t, srv, "pgbench "+mode)
-		out, err := runPgbench(ctx, t, pgbench, mode, cfg.duration+60*time.Second, args)
+		out, err := runPgbench(ctx, t, pgbench, mode, cfg.Duration.D()+60*time.Second, args)
 		usage, ok := cpu.Stop(ctx)
 		var res *Result
 		if err == nil {
@@ -258,12 +234,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		runs = append(runs, measured{mode, res, usage, ok})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
-	if t.Info != nil {
-		t.Info[InfoStack] = srv.Net.Stack
-	}
+	t.SetInfo(bench.InfoStack, srv.Net.Stack)
 	for _, r := range runs {
 		p := map[string]string{ParamMode: r.mode}
 		t.Emit(MetricTPS, r.res.TPS, p)
@@ -299,8 +270,8 @@ func runPgbench(ctx context.Context, t *bench.Trial, pgbench, label string, boun
 	// Only the container's server: no service file, password file or TLS from the host.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PGSSLMODE=disable", "PGCONNECT_TIMEOUT=10", "PGSERVICEFILE=/nonexistent", "PGPASSFILE=/nonexistent"}
 	runErr := cmd.Run()
-	if werr := os.WriteFile(filepath.Join(t.RawDir, "pgbench-"+label+".log"), out.Bytes(), 0o644); werr != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", werr)
+	if err := t.KeepRaw("pgbench-"+label+".log", out.Bytes()); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("pgbench %s: %w: %s", strings.Join(args, " "), runErr, lastLines(out.String(), 5))
