@@ -69,8 +69,9 @@ func StartServer(ctx context.Context, t *Trial, s ServerSpec) (*AppServer, error
 	}
 	srv.dir = dir
 	// The spec is fixed before New, but the address is known only after it: the script
-	// reads it from a file written in between.
-	script := fmt.Sprintf("LISTEN=$(cat %s/listen) || exit 1\n%s", ServerDir, s.Script)
+	// reads it from a file written in between, with the shell's own read (no process
+	// start to add to the server's).
+	script := fmt.Sprintf("read -r LISTEN < %s/listen || exit 1\n%s", ServerDir, s.Script)
 	c, err := NewServerContainer(ctx, t, s.Name, runtime.Spec{
 		Args:      []string{"/bin/sh", "-c", script},
 		Env:       s.Env,

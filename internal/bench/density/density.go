@@ -93,8 +93,8 @@ type settings struct {
 var memAvailable = hostinfo.MemAvailable
 
 func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Density{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Density{})
+	if err != nil {
 		return settings{}, err
 	}
 	s := settings{steps: cfg.Steps, settle: cfg.Settle.D(), burstN: cfg.BurstN, burstParallel: cfg.BurstParallel}

@@ -121,8 +121,8 @@ type target struct {
 
 // Run runs fio once per filesystem, each in its own container.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
+	if err != nil {
 		return err
 	}
 	runFor, sizeMiB, direct := cfg.Runtime.D(), cfg.SizeMiB, cfg.RootfsDirect

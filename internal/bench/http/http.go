@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/httpload"
@@ -36,6 +35,9 @@ func (Benchmark) DefaultSettings(quick bool) any {
 	s := httpload.DefaultSettings(quick)
 	return &s
 }
+
+// latencies are the request latency percentiles the benchmark reports.
+var latencies = []httpload.Percentile{httpload.P50, httpload.P90, httpload.P99}
 
 // Files are the documents each trial requests, in order.
 var Files = []httpload.File{
@@ -65,95 +67,55 @@ func (Benchmark) Description() string {
 }
 
 func (Benchmark) Metrics() []bench.Metric {
-	return []bench.Metric{
-		{Name: MetricTimeToFirst200, Unit: "ms", Better: results.Lower, Description: "from the runtime's start call until apache2 answered 200"},
-		{Name: httpload.MetricRequestsPerSecond, Unit: "req/s", Better: results.Higher, Description: "successful responses per second at fixed concurrency"},
-		{Name: httpload.MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
-		{Name: httpload.MetricLatencyP90, Unit: "ms", Better: results.Lower, Description: "90th percentile request latency"},
-		{Name: httpload.MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
-		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
-	}
+	return append([]bench.Metric{{Name: MetricTimeToFirst200, Unit: "ms", Better: results.Lower, Description: "from the runtime's start call until apache2 answered 200"}},
+		httpload.Metrics(latencies...)...)
 }
 
 func (Benchmark) Tools() []string { return []string{"sh", "apache2"} }
 
 // Run starts apache2 in a container, times it until it serves, then loads it with each file.
-func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
-	ports, err := bench.FreeLoopbackPorts(1)
+	served, err := httpload.Serve(ctx, t, *cfg, httpload.Server{Name: "apache2", Files: Files, Spec: serverSpec})
 	if err != nil {
 		return err
 	}
-	port := ports[0]
-	dir, err := makeSite()
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
-	stdout, err := os.Create(filepath.Join(t.RawDir, "apache2.stdout"))
-	if err != nil {
-		return fmt.Errorf("keeping raw output: %w", err)
-	}
-	defer func() {
-		if cerr := stdout.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("keeping raw output: %w", cerr)
-		}
-	}()
-	c, err := bench.NewServerContainer(ctx, t, "apache2", runtime.Spec{
-		Args: []string{"/bin/sh", "-c", serverScript},
-		Mounts: []runtime.Mount{
-			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
-			{Type: "bind", Source: filepath.Join(dir, "ports.conf"), Destination: portsConf, ReadOnly: true},
-		},
-	}, stdout, &bench.FirstByteBuffer{})
-	if err != nil {
-		return err
-	}
-	defer c.Remove(ctx, &err)
-	failed := c.Failed
-	// apache2 listens on the container's address when it is known now; otherwise (engines
-	// assign it at start) on every address of the container's own namespace.
-	listen := strconv.Itoa(port)
-	if ip := c.Network().ContainerIP; ip != "" {
-		listen = net.JoinHostPort(ip, listen)
-	}
-	// The bind mount shows the file's new contents because it is rewritten in place.
-	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), []byte(apacheConf(listen)), 0o644); err != nil {
-		return fmt.Errorf("writing apache2's listener configuration: %w", err)
-	}
-
-	started, netInfo, err := c.Launch(ctx, cfg.ReadyTimeout.D())
-	if err != nil {
-		return err
-	}
-	addr := net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(port))
-	baseURL := "http://" + addr + "/"
-	firstOK, err := httpload.WaitFor200(ctx, baseURL+Files[0].Name, started, cfg.ReadyTimeout.D())
-	if err != nil {
-		return failed("waiting for apache2's first 200 response", err)
-	}
-	t.Logf("http %s: apache2 at %s served after %s (stack %s)", t.Runtime, addr, firstOK.Round(time.Millisecond), netInfo.Stack)
-
-	loads, err := httpload.LoadEach(ctx, t, c, baseURL, Files, cfg.Options())
-	if err != nil {
-		return err
-	}
-
-	t.SetInfo(bench.InfoStack, netInfo.Stack)
-	t.Emit(MetricTimeToFirst200, ms(firstOK), nil)
-	for _, l := range loads {
-		p := map[string]string{httpload.ParamFile: l.File.Label}
-		t.Emit(httpload.MetricRequestsPerSecond, l.Metrics.Throughput, p)
-		t.Emit(httpload.MetricLatencyP50, ms(l.Metrics.Latencies.P50), p)
-		t.Emit(httpload.MetricLatencyP90, ms(l.Metrics.Latencies.P90), p)
-		t.Emit(httpload.MetricLatencyP99, ms(l.Metrics.Latencies.P99), p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.CPU, l.CPUOK, l.Succeeded()/1000, p)
-	}
+	t.Emit(MetricTimeToFirst200, httpload.Milliseconds(served.FirstOK), nil)
+	served.Emit(t, latencies...)
 	return nil
+}
+
+// serverSpec is apache2's container: the site's documents, and a ports.conf that must
+// exist before the container is made (the host driver binds it then) and is rewritten in
+// place, which the bind mount shows, once the listen address is known.
+func serverSpec(site string, port int) (bench.ServerSpec, error) {
+	ports := filepath.Join(site, "ports.conf")
+	if err := os.WriteFile(ports, nil, 0o644); err != nil {
+		return bench.ServerSpec{}, fmt.Errorf("writing ports.conf: %w", err)
+	}
+	return bench.ServerSpec{
+		Script: serverScript,
+		Mounts: []runtime.Mount{
+			{Type: "bind", Source: filepath.Join(site, "www"), Destination: docRoot, ReadOnly: true},
+			{Type: "bind", Source: ports, Destination: portsConf, ReadOnly: true},
+		},
+		// apache2 listens on the container's address when it is known before the start;
+		// otherwise (engines assign it at start) on every address of the container's own
+		// namespace.
+		Configure: func(listen string) error {
+			addr := strconv.Itoa(port)
+			if listen != "0.0.0.0" {
+				addr = net.JoinHostPort(listen, addr)
+			}
+			if err := os.WriteFile(ports, []byte(apacheConf(addr)), 0o644); err != nil {
+				return fmt.Errorf("writing apache2's listener configuration: %w", err)
+			}
+			return nil
+		},
+	}, nil
 }
 
 // apacheConf replaces Debian's ports.conf: one listener on the container's address (on
@@ -173,21 +135,5 @@ ServerName isobench
 `, addr, docRoot, vhost)
 }
 
-// makeSite makes a temporary directory with the documents under www/ and an empty
-// ports.conf, which must exist before the container is made (the host driver binds it then).
-func makeSite() (string, error) {
-	dir, err := httpload.NewSite(Name, Files)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "ports.conf"), nil, 0o644); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("writing ports.conf: %w", err)
-	}
-	return dir, nil
-}
-
 // Content is the document of size bytes every trial serves.
 func Content(size int) []byte { return httpload.Content(size) }
-
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

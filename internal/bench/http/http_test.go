@@ -136,7 +136,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 				t.Errorf("close: %v", err)
 			}
 			benchtest.AssertNothingLeft(t, idPrefix, ourServers, before)
-			leftSites, _ := filepath.Glob(filepath.Join(os.TempDir(), runtime.NamePrefix+"http-*"))
+			leftSites, _ := filepath.Glob(filepath.Join(os.TempDir(), runtime.NamePrefix+"apache2-*"))
 			for _, d := range leftSites {
 				t.Errorf("site directory left behind: %s", d)
 			}

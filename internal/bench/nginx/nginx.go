@@ -16,7 +16,6 @@ import (
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/httpload"
-	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -34,6 +33,9 @@ func (Benchmark) DefaultSettings(quick bool) any {
 	}
 	return &s
 }
+
+// latencies are the request latency percentiles the benchmark reports.
+var latencies = []httpload.Percentile{httpload.P50, httpload.P99}
 
 // Files are the documents each trial requests, in order.
 var Files = []httpload.File{
@@ -58,68 +60,41 @@ func (Benchmark) Description() string {
 	return "nginx in the runtime serving a 4 KiB page and a 1 MiB file to isobench's load generator on the host: requests/s, latency p50/p99 (ms), host CPU per 1,000 requests"
 }
 
-func (Benchmark) Metrics() []bench.Metric {
-	return []bench.Metric{
-		{Name: httpload.MetricRequestsPerSecond, Unit: "req/s", Better: results.Higher, Description: "successful responses per second at fixed concurrency"},
-		{Name: httpload.MetricLatencyP50, Unit: "ms", Better: results.Lower, Description: "median request latency, until the whole body arrived"},
-		{Name: httpload.MetricLatencyP99, Unit: "ms", Better: results.Lower, Description: "99th percentile request latency"},
-		bench.CPUCostMetric(bench.MetricHostCPUPer1kRequests, "1k req"),
-	}
-}
+func (Benchmark) Metrics() []bench.Metric { return httpload.Metrics(latencies...) }
 
 func (Benchmark) Tools() []string { return []string{"sh", "cat", "nginx"} }
 
 // Run starts nginx in a container and loads it with each file.
-func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
+func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
-	ports, err := bench.FreeLoopbackPorts(1)
+	served, err := httpload.Serve(ctx, t, *cfg, httpload.Server{Name: "nginx", Files: Files, Spec: serverSpec})
 	if err != nil {
 		return err
 	}
-	port := ports[0]
-	dir, err := makeSite()
-	if err != nil {
-		return err
+	served.Emit(t, latencies...)
+	return nil
+}
+
+// serverSpec is nginx's container: the site's documents and its configuration directory
+// conf/, where the configuration is written once the listen address is known.
+func serverSpec(site string, port int) (bench.ServerSpec, error) {
+	conf := filepath.Join(site, "conf")
+	if err := os.Mkdir(conf, 0o755); err != nil {
+		return bench.ServerSpec{}, fmt.Errorf("making the configuration directory: %w", err)
 	}
-	defer os.RemoveAll(dir)
-	srv, err := bench.StartServer(ctx, t, bench.ServerSpec{
-		Name:   "nginx",
-		Port:   port,
+	return bench.ServerSpec{
 		Script: fmt.Sprintf("exec nginx -c %s/nginx.conf", confDir),
 		Mounts: []runtime.Mount{
-			{Type: "bind", Source: filepath.Join(dir, "www"), Destination: docRoot, ReadOnly: true},
-			{Type: "bind", Source: filepath.Join(dir, "conf"), Destination: confDir, ReadOnly: true},
+			{Type: "bind", Source: filepath.Join(site, "www"), Destination: docRoot, ReadOnly: true},
+			{Type: "bind", Source: conf, Destination: confDir, ReadOnly: true},
 		},
 		Configure: func(listen string) error {
-			return os.WriteFile(filepath.Join(dir, "conf", "nginx.conf"), []byte(Config(listen, port)), 0o644)
+			return os.WriteFile(filepath.Join(conf, "nginx.conf"), []byte(Config(listen, port)), 0o644)
 		},
-		Ready: func(ctx context.Context, addr string) error {
-			_, err := httpload.WaitFor200(ctx, "http://"+addr+"/"+Files[0].Name, time.Now(), time.Second)
-			return err
-		},
-		ReadyTimeout: cfg.ReadyTimeout.D(),
-	})
-	defer srv.Remove(ctx, &err)
-	if err != nil {
-		return err
-	}
-	loads, err := httpload.LoadEach(ctx, t, srv.ServerContainer, "http://"+srv.Addr+"/", Files, cfg.Options())
-	if err != nil {
-		return err
-	}
-
-	t.SetInfo(bench.InfoStack, srv.Net.Stack)
-	for _, l := range loads {
-		p := map[string]string{httpload.ParamFile: l.File.Label}
-		t.Emit(httpload.MetricRequestsPerSecond, l.Metrics.Throughput, p)
-		t.Emit(httpload.MetricLatencyP50, ms(l.Metrics.Latencies.P50), p)
-		t.Emit(httpload.MetricLatencyP99, ms(l.Metrics.Latencies.P99), p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.CPU, l.CPUOK, l.Succeeded()/1000, p)
-	}
-	return nil
+	}, nil
 }
 
 // Config is nginx's whole configuration: one worker per CPU, no access log, the trial's
@@ -153,19 +128,3 @@ http {
 }
 `, "ADDR", addr)
 }
-
-// makeSite makes a temporary directory with the documents under www/ and the
-// configuration directory conf/.
-func makeSite() (string, error) {
-	dir, err := httpload.NewSite(Name, Files)
-	if err != nil {
-		return "", err
-	}
-	if err := os.Mkdir(filepath.Join(dir, "conf"), 0o755); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("making the site directory: %w", err)
-	}
-	return dir, nil
-}
-
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
