@@ -19,18 +19,19 @@ import (
 type ServerSpec struct {
 	// Name names the server in errors and its raw output files (name.stdout, name.stderr).
 	Name string
-	// Port is the TCP port the server listens on.
-	Port int
 	// Script is the workload, run by /bin/sh with $LISTEN set to the address the server
 	// must listen on: the container's own when the driver knows it before start,
 	// otherwise 0.0.0.0 in the container's own namespace (engines assign the address at
-	// start). It should exec the server, so that the server gets the runtime's signals.
+	// start); and $PORT to the TCP port, one that is free on the host's loopback, which
+	// the host driver shares. It should exec the server, so that the server gets the
+	// runtime's signals.
 	Script string
 	Env    []string
 	Mounts []runtime.Mount
-	// Configure, when set, runs once the listen address is known and before the
-	// container is created, to write configuration files into bind-mounted directories.
-	Configure func(listen string) error
+	// Configure, when set, runs once the listen address and port are known and before
+	// the container is created, to write configuration files into bind-mounted
+	// directories.
+	Configure func(listen string, port int) error
 	// Ready, when set, tells whether the server answers at addr; the default is that a
 	// TCP connection is accepted.
 	Ready func(ctx context.Context, addr string) error
@@ -46,7 +47,9 @@ const ServerDir = "/.isobench-server"
 type AppServer struct {
 	*ServerContainer
 	dir string // holds the listen address, bound at ServerDir
-	// Net is the container's network once it started; Addr is host:port for the client.
+	// Port is where the server listens. Net is the container's network once it started;
+	// Addr is host:port for the client.
+	Port int
 	Net  runtime.NetworkInfo
 	Addr string
 	// Started is when the runtime's start call was made; Ready when the server answered.
@@ -63,6 +66,11 @@ func StartServer(ctx context.Context, t *Trial, s ServerSpec) (*AppServer, error
 		s.ReadyTimeout = 60 * time.Second
 	}
 	srv := &AppServer{}
+	ports, err := FreeLoopbackPorts(1)
+	if err != nil {
+		return srv, err
+	}
+	srv.Port = ports[0]
 	dir, err := NewBindDir("server")
 	if err != nil {
 		return srv, fmt.Errorf("%s: %w", s.Name, err)
@@ -71,7 +79,7 @@ func StartServer(ctx context.Context, t *Trial, s ServerSpec) (*AppServer, error
 	// The spec is fixed before New, but the address is known only after it: the script
 	// reads it from a file written in between, with the shell's own read (no process
 	// start to add to the server's).
-	script := fmt.Sprintf("read -r LISTEN < %s/listen || exit 1\n%s", ServerDir, s.Script)
+	script := fmt.Sprintf("read -r LISTEN < %s/listen || exit 1\nPORT=%d\n%s", ServerDir, srv.Port, s.Script)
 	c, err := NewServerContainer(ctx, t, s.Name, runtime.Spec{
 		Args:      []string{"/bin/sh", "-c", script},
 		Env:       s.Env,
@@ -98,7 +106,7 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 		return fmt.Errorf("writing the %s address: %w", s.Name, err)
 	}
 	if s.Configure != nil {
-		if err := s.Configure(listen); err != nil {
+		if err := s.Configure(listen, srv.Port); err != nil {
 			return fmt.Errorf("configuring %s: %w", s.Name, err)
 		}
 	}
@@ -107,7 +115,7 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 		return err
 	}
 	srv.Started, srv.Net = started, netInfo
-	srv.Addr = net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(s.Port))
+	srv.Addr = net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(srv.Port))
 	ready := s.Ready
 	if ready == nil {
 		ready = dialOnce

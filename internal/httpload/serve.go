@@ -63,10 +63,10 @@ type Server struct {
 	Name string
 	// Files are the documents it serves, loaded one after the other.
 	Files []File
-	// Spec describes the server's container (Name, Port, Ready and ReadyTimeout are
-	// Serve's): site is the directory holding the files under www/, where Spec may add
-	// the server's configuration, and port is where the server must listen.
-	Spec func(site string, port int) (bench.ServerSpec, error)
+	// Spec describes the server's container (Name, Ready and ReadyTimeout are Serve's):
+	// site is the directory holding the files under www/, where Spec may add the
+	// server's configuration.
+	Spec func(site string) (bench.ServerSpec, error)
 }
 
 // Served is what serving the load measured.
@@ -96,20 +96,16 @@ func Milliseconds(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1
 // Serve starts the server in a container of the trial's runtime, waits for its first 200
 // response, loads each file, and removes the server and its site whatever happened.
 func Serve(ctx context.Context, t *bench.Trial, s Settings, server Server) (_ *Served, err error) {
-	ports, err := bench.FreeLoopbackPorts(1)
-	if err != nil {
-		return nil, err
-	}
 	site, err := NewSite(server.Name, server.Files)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(site)
-	spec, err := server.Spec(site, ports[0])
+	spec, err := server.Spec(site)
 	if err != nil {
 		return nil, err
 	}
-	spec.Name, spec.Port, spec.ReadyTimeout = server.Name, ports[0], s.ReadyTimeout.D()
+	spec.Name, spec.ReadyTimeout = server.Name, s.ReadyTimeout.D()
 	spec.Ready = func(ctx context.Context, addr string) error {
 		_, err := WaitFor200(ctx, "http://"+addr+"/"+server.Files[0].Name, time.Now(), s.ReadyTimeout.D())
 		return err

@@ -91,7 +91,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 // serverSpec is apache2's container: the site's documents, and a ports.conf that must
 // exist before the container is made (the host driver binds it then) and is rewritten in
 // place, which the bind mount shows, once the listen address is known.
-func serverSpec(site string, port int) (bench.ServerSpec, error) {
+func serverSpec(site string) (bench.ServerSpec, error) {
 	ports := filepath.Join(site, "ports.conf")
 	if err := os.WriteFile(ports, nil, 0o644); err != nil {
 		return bench.ServerSpec{}, fmt.Errorf("writing ports.conf: %w", err)
@@ -105,7 +105,7 @@ func serverSpec(site string, port int) (bench.ServerSpec, error) {
 		// apache2 listens on the container's address when it is known before the start;
 		// otherwise (engines assign it at start) on every address of the container's own
 		// namespace.
-		Configure: func(listen string) error {
+		Configure: func(listen string, port int) error {
 			addr := strconv.Itoa(port)
 			if listen != "0.0.0.0" {
 				addr = net.JoinHostPort(listen, addr)

@@ -139,14 +139,9 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	victimRes := runtime.Resources{CPUs: cfg.victimCPUs, MemoryBytes: cfg.victimMem}
 
-	ports, err := bench.FreeLoopbackPorts(1)
-	if err != nil {
-		return err
-	}
 	echo, err := bench.StartServer(ctx, t, bench.ServerSpec{
 		Name:      "victim-echo",
-		Port:      ports[0],
-		Script:    fmt.Sprintf(`exec %s %s tcp-server --listen "$LISTEN:%d"`, bench.ProbePath, probe.Command, ports[0]),
+		Script:    fmt.Sprintf(`exec %s %s tcp-server --listen "$LISTEN:$PORT"`, bench.ProbePath, probe.Command),
 		Mounts:    []runtime.Mount{{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true}},
 		Resources: victimRes,
 	})

@@ -80,7 +80,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 
 // serverSpec is nginx's container: the site's documents and its configuration directory
 // conf/, where the configuration is written once the listen address is known.
-func serverSpec(site string, port int) (bench.ServerSpec, error) {
+func serverSpec(site string) (bench.ServerSpec, error) {
 	conf := filepath.Join(site, "conf")
 	if err := os.Mkdir(conf, 0o755); err != nil {
 		return bench.ServerSpec{}, fmt.Errorf("making the configuration directory: %w", err)
@@ -91,7 +91,7 @@ func serverSpec(site string, port int) (bench.ServerSpec, error) {
 			{Type: "bind", Source: filepath.Join(site, "www"), Destination: docRoot, ReadOnly: true},
 			{Type: "bind", Source: conf, Destination: confDir, ReadOnly: true},
 		},
-		Configure: func(listen string) error {
+		Configure: func(listen string, port int) error {
 			return os.WriteFile(filepath.Join(conf, "nginx.conf"), []byte(Config(listen, port)), 0o644)
 		},
 	}, nil

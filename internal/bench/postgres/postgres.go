@@ -122,25 +122,25 @@ const maxConnections = 105
 // Debian's package made in the image when there is one, else in a fresh one. The
 // trial's settings override the cluster's: the listener, trust for the host's client
 // (pg_hba.conf in confDir), no TLS, the socket in /tmp.
-func serverScript(port int) string {
+func serverScript() string {
 	return fmt.Sprintf(`set -e
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 [ -x "$bin/postgres" ] || { echo "no PostgreSQL server under /usr/lib/postgresql in the image" >&2; exit 1; }
 conf=$(ls /etc/postgresql/*/main/postgresql.conf 2>/dev/null | sort -V | tail -n 1 || true)
-set -- -c listen_addresses="$LISTEN" -c port=%[1]d -c hba_file=%[2]s/pg_hba.conf -c ssl=off \
-	-c unix_socket_directories=/tmp -c external_pid_file= -c max_connections=%[3]d -c log_destination=stderr -c logging_collector=off
+set -- -c listen_addresses="$LISTEN" -c port="$PORT" -c hba_file=%[1]s/pg_hba.conf -c ssl=off \
+	-c unix_socket_directories=/tmp -c external_pid_file= -c max_connections=%[2]d -c log_destination=stderr -c logging_collector=off
 if [ -n "$conf" ]; then
 	version=$(basename "$(dirname "$(dirname "$conf")")")
 	if [ -f "/var/lib/postgresql/$version/main/PG_VERSION" ]; then
-		exec runuser -u %[4]s -- "$bin/postgres" -c config_file="$conf" "$@"
+		exec runuser -u %[3]s -- "$bin/postgres" -c config_file="$conf" "$@"
 	fi
 fi
 data=/var/lib/postgresql/isobench
 if [ ! -f "$data/PG_VERSION" ]; then
-	mkdir -p "$data" && chown %[4]s: "$data"
-	runuser -u %[4]s -- "$bin/initdb" -D "$data" -A trust -U %[4]s --no-sync >&2
+	mkdir -p "$data" && chown %[3]s: "$data"
+	runuser -u %[3]s -- "$bin/initdb" -D "$data" -A trust -U %[3]s --no-sync >&2
 fi
-exec runuser -u %[4]s -- "$bin/postgres" -D "$data" "$@"`, port, confDir, maxConnections, user)
+exec runuser -u %[3]s -- "$bin/postgres" -D "$data" "$@"`, confDir, maxConnections, user)
 }
 
 // hbaConf lets every client in: the server is reachable only from the host, across the
@@ -165,10 +165,6 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return err
 	}
-	ports, err := bench.FreeLoopbackPorts(1)
-	if err != nil {
-		return err
-	}
 	dir, err := bench.NewBindDir("postgres")
 	if err != nil {
 		return err
@@ -178,7 +174,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		return fmt.Errorf("writing pg_hba.conf: %w", err)
 	}
 	srv, err := bench.StartServer(ctx, t, bench.ServerSpec{
-		Name: "postgres", Port: ports[0], Script: serverScript(ports[0]),
+		Name: "postgres", Script: serverScript(),
 		Mounts:       []runtime.Mount{{Type: "bind", Source: dir, Destination: confDir, ReadOnly: true}},
 		Ready:        func(ctx context.Context, addr string) error { return pgIsReady(ctx, isready, addr) },
 		ReadyTimeout: cfg.ReadyTimeout.D(),

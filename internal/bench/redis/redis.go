@@ -97,9 +97,7 @@ func (Benchmark) Metrics() []bench.Metric {
 func (Benchmark) Tools() []string { return []string{"sh", "cat", "redis-server"} }
 
 // serverScript runs redis-server in the foreground, without persistence, logging to stdout.
-func serverScript(port int) string {
-	return fmt.Sprintf(`exec redis-server --bind "$LISTEN" --port %d --protected-mode no --save '' --appendonly no --daemonize no --logfile ''`, port)
-}
+const serverScript = `exec redis-server --bind "$LISTEN" --port "$PORT" --protected-mode no --save '' --appendonly no --daemonize no --logfile ''`
 
 // Run starts redis-server, then runs redis-benchmark unpipelined and pipelined.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
@@ -111,12 +109,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return err
 	}
-	ports, err := bench.FreeLoopbackPorts(1)
-	if err != nil {
-		return err
-	}
 	srv, err := bench.StartServer(ctx, t, bench.ServerSpec{
-		Name: "redis-server", Port: ports[0], Script: serverScript(ports[0]),
+		Name: "redis-server", Script: serverScript,
 		ReadyTimeout: cfg.ReadyTimeout.D(), Ready: ping,
 	})
 	defer srv.Remove(ctx, &err)
