@@ -70,6 +70,8 @@ func RunToExit(ctx context.Context, d runtime.Driver, spec runtime.Spec) (*Outco
 		return nil, fmt.Errorf("preparing container: %w", err)
 	}
 	out := &Outcome{}
+	// Releases what a failed step left. Delete's own error is the one that counts: it is
+	// returned below, and a driver without Release may refuse to delete twice.
 	defer func() { _ = runtime.Remove(context.WithoutCancel(ctx), c) }()
 	fail := func(step string, err error) (*Outcome, error) {
 		return out, &FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}

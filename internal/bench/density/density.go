@@ -281,12 +281,10 @@ func startIdle(ctx context.Context, t *bench.Trial) (runtime.Container, error) {
 		return nil, err
 	}
 	if err := c.Create(ctx); err != nil {
-		_ = runtime.Remove(context.WithoutCancel(ctx), c)
-		return nil, fmt.Errorf("create: %w", err)
+		return nil, errors.Join(fmt.Errorf("create: %w", err), runtime.Remove(context.WithoutCancel(ctx), c))
 	}
 	if err := c.Start(ctx); err != nil {
-		_ = runtime.Remove(context.WithoutCancel(ctx), c)
-		return nil, fmt.Errorf("start: %w", err)
+		return nil, errors.Join(fmt.Errorf("start: %w", err), runtime.Remove(context.WithoutCancel(ctx), c))
 	}
 	return c, nil
 }

@@ -176,6 +176,7 @@ func (a *aggressor) start(ctx context.Context, t *bench.Trial, d runtime.Driver,
 			return fmt.Errorf("starting the iperf3 server on the host: %w", err)
 		}
 		go func() {
+			// An exit at any time is a failure alive reports, with the server's output.
 			_ = a.server.Wait()
 			close(a.served)
 		}()
@@ -217,6 +218,7 @@ func (g *group) stop(ctx context.Context, rawDir, label string) error {
 			}
 		}
 		if a.server != nil && a.served != nil {
+			// Kill fails only when the server has exited already, which alive reported.
 			_ = a.server.Process.Kill()
 			<-a.served
 		}
