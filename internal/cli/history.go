@@ -3,9 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -54,6 +54,19 @@ func newHistoryCommand() *cobra.Command {
 }
 
 type storeOpener func(*cobra.Command) (*history.Store, error)
+
+// storedRuns opens the history and lists its runs; the caller closes the store.
+func storedRuns(cmd *cobra.Command, openDB storeOpener) (*history.Store, []history.RunInfo, error) {
+	s, err := openDB(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	runs, err := s.Runs(cmd.Context())
+	if err != nil {
+		return nil, nil, errors.Join(err, s.Close())
+	}
+	return s, runs, nil
+}
 
 func newHistoryAdd(openDB storeOpener) *cobra.Command {
 	var labels []string
@@ -156,15 +169,11 @@ isobench compare command that looks at them closely. The page opens offline.`,
 			if by == "" {
 				return badInput("--by needs time or a label name")
 			}
-			s, err := openDB(cmd)
+			s, runs, err := storedRuns(cmd, openDB)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			runs, err := s.Runs(cmd.Context())
-			if err != nil {
-				return err
-			}
 			if len(runs) == 0 {
 				return badInput("history %s holds no runs; add some with isobench history add RUN_DIR...", s.Where)
 			}
@@ -241,12 +250,7 @@ func knownLabels(runs []history.RunInfo) []string {
 			set[k] = true
 		}
 	}
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 func newHistoryList(openDB storeOpener) *cobra.Command {
@@ -255,26 +259,16 @@ func newHistoryList(openDB storeOpener) *cobra.Command {
 		Short: "List the stored runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openDB(cmd)
+			s, runs, err := storedRuns(cmd, openDB)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			runs, err := s.Runs(cmd.Context())
-			if err != nil {
-				return err
-			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%d runs in %s\n", len(runs), s.Where)
 			for _, r := range runs {
 				var kv []string
-				for _, k := range slices.Sorted(func(yield func(string) bool) {
-					for k := range r.Labels {
-						if !yield(k) {
-							return
-						}
-					}
-				}) {
+				for _, k := range slices.Sorted(maps.Keys(r.Labels)) {
 					kv = append(kv, k+"="+r.Labels[k])
 				}
 				fmt.Fprintf(w, "%s  %s  %s  %s\n", r.ID, r.Started.Format("2006-01-02 15:04"), r.Dir, strings.Join(kv, ","))

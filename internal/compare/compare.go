@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -200,7 +201,7 @@ func RuntimesOf(data *results.Dataset, dir, a, b string, opts Options) (*Result,
 	}
 	for _, rt := range []string{a, b} {
 		if !seen[rt] {
-			return nil, fmt.Errorf("%w: %s has no samples of runtime %q; it has %s", ErrUnknownRuntime, dir, rt, strings.Join(sortedSet(seen), ", "))
+			return nil, fmt.Errorf("%w: %s has no samples of runtime %q; it has %s", ErrUnknownRuntime, dir, rt, strings.Join(slices.Sorted(maps.Keys(seen)), ", "))
 		}
 	}
 	label := a + " → " + b
@@ -313,7 +314,7 @@ func compareSeries(k results.SeriesKey, old, cur *results.Series, paired bool, o
 	unpaired := 0
 	if paired {
 		ob, nb := byTrial(ov, ot), byTrial(nv, nt)
-		for _, t := range sortedTrials(nb) {
+		for _, t := range slices.Sorted(maps.Keys(nb)) {
 			if o, ok := ob[t]; ok {
 				diffs = append(diffs, nb[t]-o)
 			}
@@ -386,15 +387,6 @@ func direction(row Row, diffs []float64) int {
 func byTrial(values []float64, trials []int) map[int]float64 {
 	s := &results.Series{Values: values, Trials: trials}
 	return s.ByTrial()
-}
-
-func sortedTrials(m map[int]float64) []int {
-	ts := make([]int, 0, len(m))
-	for t := range m {
-		ts = append(ts, t)
-	}
-	slices.Sort(ts)
-	return ts
 }
 
 // decide marks significant changes, correcting for the number of series compared,
@@ -587,15 +579,6 @@ func (res *Result) gate(reason, msg string) {
 		return
 	}
 	res.Gate = append(res.Gate, GateFailure{Reason: reason, Message: msg})
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func firstLine(s string) string {

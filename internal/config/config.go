@@ -9,13 +9,16 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/strictyaml"
 )
 
 // DefaultSubnet is RFC 2544's benchmarking range; isobench's own links and bridges live in it.
@@ -66,12 +69,36 @@ func Parse(r io.Reader, name string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s is not valid: %s", name, oneLine(err.Error()))
+		return nil, fmt.Errorf("config %s is not valid: %s", name, withAllowedKeys(oneLine(err.Error())))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
 	return c, nil
+}
+
+// unknownField is yaml.v3's error for a key a struct has no field for.
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// withAllowedKeys names, in yaml.v3's unknown-field error, the keys that are allowed
+// where the unknown one stood.
+func withAllowedKeys(msg string) string {
+	m := unknownField.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	for _, t := range []reflect.Type{reflect.TypeOf(Config{}), reflect.TypeOf(Network{}), reflect.TypeOf(runtime.Profile{})} {
+		if t.String() == m[2] {
+			allowed := strictyaml.Keys(t)
+			keys := make([]string, 0, len(allowed))
+			for k := range allowed {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			return strings.Replace(msg, m[0], fmt.Sprintf("unknown key %q: allowed are %s", m[1], strings.Join(keys, ", ")), 1)
+		}
+	}
+	return msg
 }
 
 // Validate checks profiles and network settings.

@@ -55,7 +55,9 @@ network:
 
 func TestBadConfigs(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
-		"unknown key":       {"runtime:\n  - name: x\n", "field runtime not found"},
+		"unknown key":       {"runtime:\n  - name: x\n", `unknown key "runtime": allowed are benchmarks, network, runtimes`},
+		"profile key typo":  {"runtimes:\n  - {name: x, driver: oci, binray: runc}\n", `unknown key "binray": allowed are binary, container_args, description, driver, global_args, name, options`},
+		"network key typo":  {"network:\n  subnte: 198.18.0.0/16\n", `unknown key "subnte": allowed are subnet`},
 		"no name":           {"runtimes:\n  - driver: oci\n", "has no name"},
 		"bad name":          {"runtimes:\n  - name: Bad Name\n    driver: oci\n", "use lower-case"},
 		"no driver":         {"runtimes:\n  - name: x\n", "has no driver"},

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/isobench/isobench/internal/stats"
 )
 
 // ConflictError is a run id already in the history with other content or labels.
@@ -96,9 +98,10 @@ func (s *Store) Add(ctx context.Context, run *Run, labels map[string]string) (Ad
 		if sr.Emulated {
 			emulated = 1
 		}
+		median, ci := stats.Quantile(sr.Values, 0.5), medianInterval(sr.Values)
 		if _, err := stmt.ExecContext(ctx, run.ID, sr.Host, sr.Runtime, sr.Class, emulated, sr.RuntimeVersion,
-			sr.Benchmark, sr.Metric, sr.Params, sr.Unit, string(sr.Better), sr.N, sr.Median, finiteOr(sr.MedianCI.Lo, sr.Median),
-			finiteOr(sr.MedianCI.Hi, sr.Median), string(vals)); err != nil {
+			sr.Benchmark, sr.Metric, sr.Params, sr.Unit, string(sr.Better), len(sr.Values), median, finiteOr(ci.Lo, median),
+			finiteOr(ci.Hi, median), string(vals)); err != nil {
 			return res, fmt.Errorf("adding series %s %s/%s of run %s to %s: %w", sr.Runtime, sr.Benchmark, sr.Metric, run.ID, s.Where, err)
 		}
 	}

@@ -2,6 +2,7 @@ package history
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -44,24 +45,15 @@ func labelOf(r RunInfo, p Point, by string) string {
 	return r.Labels[by]
 }
 
-// Course is one series (host, runtime, benchmark, metric, params) over the runs.
+// Course is one series over the runs; its Title names the metric without the runtime.
 type Course struct {
-	Host, Runtime, Class      string
-	Emulated                  bool
-	Benchmark, Metric, Params string
-	Unit                      string
-	Better                    results.Better
-	Points                    []CoursePoint
-	Changes                   []Change
-}
-
-// Title names the course's metric, without the runtime.
-func (c Course) Title() string {
-	t := c.Benchmark + "/" + c.Metric
-	if c.Params != "" {
-		t += " [" + c.Params + "]"
-	}
-	return t
+	results.SeriesKey
+	Class    string
+	Emulated bool
+	Unit     string
+	Better   results.Better
+	Points   []CoursePoint
+	Changes  []Change
 }
 
 // CoursePoint is the series in one run, or in every run that shares a label value.
@@ -105,25 +97,23 @@ func Courses(runs []RunInfo, points []Point, by string, opts changepoint.Options
 	for _, r := range runs {
 		byID[r.ID] = r
 	}
-	type key struct{ host, runtime, benchmark, metric, params string }
 	type bucket struct {
 		label  string
 		runs   []RunInfo
 		values []float64
 	}
-	courses := map[key]*Course{}
-	buckets := map[key]map[string]*bucket{}
+	courses := map[results.SeriesKey]*Course{}
+	buckets := map[results.SeriesKey]map[string]*bucket{}
 	unlabelled := map[string]bool{}
 	for _, p := range points {
 		r, ok := byID[p.RunID]
 		if !ok {
 			return nil, nil, fmt.Errorf("a series of run %s, which the history does not list", p.RunID)
 		}
-		k := key{p.Host, p.Runtime, p.Benchmark, p.Metric, p.Params}
+		k := p.SeriesKey
 		c := courses[k]
 		if c == nil {
-			c = &Course{Host: p.Host, Runtime: p.Runtime, Class: p.Class, Emulated: p.Emulated, Benchmark: p.Benchmark,
-				Metric: p.Metric, Params: p.Params, Unit: p.Unit, Better: p.Better}
+			c = &Course{SeriesKey: k, Class: p.Class, Emulated: p.Emulated, Unit: p.Unit, Better: p.Better}
 			courses[k] = c
 			buckets[k] = map[string]*bucket{}
 		}
@@ -162,16 +152,10 @@ func Courses(runs []RunInfo, points []Point, by string, opts changepoint.Options
 		}
 		out = append(out, *c)
 	}
-	sort.Slice(out, func(i, j int) bool { return courseKey(out[i]) < courseKey(out[j]) })
+	slices.SortFunc(out, func(a, b Course) int { return compareByMetric(a.SeriesKey, b.SeriesKey) })
 	var notes []string
 	if len(unlabelled) > 0 && by != ByTime {
-		ids := slices.Sorted(func(yield func(string) bool) {
-			for id := range unlabelled {
-				if !yield(id) {
-					return
-				}
-			}
-		})
+		ids := slices.Sorted(maps.Keys(unlabelled))
 		notes = append(notes, fmt.Sprintf("%d run(s) have no %q label and are left out where they lack it: %s", len(ids), by, strings.Join(ids, ", ")))
 	}
 	return out, notes, nil
@@ -182,10 +166,6 @@ func runLess(a, b RunInfo) bool {
 		return a.Started.Before(b.Started)
 	}
 	return a.ID < b.ID
-}
-
-func courseKey(c Course) string {
-	return strings.Join([]string{c.Host, c.Benchmark, c.Metric, c.Params, c.Runtime}, "\x00")
 }
 
 func (c *Course) findChanges(opts changepoint.Options) error {

@@ -340,3 +340,61 @@ func TestDatabaseOfAnotherLayoutRefused(t *testing.T) {
 		t.Fatalf("symlinked database: err = %v", err)
 	}
 }
+
+// A run's series keys, params included, are the results layer's: a param value holding
+// the canonical form's separators is stored escaped, keyed exactly as report and
+// compare key it, and read back unchanged.
+func TestSeriesKeyedAsResults(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	spec := fixture.Default("alpha", 1)
+	spec.Metrics = append(spec.Metrics, fixture.Metric{Benchmark: "disk", Name: "write_throughput", Unit: "MiB/s",
+		Better: results.Higher, Base: 300, Spread: 0.1, Params: []map[string]string{{"opts": "direct=1,sync", "block": "4KiB"}}})
+	if _, err := fixture.Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	data, err := results.LoadDataset(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := history.ReadRun(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Series) != len(data.Series) {
+		t.Fatalf("history reads %d series, results %d", len(run.Series), len(data.Series))
+	}
+	want := results.Params{"opts": "direct=1,sync", "block": "4KiB"}.String()
+	found := false
+	for _, p := range run.Series {
+		s := data.Series[p.SeriesKey]
+		if s == nil {
+			t.Fatalf("history series %s is no series of the results layer", p.Name(true))
+		}
+		if len(p.Values) != len(s.Values) {
+			t.Errorf("%s: %d values, results has %d", p.Name(true), len(p.Values), len(s.Values))
+		}
+		found = found || p.Params == want
+	}
+	if !found {
+		t.Fatalf("no series with params %q", want)
+	}
+	backends(t, func(t *testing.T, target string) {
+		s := open(t, target)
+		add(t, s, dir, nil)
+		points, err := s.Points(context.Background(), history.Filter{Metrics: []string{"write_throughput"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(points) != len(spec.Runtimes) {
+			t.Fatalf("%d write_throughput points, want %d", len(points), len(spec.Runtimes))
+		}
+		for _, p := range points {
+			if p.Params != want {
+				t.Errorf("stored params %q, want %q", p.Params, want)
+			}
+			if got, err := results.ParseParams(p.Params); err != nil || got["opts"] != "direct=1,sync" {
+				t.Errorf("stored params %q parse to %v, %v", p.Params, got, err)
+			}
+		}
+	})
+}

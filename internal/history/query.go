@@ -80,15 +80,16 @@ type Filter struct {
 	Benchmarks, Metrics, Runtimes, Hosts []string
 }
 
-// Point is one series of one stored run.
+// Point is one series of one run, as read from its directory or from the history: the
+// results layer's series key with what the run's environment.json says of its runtime.
 type Point struct {
-	RunID                     string
-	Host, Runtime, Class      string
-	Emulated                  bool
-	RuntimeVersion            string
-	Benchmark, Metric, Params string
-	Unit                      string
-	Better                    results.Better
+	RunID string
+	results.SeriesKey
+	Class          string
+	Emulated       bool
+	RuntimeVersion string
+	Unit           string
+	Better         results.Better
 	// Values are the run's samples of the series, sorted ascending.
 	Values []float64
 }

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,15 +14,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/isobench/isobench/internal/results"
-	"github.com/isobench/isobench/internal/stats"
 )
 
 // Limits on what a run directory may hold; beyond them it is refused, not truncated.
@@ -66,24 +63,8 @@ type Run struct {
 	Digest   string
 	Env      results.Environment
 	EnvJSON  []byte
-	Series   []Series
+	Series   []Point
 	Failures int
-}
-
-// Series is one series of a run: its samples and their summary.
-type Series struct {
-	Host, Runtime, Class      string
-	Emulated                  bool
-	RuntimeVersion            string
-	Benchmark, Metric, Params string
-	Unit                      string
-	Better                    results.Better
-	// Values are sorted ascending.
-	Values []float64
-	N      int
-	Median float64
-	// MedianCI is the distribution-free 95% interval of the median; not OK below n = 6.
-	MedianCI stats.CoveredInterval
 }
 
 // ReadRun reads and checks a run directory: every file is opened without following
@@ -132,8 +113,7 @@ func ReadRun(dir string) (*Run, error) {
 	run.ID = env.RunID
 	run.EnvJSON = envBytes
 
-	type key struct{ host, runtime, benchmark, metric, params string }
-	byKey := map[key]*Series{}
+	byKey := map[results.SeriesKey]*Point{}
 	f, err := openNoFollow(abs, results.SamplesFile, maxSamplesBytes)
 	if err != nil {
 		return nil, err
@@ -147,13 +127,12 @@ func ReadRun(dir string) (*Run, error) {
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			return refuse(abs, "%s %s/%s has a value that is NaN or infinite", s.Runtime, s.Benchmark, s.Metric)
 		}
-		params, err := paramsKey(s.Params)
-		if err != nil {
-			return refuse(abs, "%s %s/%s: %v", s.Runtime, s.Benchmark, s.Metric, err)
-		}
-		k := key{s.Host, s.Runtime, s.Benchmark, s.Metric, params}
+		k := results.KeyOf(s)
 		sr := byKey[k]
 		if sr == nil {
+			if err := checkParams(s.Params, k.Params); err != nil {
+				return refuse(abs, "%s %s/%s: %v", s.Runtime, s.Benchmark, s.Metric, err)
+			}
 			for _, c := range [][2]string{{"host", s.Host}, {"runtime", s.Runtime}, {"benchmark", s.Benchmark}, {"metric", s.Metric}} {
 				if err := checkName(c[0], c[1]); err != nil {
 					return refuse(abs, "%s: %v", results.SamplesFile, err)
@@ -169,8 +148,8 @@ func ReadRun(dir string) (*Run, error) {
 				return refuse(abs, "more than %d series", maxSeries)
 			}
 			rt := env.Runtimes[s.Runtime]
-			sr = &Series{Host: s.Host, Runtime: s.Runtime, Class: rt.Class, Emulated: rt.Emulated, RuntimeVersion: rt.Version,
-				Benchmark: s.Benchmark, Metric: s.Metric, Params: params, Unit: s.Unit, Better: s.Better}
+			sr = &Point{RunID: env.RunID, SeriesKey: k, Class: rt.Class, Emulated: rt.Emulated, RuntimeVersion: rt.Version,
+				Unit: s.Unit, Better: s.Better}
 			byKey[k] = sr
 		} else if sr.Unit != s.Unit || sr.Better != s.Better {
 			return refuse(abs, "%s %s/%s changes its unit or direction within the run", s.Runtime, s.Benchmark, s.Metric)
@@ -214,17 +193,17 @@ func ReadRun(dir string) (*Run, error) {
 
 	for _, sr := range byKey {
 		slices.Sort(sr.Values)
-		sr.N = len(sr.Values)
-		sr.Median = stats.Quantile(sr.Values, 0.5)
-		sr.MedianCI = medianInterval(sr.Values)
 		run.Series = append(run.Series, *sr)
 	}
-	sort.Slice(run.Series, func(i, j int) bool { return run.Series[i].sortKey() < run.Series[j].sortKey() })
+	slices.SortFunc(run.Series, func(a, b Point) int { return compareByMetric(a.SeriesKey, b.SeriesKey) })
 	return run, nil
 }
 
-func (s Series) sortKey() string {
-	return strings.Join([]string{s.Host, s.Benchmark, s.Metric, s.Params, s.Runtime}, "\x00")
+// compareByMetric orders series keys by host, benchmark, metric and params, and only
+// then by runtime, so the runtimes of one metric stand together.
+func compareByMetric(a, b results.SeriesKey) int {
+	return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Benchmark, b.Benchmark), cmp.Compare(a.Metric, b.Metric),
+		cmp.Compare(a.Params, b.Params), cmp.Compare(a.Runtime, b.Runtime))
 }
 
 // hashPart starts a file's part of the digest with its name, so the same bytes in
@@ -234,29 +213,17 @@ func hashPart(h hash.Hash, name string, whole []byte) {
 	h.Write(whole)
 }
 
-// openNoFollow opens dir/name read-only, refusing a symlink or anything but a regular
-// file, and a file larger than limit.
+// openNoFollow opens dir/name read-only as results.OpenRunFile does (never through a
+// symlink, only a regular file), refusing a file larger than limit.
 func openNoFollow(dir, name string, limit int64) (*os.File, error) {
-	path := filepath.Join(dir, name)
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, err := results.OpenRunFile(filepath.Join(dir, name))
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil, fmt.Errorf("opening %s: %w", path, os.ErrNotExist)
-		}
-		if errors.Is(err, unix.ELOOP) {
-			return nil, refuse(dir, "%s is a symlink; the history reads only the run's own files", name)
-		}
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), path)
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, refuse(dir, "%s is not a regular file", name)
+		return nil, fmt.Errorf("opening %s: %w", f.Name(), err)
 	}
 	if st.Size() > limit {
 		f.Close()
@@ -311,26 +278,22 @@ func checkText(what, s string, limit int) error {
 	return nil
 }
 
-// paramsKey is params as sorted "k=v" joined by ",", the trial number left out, as
-// the report groups series.
-func paramsKey(params map[string]string) (string, error) {
-	pairs := make([]string, 0, len(params))
+// checkParams accepts a series' params (the trial aside) when every key and value is a
+// printable name and their canonical form, as the history stores it, is not too long.
+func checkParams(params map[string]string, canonical string) error {
 	for k, v := range params {
-		if k == "trial" {
+		if k == results.TrialParam {
 			continue
 		}
-		if err := checkName("param", k); err != nil {
-			return "", err
+		if err := checkText("param", k, maxNameLen); err != nil {
+			return err
 		}
-		if err := checkName("param value", v); err != nil {
-			return "", err
+		if err := checkText("param value", v, maxNameLen); err != nil {
+			return err
 		}
-		pairs = append(pairs, k+"="+v)
 	}
-	sort.Strings(pairs)
-	key := strings.Join(pairs, ",")
-	if len(key) > maxParamsLen {
-		return "", fmt.Errorf("params longer than %d bytes", maxParamsLen)
+	if len(canonical) > maxParamsLen {
+		return fmt.Errorf("params longer than %d bytes", maxParamsLen)
 	}
-	return key, nil
+	return nil
 }

@@ -1,16 +1,15 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"math"
-	goruntime "runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/stats"
@@ -40,12 +39,7 @@ type Options struct {
 	Title string
 }
 
-func (o Options) noiseCV() float64 {
-	if o.NoiseCV > 0 {
-		return o.NoiseCV
-	}
-	return DefaultNoiseCV
-}
+func (o Options) noiseCV() float64 { return cmp.Or(o.NoiseCV, DefaultNoiseCV) }
 
 // Row is the statistics of one series.
 type Row struct {
@@ -163,7 +157,7 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 		hi := hosts[s.Key.Host]
 		row := Row{Host: s.Key.Host, Runtime: s.Key.Runtime, Benchmark: s.Key.Benchmark, Metric: s.Key.Metric,
 			Params: s.Key.Params, Unit: s.Unit, Better: s.Better, Baseline: hi.Baseline, Emulated: s.Emulated,
-			Info: strings.Join(sortedKeys(s.Info), ", ")}
+			Info: strings.Join(slices.Sorted(maps.Keys(s.Info)), ", ")}
 		row.Values, row.Caveats = plausibleValues(s)
 		if hi.Env != nil {
 			if ri, ok := hi.Env.Runtimes[s.Key.Runtime]; ok {
@@ -174,46 +168,29 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 	}
 	sortRows(a.Rows)
 
-	// Bootstraps dominate; spread the rows over the cores.
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range goruntime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				r := &a.Rows[i]
-				r.Summary = stats.SummarizeSorted(r.Values)
-				r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
-				r.Ratio, r.RatioCI = math.NaN(), stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
-				base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
-				var baseValues []float64
-				if base != nil {
-					baseValues, _ = plausibleValues(base)
-				}
-				if len(baseValues) > 0 && len(r.Values) > 0 {
-					if r.IsBaseline() {
-						r.Ratio, r.RatioCI = 1, stats.CoveredInterval{Interval: stats.Interval{Lo: 1, Hi: 1}, Coverage: 1, OK: true}
-					} else {
-						r.Ratio, r.RatioCI = stats.RatioOfMedians(r.Values, baseValues), stats.RatioInterval(r.Values, baseValues, stats.Confidence)
-					}
-				}
-			}
-		}()
-	}
-	for i := range a.Rows {
-		if ctx.Err() != nil {
-			break
+	err := eachParallel(ctx, len(a.Rows), func(i int) {
+		r := &a.Rows[i]
+		r.Summary = stats.SummarizeSorted(r.Values)
+		r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
+		r.Ratio, r.RatioCI = math.NaN(), stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
+		base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+		var baseValues []float64
+		if base != nil {
+			baseValues, _ = plausibleValues(base)
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+		if len(baseValues) > 0 && len(r.Values) > 0 {
+			if r.IsBaseline() {
+				r.Ratio, r.RatioCI = 1, stats.CoveredInterval{Interval: stats.Interval{Lo: 1, Hi: 1}, Coverage: 1, OK: true}
+			} else {
+				r.Ratio, r.RatioCI = stats.RatioOfMedians(r.Values, baseValues), stats.RatioInterval(r.Values, baseValues, stats.Confidence)
+			}
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 
-	for _, h := range sortedKeys(hosts) {
+	for _, h := range slices.Sorted(maps.Keys(hosts)) {
 		a.Hosts = append(a.Hosts, *hosts[h])
 	}
 	a.Warnings = append(a.Warnings, a.inputWarnings(d)...)
@@ -248,12 +225,12 @@ func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 				w = append(w, fmt.Sprintf("host %s is a virtual machine (%s): %s, and absolute numbers differ from bare metal",
 					hi.Host, hv, nested))
 			}
-			for _, rt := range sortedKeys(env.Runtimes) {
+			for _, rt := range slices.Sorted(maps.Keys(env.Runtimes)) {
 				if env.Runtimes[rt].Emulated {
 					w = append(w, fmt.Sprintf("host %s: runtime %s is emulated (no KVM): %s", hi.Host, rt, EmulatedNote))
 				}
 			}
-			for _, rt := range sortedKeys(env.Skipped) {
+			for _, rt := range slices.Sorted(maps.Keys(env.Skipped)) {
 				w = append(w, fmt.Sprintf("host %s: runtime %s was skipped: %s", hi.Host, rt, env.Skipped[rt]))
 			}
 			if env.Interrupted {
@@ -265,7 +242,7 @@ func (a *Analysis) inputWarnings(d *results.Dataset) []string {
 					reasons[ss.Reason]++
 				}
 				var counts []string
-				for _, r := range sortedKeys(reasons) {
+				for _, r := range slices.Sorted(maps.Keys(reasons)) {
 					counts = append(counts, fmt.Sprintf("%d %s", reasons[r], r))
 				}
 				w = append(w, fmt.Sprintf("host %s: the number of trials came from a stopping rule (series: %s): %s",
@@ -350,15 +327,6 @@ func paramsLess(a, b string) bool {
 		return va < vb
 	}
 	return len(ka) < len(kb)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func orDash(s string) string {

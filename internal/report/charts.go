@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	goruntime "runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -441,26 +439,7 @@ func renderCharts(ctx context.Context, specs []chartSpec, dir string) ([]Chart, 
 	}
 	charts := make([]Chart, len(specs))
 	errs := make([]error, len(specs))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range goruntime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				charts[i], errs[i] = renderChart(specs[i], dir)
-			}
-		}()
-	}
-	for i := range specs {
-		if ctx.Err() != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if err := eachParallel(ctx, len(specs), func(i int) { charts[i], errs[i] = renderChart(specs[i], dir) }); err != nil {
 		return nil, err
 	}
 	for _, err := range errs {

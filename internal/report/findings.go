@@ -10,7 +10,6 @@ import (
 
 	"github.com/isobench/isobench/internal/compare"
 	"github.com/isobench/isobench/internal/results"
-	"github.com/isobench/isobench/internal/stats"
 )
 
 // topic is one question the first screen answers, with the metric that answers it.
@@ -53,8 +52,6 @@ type Panel struct {
 	Rows []Row
 	// Comparisons hold each runtime's comparison with the reference, by runtime.
 	Comparisons map[string]compare.Row
-	// Family is how many series each runtime's comparison corrected over.
-	Family map[string]int
 	// Note qualifies the question for this run ("host: no create or delete step").
 	Note string
 }
@@ -219,9 +216,9 @@ func (a *Analysis) compareHeadlines(d *results.Dataset, h HostInfo, panels []Pan
 				p := &panels[i]
 				if row.Benchmark == p.Topic.Benchmark && row.Metric == p.Topic.Metric && row.Params == p.Params {
 					if p.Comparisons == nil {
-						p.Comparisons, p.Family = map[string]compare.Row{}, map[string]int{}
+						p.Comparisons = map[string]compare.Row{}
 					}
-					p.Comparisons[rt], p.Family[rt] = row, len(res.Rows)
+					p.Comparisons[rt] = row
 				}
 			}
 		}
@@ -339,8 +336,7 @@ func sentences(p Panel) []Sentence {
 		}
 		out = append(out, Sentence{Kind: SentenceTooFew, Runtimes: names,
 			Text: fmt.Sprintf("Medians: %s%s, against %s's %s %s; but %d trials cannot show a difference at 5%%: run isobench run --trials %d.",
-				strings.Join(medians, ", "), more, ref, plainNum(refRow.Summary.Median), p.Unit, min(c.Old.N, c.New.N),
-				trialsNeeded(c, p.Family[tooFew[0].Runtime]))})
+				strings.Join(medians, ", "), more, ref, plainNum(refRow.Summary.Median), p.Unit, min(c.Old.N, c.New.N), c.TrialsNeeded)})
 	}
 	// Room left: the worst among those better, or the next real one among those worse.
 	if len(better) > 1 {
@@ -350,20 +346,6 @@ func sentences(p Panel) []Sentence {
 		say(realWorse[len(realWorse)/2])
 	}
 	return out
-}
-
-// trialsNeeded is the fewest trials whose smallest p-value, corrected over the family,
-// is below 5%: paired rounds for a signed-rank comparison, else Mann-Whitney samples.
-func trialsNeeded(c compare.Row, family int) int {
-	family = max(family, 1)
-	if c.Paired {
-		for n := 1; n <= 1000; n++ {
-			if float64(family)*stats.SignedRankMinP(n) < compare.DefaultAlpha {
-				return n
-			}
-		}
-	}
-	return stats.TrialsForMinP(compare.DefaultAlpha, family)
 }
 
 func runtimeNames(rows []Row) []string {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,17 @@ func TestSentencesOnlyWhereTheStatisticsSupportThem(t *testing.T) {
 		}
 		if !slices.Contains(kinds, SentenceTooFew) {
 			t.Errorf("%s with 3 trials does not say that 3 trials cannot tell: %+v", p.Topic.ID, p.Sentences)
+		}
+		// The trials it asks for are those the comparison says could tell.
+		for _, s := range p.Sentences {
+			if s.Kind != SentenceTooFew {
+				continue
+			}
+			m := regexp.MustCompile(`--trials (\d+)\.$`).FindStringSubmatch(s.Text)
+			c := p.Comparisons[s.Runtimes[0]]
+			if m == nil || m[1] != strconv.Itoa(c.TrialsNeeded) || c.TrialsNeeded <= 3 {
+				t.Errorf("%s: %q does not ask for the %d trials the comparison needs", p.Topic.ID, s.Text, c.TrialsNeeded)
+			}
 		}
 	}
 	// Noise is not judged on three samples.

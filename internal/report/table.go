@@ -21,11 +21,7 @@ type group struct {
 }
 
 func (g group) title() string {
-	t := g.Benchmark + "/" + g.Metric
-	if g.Params != "" {
-		t += " [" + g.Params + "]"
-	}
-	return t
+	return results.SeriesKey{Benchmark: g.Benchmark, Metric: g.Metric, Params: g.Params}.Title()
 }
 
 func (g group) unitNote() string {

@@ -121,7 +121,7 @@ func failureDecoder(path string, fn func(Failure) error) func([]byte, int) (bool
 func ReadEnvironment(dir string) (Environment, error) {
 	path := filepath.Join(dir, EnvironmentFile)
 	var env Environment
-	f, err := openRegular(path)
+	f, err := OpenRunFile(path)
 	if err != nil {
 		return env, err
 	}
@@ -149,11 +149,11 @@ const (
 	MaxRecordBytes      = 16 << 20
 )
 
-// openRegular opens a file of a run directory for reading: never through a symlink (its
+// OpenRunFile opens a file of a run directory for reading: never through a symlink (its
 // target could be any file of the reader's, which an error message might then quote),
 // and only a regular file (a FIFO would block the reader forever). A missing file is an
 // error wrapping os.ErrNotExist.
-func openRegular(path string) (*os.File, error) {
+func OpenRunFile(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
@@ -210,7 +210,7 @@ func checkVersion(path string, line, v int) error {
 // readJSONL calls decode for every line. decode returns parsed=false when the line is
 // not JSON of the expected shape; such a line is tolerated only as a cut-short last line.
 func readJSONL(path string, decode func(line []byte, lineNo int) (parsed bool, err error)) (Warnings, error) {
-	f, err := openRegular(path)
+	f, err := OpenRunFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &NotResultsError{Path: filepath.Dir(path), Reason: "it holds no " + filepath.Base(path)}

@@ -131,13 +131,19 @@ func (k SeriesKey) WithRuntime(rt string) SeriesKey {
 	return k
 }
 
+// Title is the series' metric in words, without runtime and host: "startup/total [n=10]".
+func (k SeriesKey) Title() string {
+	t := k.Benchmark + "/" + k.Metric
+	if k.Params != "" {
+		t += " [" + k.Params + "]"
+	}
+	return t
+}
+
 // Name is the series in words: "runc startup/total [n=10]", prefixed by the host when
 // withHost is set.
 func (k SeriesKey) Name(withHost bool) string {
-	s := k.Runtime + " " + k.Benchmark + "/" + k.Metric
-	if k.Params != "" {
-		s += " [" + k.Params + "]"
-	}
+	s := k.Runtime + " " + k.Title()
 	if withHost && k.Host != "" {
 		s = k.Host + ": " + s
 	}

@@ -106,6 +106,7 @@ func (Benchmark) Metrics() []bench.Metric {
 		{Name: MetricRandWriteIOPS, Unit: "IOPS", Better: results.Higher, Description: "random write, 4 KiB blocks" + params},
 		{Name: MetricRandReadP99, Unit: "us", Better: results.Lower, Description: "99th percentile latency of 4 KiB random reads" + params},
 		{Name: MetricRandWriteP99, Unit: "us", Better: results.Lower, Description: "99th percentile latency of 4 KiB random writes" + params},
+		bench.CPUCostMetric(bench.MetricHostCPUPerGiB, "GiB"),
 	}
 }
 
@@ -137,7 +138,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 	}
 	for _, tg := range targets {
 		args := fioArgs(path.Join(tg.dir, testFile), size, runFor, tg.direct)
-		out, err := bench.RunToExitSaved(ctx, t, "fio-"+tg.fs, runtime.Spec{ID: t.NewID(), Args: args, Mounts: tg.mounts})
+		out, err := bench.RunMetered(ctx, t, "fio-"+tg.fs, runtime.Spec{ID: t.NewID(), Args: args, Mounts: tg.mounts}, fioLimit(runFor, size))
 		if err != nil {
 			return fmt.Errorf("fio on %s (%s): %w", tg.fs, tg.dir, err)
 		}
@@ -148,8 +149,17 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 		if err := emitResults(t, res, tg); err != nil {
 			return fmt.Errorf("fio on %s: %w", tg.fs, err)
 		}
+		// The cost covers all four jobs and laying out the file: per GiB fio moved in all.
+		bench.EmitCPUCost(t, bench.MetricHostCPUPerGiB, out.CPU, out.CPUOK, float64(res.BytesMoved())/(1<<30),
+			map[string]string{"fs": tg.fs, "direct": strconv.Itoa(tg.direct)})
 	}
 	return nil
+}
+
+// fioLimit bounds one fio run: its four timed jobs, and laying the file out at no less
+// than 10 MiB/s (emulated VMs are slow), with a minute to spare.
+func fioLimit(runFor time.Duration, size int64) time.Duration {
+	return time.Duration(len(jobs))*runFor + time.Duration(size/(10<<20))*time.Second + time.Minute
 }
 
 // fioArgs is one fio command line running every job in turn on file, with the synchronous

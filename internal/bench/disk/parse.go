@@ -84,6 +84,15 @@ func ParseFio(out []byte) (*FioResult, error) {
 	return &res, nil
 }
 
+// BytesMoved is what every job read and wrote.
+func (r *FioResult) BytesMoved() int64 {
+	var n int64
+	for _, j := range r.Jobs {
+		n += j.Read.IOBytes + j.Write.IOBytes
+	}
+	return n
+}
+
 // Job finds a job by name.
 func (r *FioResult) Job(name string) (*FioJob, error) {
 	for i := range r.Jobs {

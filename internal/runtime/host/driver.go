@@ -270,8 +270,9 @@ func (p *process) Wait(ctx context.Context) (int, error) {
 	}
 }
 
-// kill ends the workload's process group and every descendant: a workload that calls
-// setsid (fio's job processes do) leaves the group, and would outlive a group kill.
+// kill ends the workload's process group, every descendant, and every process still
+// chrooted into its root: a workload that calls setsid (fio's job processes do) leaves
+// the group, and one whose parent exited is no one's descendant any more.
 func (p *process) kill() {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return
@@ -281,6 +282,26 @@ func (p *process) kill() {
 		_ = unix.Kill(d, unix.SIGKILL)
 	}
 	_ = unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
+	for _, pid := range chrootedInto(p.root) {
+		_ = unix.Kill(pid, unix.SIGKILL)
+	}
+}
+
+// chrootedInto lists the processes whose root directory is root. Only this driver
+// chroots there, so they are all the workload's.
+func chrootedInto(root string) []int {
+	pids, err := procs.All()
+	if err != nil || root == "" {
+		return nil
+	}
+	var in []int
+	for _, pid := range pids {
+		// The link's text is the root's path; it is read, never followed.
+		if r, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/root"); err == nil && r == root {
+			in = append(in, pid)
+		}
+	}
+	return in
 }
 
 // Delete kills what is left of the workload; Release removes the chroot's mounts.
@@ -298,8 +319,8 @@ func (p *process) Delete(ctx context.Context) error {
 		case <-time.After(5 * time.Second):
 		}
 	} else if p.cmd != nil {
-		// The leader exited; its forked children may still run in its process group.
-		_ = unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL)
+		// The leader exited; what it forked may still run.
+		p.kill()
 	}
 	return nil
 }

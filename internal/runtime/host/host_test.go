@@ -55,3 +55,53 @@ func TestCPUSetPinsTheWorkloadAndMemoryLimitsAreRefused(t *testing.T) {
 		t.Fatalf("workload's status has no Cpus_allowed_list of 0:\n%s", status)
 	}
 }
+
+// TestDeleteKillsWhatLeftTheSession: a workload that starts a process in a new session
+// and exits leaves an orphan that is neither in its process group nor its descendant;
+// Delete must end it all the same (the interference benchmark's aggressors do this).
+func TestDeleteKillsWhatLeftTheSession(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the host driver chroots")
+	}
+	img := imagetest.Busybox(t)
+	d := benchtest.PreparedDriver(t, "host", img)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out strings.Builder
+	c, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "test-host-setsid", Stdout: &out,
+		Args: []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := runtime.Remove(context.WithoutCancel(ctx), c); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := c.Wait(ctx); err != nil || code != 0 {
+		t.Fatalf("wait: %d, %v", code, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatalf("workload printed %q, not the orphan's pid", out.String())
+	}
+	cmdline := func() string {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return string(b)
+	}
+	if !strings.HasPrefix(cmdline(), "sleep") {
+		t.Fatalf("orphan %d is not running sleep before Delete: %q", pid, cmdline())
+	}
+	if err := c.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); strings.HasPrefix(cmdline(), "sleep"); {
+		if time.Now().After(end) {
+			t.Fatalf("orphan %d (sleep 300) outlived Delete", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

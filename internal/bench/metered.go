@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isobench/isobench/internal/hostcpu"
+	"github.com/isobench/isobench/internal/runtime"
+)
+
+// workloadExitMarker starts the line the metered wrapper prints on stderr when the
+// workload ended, followed by its exit status.
+const workloadExitMarker = "isobench-workload-exit"
+
+// meteredWrapper runs the workload under sh, reports its status and then idles until
+// the container is deleted, so that its processes (and their accounting) still exist
+// when the host CPU is read. The newline first puts the marker at a line's start.
+const meteredWrapper = `"$@"; s=$?; printf '\n` + workloadExitMarker + ` %d\n' "$s" >&2; exec sleep 3600`
+
+// Metered is the outcome of RunMetered: the workload's output and exit status, and the
+// host CPU its container's processes took from just before Start until it ended (CPUOK
+// false when the accounting could not be read; the reason is logged).
+type Metered struct {
+	Stdout, Stderr []byte
+	CPU            hostcpu.Usage
+	CPUOK          bool
+}
+
+// RunMetered runs spec's workload to its end, like RunToExitSaved (name.stdout and
+// name.stderr kept in the trial's raw directory), and reads the host CPU of every process
+// the runtime started for it before they are gone. The image needs sh and sleep. limit
+// bounds the workload; a non-zero exit is an error carrying the end of its stderr.
+func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, limit time.Duration) (res *Metered, err error) {
+	stdoutFile, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer closeKept(stdoutFile, &err)
+	stderrFile, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	if err != nil {
+		return nil, fmt.Errorf("keeping raw output: %w", err)
+	}
+	defer closeKept(stderrFile, &err)
+	stdout, stderr := &FirstByteBuffer{}, NewLineWatch()
+	spec.Stdout, spec.Stderr = io.MultiWriter(stdout, stdoutFile), io.MultiWriter(stderr, stderrFile)
+	spec.Args = append([]string{"sh", "-c", meteredWrapper, "sh"}, spec.Args...)
+	c, err := t.Driver.New(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("preparing the container: %w", err)
+	}
+	defer func() {
+		if rerr := runtime.Remove(context.WithoutCancel(ctx), c); rerr != nil && err == nil {
+			err = fmt.Errorf("deleting the container: %w", rerr)
+		}
+	}()
+	fail := func(step string, err error) (*Metered, error) {
+		return nil, &FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
+	}
+	if err := c.Create(ctx); err != nil {
+		return fail("create", err)
+	}
+	if err := c.Start(ctx); err != nil {
+		return fail("start", err)
+	}
+	// Read once started: some drivers have no host process before Start.
+	meter := StartCPU(ctx, t, c, name)
+	waitCtx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() {
+		code, err := c.Wait(waitCtx)
+		if err == nil {
+			err = fmt.Errorf("the container exited (status %d) without the workload's exit line: is sh or sleep missing from the image?", code)
+		}
+		ended <- err
+	}()
+	marked := make(chan error, 1)
+	go func() { marked <- stderr.WaitFor(waitCtx, workloadExitMarker) }()
+	select {
+	case err := <-marked:
+		if err != nil {
+			return fail("wait", fmt.Errorf("workload did not end within %s: %w", limit, err))
+		}
+	case err := <-ended:
+		return fail("wait", err)
+	}
+	u, ok := meter.Stop(ctx)
+	code, err := exitStatus(stderr.Bytes())
+	if err != nil {
+		return fail("wait", err)
+	}
+	if code != 0 {
+		return fail("workload", fmt.Errorf("exited with status %d", code))
+	}
+	return &Metered{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), CPU: u, CPUOK: ok}, nil
+}
+
+// exitStatus reads the workload's status from the wrapper's exit line.
+func exitStatus(stderr []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(stderr))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), workloadExitMarker+" "); ok {
+			code, err := strconv.Atoi(strings.TrimSpace(rest))
+			if err != nil {
+				return 0, fmt.Errorf("malformed workload exit line %q", sc.Text())
+			}
+			return code, nil
+		}
+	}
+	return 0, errors.New("no workload exit line in the output")
+}
+
+// closeKept closes a raw output file; failing to keep it fails the run unless it failed
+// already.
+func closeKept(f *os.File, errp *error) {
+	if err := f.Close(); err != nil && *errp == nil {
+		*errp = fmt.Errorf("keeping raw output %s: %w", f.Name(), err)
+	}
+}
