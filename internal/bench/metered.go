@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,16 +38,16 @@ type Metered struct {
 // the runtime started for it before they are gone. The image needs sh and sleep. limit
 // bounds the workload; a non-zero exit is an error carrying the end of its stderr.
 func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, limit time.Duration) (res *Metered, err error) {
-	stdoutFile, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	stdoutFile, err := t.createRaw(name + ".stdout")
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
+		return nil, err
 	}
-	defer closeKept(stdoutFile, &err)
-	stderrFile, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	defer closeRaw(stdoutFile, &err)
+	stderrFile, err := t.createRaw(name + ".stderr")
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
+		return nil, err
 	}
-	defer closeKept(stderrFile, &err)
+	defer closeRaw(stderrFile, &err)
 	stdout, stderr := &FirstByteBuffer{}, NewLineWatch()
 	spec.Stdout, spec.Stderr = io.MultiWriter(stdout, stdoutFile), io.MultiWriter(stderr, stderrFile)
 	spec.Args = append([]string{"sh", "-c", meteredWrapper, "sh"}, spec.Args...)
@@ -118,12 +116,4 @@ func exitStatus(stderr []byte) (int, error) {
 		}
 	}
 	return 0, errors.New("no workload exit line in the output")
-}
-
-// closeKept closes a raw output file; failing to keep it fails the run unless it failed
-// already.
-func closeKept(f *os.File, errp *error) {
-	if err := f.Close(); err != nil && *errp == nil {
-		*errp = fmt.Errorf("keeping raw output %s: %w", f.Name(), err)
-	}
 }

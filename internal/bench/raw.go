@@ -23,7 +23,8 @@ func (t *Trial) createRaw(name string) (*os.File, error) {
 	return f, nil
 }
 
-// closeRaw closes a raw output file; an error writing it out replaces a nil *errp.
+// closeRaw closes a raw output file; failing to keep it fails the run unless it failed
+// already (*errp not nil).
 func closeRaw(f *os.File, errp *error) {
 	if err := f.Close(); err != nil && *errp == nil {
 		*errp = fmt.Errorf("keeping raw output %s: %w", filepath.Base(f.Name()), err)
