@@ -122,9 +122,11 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 	if err := makeDir(outDir); err != nil {
 		return HistorySummary{}, err
 	}
-	if err := makeDir(chartDir); err != nil {
-		return HistorySummary{}, err
+	owned, err := openOwnedCharts(chartDir, historyChartList)
+	if err != nil {
+		return HistorySummary{}, fmt.Errorf("history report directory: %w", err)
 	}
+	defer owned.Close()
 	groups := groupCourses(courses)
 	used := map[string]int{}
 	newID := func(key string) string {
@@ -142,6 +144,9 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		fig, err := historyFigure(g, opts.By)
 		if err != nil {
 			return historyChart{}, fmt.Errorf("chart %s: %w", id, err)
+		}
+		if err := owned.claim(id); err != nil {
+			return historyChart{}, err
 		}
 		svg, err := RenderFigure(fig, chartDir, id)
 		if err != nil {
@@ -201,6 +206,9 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		return nil
 	}); err != nil {
 		return HistorySummary{}, err
+	}
+	if err := owned.finish(); err != nil {
+		return HistorySummary{}, fmt.Errorf("removing the charts of the earlier history report: %w", err)
 	}
 	return sum, nil
 }
