@@ -85,19 +85,9 @@ adding it again changes nothing; a different run under the same id is refused.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lm := map[string]string{}
-			for _, l := range labels {
-				k, v, ok := strings.Cut(l, "=")
-				if !ok || k == "" {
-					return badInput("--label %q: give NAME=VALUE, for example --label branch=main", l)
-				}
-				if err := history.CheckLabel(k, v); err != nil {
-					return badInput("--label %q: %v", l, err)
-				}
-				if _, builtin := history.BuiltinLabels()[k]; builtin {
-					return badInput("--label %q: %s is recorded with every run already; choose another name", l, k)
-				}
-				lm[k] = v
+			lm, err := parseLabels(labels)
+			if err != nil {
+				return err
 			}
 			s, err := openDB(cmd)
 			if err != nil {
@@ -137,7 +127,7 @@ adding it again changes nothing; a different run under the same id is refused.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&labels, "label", nil, "NAME=VALUE stored with the runs, for history report --by NAME (repeatable)")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "NAME=VALUE stored with the runs beside those the runs recorded, for history report --by NAME (repeatable)")
 	return cmd
 }
 
