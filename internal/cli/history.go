@@ -78,12 +78,7 @@ its samples in the history. A run is known by its run id and the digest of its f
 adding it again changes nothing; a different run under the same id is refused.`,
 		Example: `  isobench history add runs/20250102T030405-1a2b3c4d
   isobench history add runs/* --label branch=main`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return badInput("history add needs at least one run directory: isobench history add RUN_DIR...")
-			}
-			return nil
-		},
+		Args: atLeastOneArg("history add needs at least one run directory: isobench history add RUN_DIR..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lm, err := parseLabels(labels)
 			if err != nil {
@@ -272,12 +267,7 @@ func newHistoryRemove(openDB storeOpener) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove RUN_ID...",
 		Short: "Forget stored runs",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return badInput("history remove needs run ids (see isobench history list)")
-			}
-			return nil
-		},
+		Args:  atLeastOneArg("history remove needs run ids (see isobench history list)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openDB(cmd)
 			if err != nil {
