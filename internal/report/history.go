@@ -438,7 +438,7 @@ var historyTemplate = template.Must(template.New("history").Funcs(template.FuncM
 	"better": func(b results.Better) string {
 		return string(b)
 	},
-	"labels": func(m map[string]string) string { return formatKV(m) },
+	"labels": formatKV,
 	// A run's directory on this machine, where its report and samples are.
 	"runURL": func(dir string) template.URL {
 		return template.URL((&url.URL{Scheme: "file", Path: dir}).String())
@@ -487,6 +487,7 @@ At this level about {{pct .FalseAlarms}} false alarm(s) are expected by chance a
 </body></html>
 `))
 
+// formatKV is "k=v, k=v" sorted by key.
 func formatKV(m map[string]string) string {
 	var kv []string
 	for k, v := range m {
