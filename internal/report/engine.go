@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/stats"
 )
 
@@ -28,10 +29,9 @@ type EngineOverhead struct {
 
 // engineOverheads pairs every engine profile of a host with its bare runtime.
 func (a *Analysis) engineOverheads() []EngineOverhead {
-	index := map[string]*Row{}
+	index := map[results.SeriesKey]*Row{}
 	for i := range a.Rows {
-		r := &a.Rows[i]
-		index[r.Host+"\x00"+r.Runtime+"\x00"+r.Benchmark+"\x00"+r.Metric+"\x00"+r.Params] = r
+		index[a.Rows[i].Key()] = &a.Rows[i]
 	}
 	var out []EngineOverhead
 	for _, h := range a.Hosts {
@@ -50,8 +50,8 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 					continue
 				}
 				m := mi.Name
-				er := index[h.Host+"\x00"+engine+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
-				br := index[h.Host+"\x00"+bare+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
+				headline := results.SeriesKey{Host: h.Host, Benchmark: mi.Benchmark, Metric: m}
+				er, br := index[headline.WithRuntime(engine)], index[headline.WithRuntime(bare)]
 				if er == nil || br == nil {
 					continue
 				}

@@ -193,7 +193,7 @@ func (a *Analysis) compareHeadlines(d *results.Dataset, h HostInfo, panels []Pan
 	runtimes := map[string]bool{}
 	for _, p := range panels {
 		for _, r := range p.Rows {
-			k := results.SeriesKey{Host: r.Host, Runtime: r.Runtime, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}
+			k := r.Key()
 			if s := d.Series[k]; s != nil {
 				headline.Series[k] = s
 				runtimes[r.Runtime] = true
