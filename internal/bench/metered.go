@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -24,13 +23,11 @@ const workloadExitMarker = "isobench-workload-exit"
 // when the host CPU is read. The newline first puts the marker at a line's start.
 const meteredWrapper = `"$@"; s=$?; printf '\n` + workloadExitMarker + ` %d\n' "$s" >&2; exec sleep 3600`
 
-// Metered is the outcome of RunMetered: the workload's output and exit status, and the
-// host CPU its container's processes took from just before Start until it ended (CPUOK
-// false when the accounting could not be read; the reason is logged).
+// Metered is the outcome of RunMetered: the workload's output, and the host CPU its
+// container's processes took from just before Start until it ended.
 type Metered struct {
 	Stdout, Stderr []byte
-	CPU            hostcpu.Usage
-	CPUOK          bool
+	CPU            HostCPU
 }
 
 // RunMetered runs spec's workload to its end, like RunToExitSaved (name.stdout and
@@ -91,7 +88,7 @@ func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, l
 	case err := <-ended:
 		return fail("wait", err)
 	}
-	u, ok := meter.Stop(ctx)
+	cpu := meter.Stop(ctx)
 	code, err := exitStatus(stderr.Bytes())
 	if err != nil {
 		return fail("wait", err)
@@ -99,7 +96,7 @@ func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, l
 	if code != 0 {
 		return fail("workload", fmt.Errorf("exited with status %d", code))
 	}
-	return &Metered{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), CPU: u, CPUOK: ok}, nil
+	return &Metered{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), CPU: cpu}, nil
 }
 
 // exitStatus reads the workload's status from the wrapper's exit line.

@@ -9,7 +9,6 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/results"
 )
 
@@ -51,10 +50,8 @@ func Metrics(percentiles ...Percentile) []bench.Metric {
 type Load struct {
 	File    File
 	Metrics *vegeta.Metrics
-	// CPU is the host CPU the server's runtime took meanwhile; CPUOK is false when it
-	// could not be read.
-	CPU   hostcpu.Usage
-	CPUOK bool
+	// CPU is the host CPU the server's runtime took meanwhile.
+	CPU bench.HostCPU
 }
 
 // Server is a web server a benchmark loads.
@@ -86,7 +83,7 @@ func (s *Served) Emit(t *bench.Trial, percentiles ...Percentile) {
 			t.Emit(pc.Metric, Milliseconds(pc.of(l.Metrics.Latencies)), p)
 		}
 		succeeded := float64(l.Metrics.Requests) * l.Metrics.Success
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.CPU, l.CPUOK, succeeded/1000, p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, l.CPU, succeeded/1000, p)
 	}
 }
 
@@ -139,8 +136,7 @@ func loadEach(ctx context.Context, t *bench.Trial, srv *bench.ServerContainer, b
 		if err != nil {
 			return nil, srv.Failed("loading "+f.Name, err)
 		}
-		usage, ok := cpu.Stop(ctx)
-		loads = append(loads, Load{File: f, Metrics: m, CPU: usage, CPUOK: ok})
+		loads = append(loads, Load{File: f, Metrics: m, CPU: cpu.Stop(ctx)})
 	}
 	return loads, nil
 }

@@ -82,8 +82,8 @@ func TestEmitRecordsWhatMetricsDeclares(t *testing.T) {
 
 	m := &vegeta.Metrics{Requests: 2000, Success: 0.5, Throughput: 123}
 	m.Latencies.P50, m.Latencies.P90, m.Latencies.P99 = 1500*time.Microsecond, 2*time.Millisecond, 3*time.Millisecond
-	cpu := hostcpu.Usage{Seconds: map[string]float64{hostcpu.RoleTotal: 2}}
-	served := &httpload.Served{Loads: []httpload.Load{{File: httpload.File{Label: "4KiB"}, Metrics: m, CPU: cpu, CPUOK: true}}}
+	cpu := bench.HostCPU{Usage: hostcpu.Usage{Seconds: map[string]float64{hostcpu.RoleTotal: 2}}, OK: true}
+	served := &httpload.Served{Loads: []httpload.Load{{File: httpload.File{Label: "4KiB"}, Metrics: m, CPU: cpu}}}
 	var got []sample
 	tr := &bench.Trial{Emit: func(metric string, value float64, params map[string]string) {
 		got = append(got, sample{metric, value, params})

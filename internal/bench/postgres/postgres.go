@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -196,8 +195,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	type measured struct {
 		mode string
 		res  *Result
-		cpu  hostcpu.Usage
-		ok   bool
+		cpu  bench.HostCPU
 	}
 	var runs []measured
 	threads := min(cfg.Clients, 2)
@@ -215,7 +213,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		args = append(args, user)
 		cpu := bench.StartCPU(ctx, t, srv, "pgbench "+mode)
 		out, err := runPgbench(ctx, t, pgbench, mode, cfg.Duration.D()+60*time.Second, args)
-		usage, ok := cpu.Stop(ctx)
+		used := cpu.Stop(ctx)
 		var res *Result
 		if err == nil {
 			res, err = ParseOutput(out)
@@ -227,7 +225,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return srv.Failed("pgbench "+mode, err)
 		}
-		runs = append(runs, measured{mode, res, usage, ok})
+		runs = append(runs, measured{mode, res, used})
 	}
 
 	t.SetInfo(bench.InfoStack, srv.Net.Stack)
@@ -236,7 +234,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Emit(MetricTPS, r.res.TPS, p)
 		t.Emit(MetricLatencyP50, r.res.P50ms, p)
 		t.Emit(MetricLatencyP99, r.res.P99ms, p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kTx, r.cpu, r.ok, float64(r.res.Transactions)/1000, p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kTx, r.cpu, float64(r.res.Transactions)/1000, p)
 	}
 	return nil
 }

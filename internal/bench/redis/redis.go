@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/results"
 )
 
@@ -121,8 +120,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	type measured struct {
 		pipeline int
 		rows     []Row
-		cpu      hostcpu.Usage
-		ok       bool
+		cpu      bench.HostCPU
 	}
 	var runs []measured
 	for _, depth := range []int{1, cfg.Pipeline} {
@@ -131,8 +129,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return srv.Failed(fmt.Sprintf("redis-benchmark, pipeline %d", depth), err)
 		}
-		usage, ok := cpu.Stop(ctx)
-		runs = append(runs, measured{depth, rows, usage, ok})
+		runs = append(runs, measured{depth, rows, cpu.Stop(ctx)})
 	}
 
 	t.SetInfo(bench.InfoStack, srv.Net.Stack)
@@ -145,7 +142,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 			t.Emit(MetricLatencyP99, row.P99ms, p)
 		}
 		requests := float64(cfg.Requests * len(r.rows))
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, r.cpu, r.ok, requests/1000, map[string]string{ParamPipeline: pipe})
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, r.cpu, requests/1000, map[string]string{ParamPipeline: pipe})
 	}
 	return nil
 }
