@@ -63,7 +63,7 @@ func init() {
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
-			opts["oci_runtime"] = oci
+			opts[runtime.OptionOCIRuntime] = oci
 			opts["binary_name"] = oci
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
