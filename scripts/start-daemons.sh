@@ -52,6 +52,18 @@ wait_for() { # what command...
 	exit 1
 }
 
+# detached, run in the background (&), becomes a daemon in its own session holding no
+# descriptor of this script's beyond stdio: a daemon that inherited, say, the descriptor
+# of a lock taken around this script (flock) would hold that lock for as long as it runs.
+# It execs in place, so $! is the daemon's pid.
+detached() {
+	for fd in /proc/$BASHPID/fd/*; do
+		fd=${fd##*/}
+		if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+	done
+	exec setsid "$@"
+}
+
 if ctr --address "$ctrd_sock" version >/dev/null 2>&1; then
 	echo "containerd already running at $ctrd_sock"
 else
@@ -64,7 +76,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
   address = "$ctrd_sock"
 EOF
-	setsid containerd --config "$dir/containerd.toml" >"$dir/containerd.log" 2>&1 </dev/null &
+	detached containerd --config "$dir/containerd.toml" >"$dir/containerd.log" 2>&1 </dev/null &
 	echo $! >"$dir/containerd.pid"
 	wait_for containerd ctr --address "$ctrd_sock" version
 	echo "started containerd (pid $(cat "$dir/containerd.pid")), log $dir/containerd.log"
@@ -91,7 +103,7 @@ else
   }
 }
 EOF
-	setsid dockerd --config-file "$dir/daemon.json" \
+	detached dockerd --config-file "$dir/daemon.json" \
 		--data-root "$dir/docker" --exec-root "$exec_root" --pidfile "$dir/dockerd.pid" \
 		--host "unix://$docker_sock" --containerd "$ctrd_sock" \
 		--bip 198.18.255.1/24 --default-address-pool base=198.19.0.0/16,size=24 \

@@ -19,18 +19,19 @@ import (
 type ServerSpec struct {
 	// Name names the server in errors and its raw output files (name.stdout, name.stderr).
 	Name string
-	// Port is the TCP port the server listens on.
-	Port int
 	// Script is the workload, run by /bin/sh with $LISTEN set to the address the server
 	// must listen on: the container's own when the driver knows it before start,
 	// otherwise 0.0.0.0 in the container's own namespace (engines assign the address at
-	// start). It should exec the server, so that the server gets the runtime's signals.
+	// start); and $PORT to the TCP port, one that is free on the host's loopback, which
+	// the host driver shares. It should exec the server, so that the server gets the
+	// runtime's signals.
 	Script string
 	Env    []string
 	Mounts []runtime.Mount
-	// Configure, when set, runs once the listen address is known and before the
-	// container is created, to write configuration files into bind-mounted directories.
-	Configure func(listen string) error
+	// Configure, when set, runs once the listen address and port are known and before
+	// the container is created, to write configuration files into bind-mounted
+	// directories.
+	Configure func(listen string, port int) error
 	// Ready, when set, tells whether the server answers at addr; the default is that a
 	// TCP connection is accepted.
 	Ready func(ctx context.Context, addr string) error
@@ -46,7 +47,9 @@ const ServerDir = "/.isobench-server"
 type AppServer struct {
 	*ServerContainer
 	dir string // holds the listen address, bound at ServerDir
-	// Net is the container's network once it started; Addr is host:port for the client.
+	// Port is where the server listens. Net is the container's network once it started;
+	// Addr is host:port for the client.
+	Port int
 	Net  runtime.NetworkInfo
 	Addr string
 	// Started is when the runtime's start call was made; Ready when the server answered.
@@ -57,23 +60,26 @@ type AppServer struct {
 const readyPoll = 10 * time.Millisecond
 
 // StartServer makes, creates and starts the server's container and waits until it
-// answers. The caller must Close the returned server, also when StartServer failed.
+// answers. The caller must Remove the returned server, also when StartServer failed.
 func StartServer(ctx context.Context, t *Trial, s ServerSpec) (*AppServer, error) {
 	if s.ReadyTimeout <= 0 {
 		s.ReadyTimeout = 60 * time.Second
 	}
 	srv := &AppServer{}
-	dir, err := os.MkdirTemp("", runtime.NamePrefix+"server-")
+	ports, err := FreeLoopbackPorts(1)
 	if err != nil {
-		return srv, fmt.Errorf("making the %s address directory: %w", s.Name, err)
+		return srv, err
+	}
+	srv.Port = ports[0]
+	dir, err := NewBindDir("server")
+	if err != nil {
+		return srv, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	srv.dir = dir
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return srv, fmt.Errorf("making the %s address directory: %w", s.Name, err)
-	}
 	// The spec is fixed before New, but the address is known only after it: the script
-	// reads it from a file written in between.
-	script := fmt.Sprintf("LISTEN=$(cat %s/listen) || exit 1\n%s", ServerDir, s.Script)
+	// reads it from a file written in between, with the shell's own read (no process
+	// start to add to the server's).
+	script := fmt.Sprintf("read -r LISTEN < %s/listen || exit 1\nPORT=%d\n%s", ServerDir, srv.Port, s.Script)
 	c, err := NewServerContainer(ctx, t, s.Name, runtime.Spec{
 		Args:      []string{"/bin/sh", "-c", script},
 		Env:       s.Env,
@@ -100,7 +106,7 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 		return fmt.Errorf("writing the %s address: %w", s.Name, err)
 	}
 	if s.Configure != nil {
-		if err := s.Configure(listen); err != nil {
+		if err := s.Configure(listen, srv.Port); err != nil {
 			return fmt.Errorf("configuring %s: %w", s.Name, err)
 		}
 	}
@@ -109,7 +115,7 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 		return err
 	}
 	srv.Started, srv.Net = started, netInfo
-	srv.Addr = net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(s.Port))
+	srv.Addr = net.JoinHostPort(netInfo.ContainerIP, strconv.Itoa(srv.Port))
 	ready := s.Ready
 	if ready == nil {
 		ready = dialOnce
@@ -120,6 +126,10 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 		last := ready(readyCtx, srv.Addr)
 		if last == nil {
 			srv.Ready = time.Now()
+			if t.Logf != nil {
+				t.Logf("%s: %s at %s answered %s after its start (stack %s)", t.Runtime, s.Name, srv.Addr,
+					srv.Ready.Sub(srv.Started).Round(time.Millisecond), netInfo.Stack)
+			}
 			return nil
 		}
 		select {
@@ -130,27 +140,34 @@ func (srv *AppServer) start(ctx context.Context, t *Trial, s ServerSpec) error {
 	}
 }
 
-func dialOnce(ctx context.Context, addr string) error {
+// DialServer connects to a server's TCP address, giving up after a second.
+func DialServer(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func dialOnce(ctx context.Context, addr string) error {
+	conn, err := DialServer(ctx, addr)
 	if err != nil {
 		return err
 	}
 	return conn.Close()
 }
 
-// Close removes the container (keeping its output in the trial's raw directory) and the
+// Remove deletes the container (keeping its output in the trial's raw directory) and the
 // address directory. Removing the namespace and link is part of the trial: its failure
-// is returned.
-func (srv *AppServer) Close(ctx context.Context) error {
+// replaces a nil *errp.
+func (srv *AppServer) Remove(ctx context.Context, errp *error) {
 	var err error
 	if srv.ServerContainer != nil {
-		srv.Remove(ctx, &err)
+		srv.ServerContainer.Remove(ctx, &err)
 	}
 	if srv.dir != "" {
 		if rerr := os.RemoveAll(srv.dir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("removing the address directory: %w", rerr))
 		}
 	}
-	return err
+	if err != nil && *errp == nil {
+		*errp = err
+	}
 }

@@ -27,23 +27,30 @@ func CPUCostMetric(name, unit string) Metric {
 		Description: "host CPU seconds taken by every process the runtime started for the workload (workload, shim, sandbox, gofer, VMM), per " + unit + "; role tells them apart (a role below 10 ms of CPU has no sample)"}
 }
 
-// EmitCPUCost emits u per unit of work, once per role and once in all (role total);
+// HostCPU is the host CPU a container's processes took over one section. OK is false
+// when the accounting could not be read (the reason was logged): then there is no cost.
+type HostCPU struct {
+	hostcpu.Usage
+	OK bool
+}
+
+// EmitCPUCost emits cpu per unit of work, once per role and once in all (role total);
 // params are copied. Nothing is emitted for no work: a ratio to nothing means nothing.
 // A role whose processes took less than the accounting's resolution (one clock tick,
 // 10 ms) has no sample: it was not measured as zero, it was too small to measure.
-func EmitCPUCost(t *Trial, metric string, u hostcpu.Usage, ok bool, work float64, params map[string]string) {
-	if t.Emit == nil || !ok || !(work > 0) {
+func EmitCPUCost(t *Trial, metric string, cpu HostCPU, work float64, params map[string]string) {
+	if t.Emit == nil || !cpu.OK || !(work > 0) {
 		return
 	}
-	for _, role := range u.Roles() {
-		if !(u.Seconds[role] > 0) {
+	for _, role := range cpu.Roles() {
+		if !(cpu.Seconds[role] > 0) {
 			continue
 		}
 		p := map[string]string{ParamRole: role}
 		for k, v := range params {
 			p[k] = v
 		}
-		t.Emit(metric, u.Seconds[role]/work, p)
+		t.Emit(metric, cpu.Seconds[role]/work, p)
 	}
 }
 
@@ -69,18 +76,18 @@ func StartCPU(ctx context.Context, t *Trial, c runtime.Container, what string) *
 	return m
 }
 
-// Stop reads the accounting at the end of the section; ok is false when either reading
-// failed.
-func (m *CPUMeter) Stop(ctx context.Context) (u hostcpu.Usage, ok bool) {
+// Stop reads the accounting at the end of the section; the result is not OK when either
+// reading failed.
+func (m *CPUMeter) Stop(ctx context.Context) HostCPU {
 	if m.before == nil {
-		return u, false
+		return HostCPU{}
 	}
 	after, err := hostcpu.Take(ctx, m.c)
 	if err != nil {
 		m.log(err)
-		return u, false
+		return HostCPU{}
 	}
-	return hostcpu.Since(m.before, after), true
+	return HostCPU{Usage: hostcpu.Since(m.before, after), OK: true}
 }
 
 func (m *CPUMeter) log(err error) {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -72,6 +70,8 @@ func RunToExit(ctx context.Context, d runtime.Driver, spec runtime.Spec) (*Outco
 		return nil, fmt.Errorf("preparing container: %w", err)
 	}
 	out := &Outcome{}
+	// Releases what a failed step left. Delete's own error is the one that counts: it is
+	// returned below, and a driver without Release may refuse to delete twice.
 	defer func() { _ = runtime.Remove(context.WithoutCancel(ctx), c) }()
 	fail := func(step string, err error) (*Outcome, error) {
 		return out, &FailedError{Err: fmt.Errorf("%s: %w", step, err), Stderr: tail(stderr.Bytes(), 4096)}
@@ -173,17 +173,17 @@ func (b *FirstByteBuffer) First() (time.Time, bool) {
 // RunToExitSaved is RunToExit with the workload's stdout and stderr written to
 // name.stdout and name.stderr in the trial's raw directory, so they are kept when the
 // trial fails too.
-func RunToExitSaved(ctx context.Context, t *Trial, name string, spec runtime.Spec) (*Outcome, error) {
-	stdout, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+func RunToExitSaved(ctx context.Context, t *Trial, name string, spec runtime.Spec) (_ *Outcome, err error) {
+	stdout, err := t.createRaw(name + ".stdout")
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
+		return nil, err
 	}
-	defer stdout.Close()
-	stderr, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	defer closeRaw(stdout, &err)
+	stderr, err := t.createRaw(name + ".stderr")
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
+		return nil, err
 	}
-	defer stderr.Close()
+	defer closeRaw(stderr, &err)
 	spec.Stdout, spec.Stderr = stdout, stderr
 	return RunToExit(ctx, t.Driver, spec)
 }

@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -26,13 +23,11 @@ const workloadExitMarker = "isobench-workload-exit"
 // when the host CPU is read. The newline first puts the marker at a line's start.
 const meteredWrapper = `"$@"; s=$?; printf '\n` + workloadExitMarker + ` %d\n' "$s" >&2; exec sleep 3600`
 
-// Metered is the outcome of RunMetered: the workload's output and exit status, and the
-// host CPU its container's processes took from just before Start until it ended (CPUOK
-// false when the accounting could not be read; the reason is logged).
+// Metered is the outcome of RunMetered: the workload's output, and the host CPU its
+// container's processes took from just before Start until it ended.
 type Metered struct {
 	Stdout, Stderr []byte
-	CPU            hostcpu.Usage
-	CPUOK          bool
+	CPU            HostCPU
 }
 
 // RunMetered runs spec's workload to its end, like RunToExitSaved (name.stdout and
@@ -40,16 +35,16 @@ type Metered struct {
 // the runtime started for it before they are gone. The image needs sh and sleep. limit
 // bounds the workload; a non-zero exit is an error carrying the end of its stderr.
 func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, limit time.Duration) (res *Metered, err error) {
-	stdoutFile, err := os.Create(filepath.Join(t.RawDir, name+".stdout"))
+	stdoutFile, err := t.createRaw(name + ".stdout")
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
+		return nil, err
 	}
-	defer closeKept(stdoutFile, &err)
-	stderrFile, err := os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	defer closeRaw(stdoutFile, &err)
+	stderrFile, err := t.createRaw(name + ".stderr")
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", err)
+		return nil, err
 	}
-	defer closeKept(stderrFile, &err)
+	defer closeRaw(stderrFile, &err)
 	stdout, stderr := &FirstByteBuffer{}, NewLineWatch()
 	spec.Stdout, spec.Stderr = io.MultiWriter(stdout, stdoutFile), io.MultiWriter(stderr, stderrFile)
 	spec.Args = append([]string{"sh", "-c", meteredWrapper, "sh"}, spec.Args...)
@@ -93,7 +88,7 @@ func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, l
 	case err := <-ended:
 		return fail("wait", err)
 	}
-	u, ok := meter.Stop(ctx)
+	cpu := meter.Stop(ctx)
 	code, err := exitStatus(stderr.Bytes())
 	if err != nil {
 		return fail("wait", err)
@@ -101,7 +96,7 @@ func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, l
 	if code != 0 {
 		return fail("workload", fmt.Errorf("exited with status %d", code))
 	}
-	return &Metered{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), CPU: u, CPUOK: ok}, nil
+	return &Metered{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), CPU: cpu}, nil
 }
 
 // exitStatus reads the workload's status from the wrapper's exit line.
@@ -118,12 +113,4 @@ func exitStatus(stderr []byte) (int, error) {
 		}
 	}
 	return 0, errors.New("no workload exit line in the output")
-}
-
-// closeKept closes a raw output file; failing to keep it fails the run unless it failed
-// already.
-func closeKept(f *os.File, errp *error) {
-	if err := f.Close(); err != nil && *errp == nil {
-		*errp = fmt.Errorf("keeping raw output %s: %w", f.Name(), err)
-	}
 }

@@ -9,8 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +28,7 @@ type Output interface {
 // output kept in the trial's raw directory.
 type ServerContainer struct {
 	runtime.Container
-	rawDir string
+	trial  *Trial
 	stdout io.Writer
 	stderr Output
 	name   string
@@ -49,7 +47,7 @@ func NewServerContainer(ctx context.Context, t *Trial, name string, spec runtime
 	if err != nil {
 		return nil, fmt.Errorf("preparing the container: %w", err)
 	}
-	return &ServerContainer{Container: c, rawDir: t.RawDir, stdout: stdout, stderr: stderr, name: name}, nil
+	return &ServerContainer{Container: c, trial: t, stdout: stdout, stderr: stderr, name: name}, nil
 }
 
 // Failed is err at step, carrying the end of the container's stderr.
@@ -82,19 +80,12 @@ func (s *ServerContainer) Remove(ctx context.Context, errp *error) {
 		errs = append(errs, fmt.Errorf("deleting the container: %w", err))
 	}
 	if out, ok := s.stdout.(Output); ok {
-		errs = append(errs, s.keep(".stdout", out.Bytes()))
+		errs = append(errs, s.trial.KeepRaw(s.name+".stdout", out.Bytes()))
 	}
-	errs = append(errs, s.keep(".stderr", s.stderr.Bytes()))
+	errs = append(errs, s.trial.KeepRaw(s.name+".stderr", s.stderr.Bytes()))
 	if err := errors.Join(errs...); err != nil && *errp == nil {
 		*errp = err
 	}
-}
-
-func (s *ServerContainer) keep(suffix string, data []byte) error {
-	if err := os.WriteFile(filepath.Join(s.rawDir, s.name+suffix), data, 0o644); err != nil {
-		return fmt.Errorf("keeping raw output: %w", err)
-	}
-	return nil
 }
 
 // FreeLoopbackPorts picks n distinct ports that nothing listens on at the host's loopback

@@ -92,6 +92,9 @@ func TestBadInputGivesOneLineAndExit2(t *testing.T) {
 		"ambiguous threshold": {[]string{"compare", "--threshold", "5", out, out}, "ambiguous: write 5% (a percentage) or 0.05 (a fraction)"},
 		"negative threshold":  {[]string{"compare", "--threshold", "-5%", out, out}, "negative"},
 		"NaN noise":           {[]string{"report", "--noise", "NaN", out}, `--noise "NaN": not a finite number`},
+		"label without value": {[]string{"run", "--image", imagetest.BusyboxName, "--label", "novalue", "--out", out}, `--label "novalue": give NAME=VALUE`},
+		"built-in label":      {[]string{"run", "--image", imagetest.BusyboxName, "--label", "kernel=6.1", "--out", out}, "kernel is recorded with every run already"},
+		"label given twice":   {[]string{"ab", "/bin/true", "/bin/false", "--label", "x=1", "--label", "x=2", "--out", out}, "x is given twice"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -195,7 +198,7 @@ func TestRunStartupOnEveryOCIRuntime(t *testing.T) {
 	imagetest.Busybox(t)
 	dir := filepath.Join(t.TempDir(), "run")
 	stdout, stderr, code := isobench(t, "run", "--image", imagetest.BusyboxName, "--runtimes", "host,runc,crun,runsc",
-		"--bench", "startup", "--trials", "2", "--warmup", "1", "--out", dir)
+		"--bench", "startup", "--trials", "2", "--warmup", "1", "--out", dir, "--label", "runc-build=test-1", "--label", "note=a b")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -237,6 +240,9 @@ func TestRunStartupOnEveryOCIRuntime(t *testing.T) {
 	}
 	if env.Runtimes["runsc"].Options["platform"] != "ptrace" || env.Runtimes["runc"].SHA256 == "" {
 		t.Errorf("runtime info incomplete: %+v", env.Runtimes)
+	}
+	if len(env.Labels) != 2 || env.Labels["runc-build"] != "test-1" || env.Labels["note"] != "a b" {
+		t.Errorf("labels recorded %v, want runc-build=test-1 and note=a b", env.Labels)
 	}
 	assertHostClean(t)
 }

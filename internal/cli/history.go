@@ -78,26 +78,11 @@ its samples in the history. A run is known by its run id and the digest of its f
 adding it again changes nothing; a different run under the same id is refused.`,
 		Example: `  isobench history add runs/20250102T030405-1a2b3c4d
   isobench history add runs/* --label branch=main`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return badInput("history add needs at least one run directory: isobench history add RUN_DIR...")
-			}
-			return nil
-		},
+		Args: atLeastOneArg("history add needs at least one run directory: isobench history add RUN_DIR..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lm := map[string]string{}
-			for _, l := range labels {
-				k, v, ok := strings.Cut(l, "=")
-				if !ok || k == "" {
-					return badInput("--label %q: give NAME=VALUE, for example --label branch=main", l)
-				}
-				if err := history.CheckLabel(k, v); err != nil {
-					return badInput("--label %q: %v", l, err)
-				}
-				if _, builtin := history.BuiltinLabels()[k]; builtin {
-					return badInput("--label %q: %s is recorded with every run already; choose another name", l, k)
-				}
-				lm[k] = v
+			lm, err := parseLabels(labels)
+			if err != nil {
+				return err
 			}
 			s, err := openDB(cmd)
 			if err != nil {
@@ -137,7 +122,7 @@ adding it again changes nothing; a different run under the same id is refused.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&labels, "label", nil, "NAME=VALUE stored with the runs, for history report --by NAME (repeatable)")
+	cmd.Flags().StringArrayVar(&labels, "label", nil, "NAME=VALUE stored with the runs beside those the runs recorded, for history report --by NAME (repeatable)")
 	return cmd
 }
 
@@ -282,12 +267,7 @@ func newHistoryRemove(openDB storeOpener) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove RUN_ID...",
 		Short: "Forget stored runs",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return badInput("history remove needs run ids (see isobench history list)")
-			}
-			return nil
-		},
+		Args:  atLeastOneArg("history remove needs run ids (see isobench history list)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openDB(cmd)
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/isobench/isobench/internal/history/historytest"
 	"github.com/isobench/isobench/internal/history/pgtest"
+	"github.com/isobench/isobench/internal/report/fixture"
 )
 
 // The 30-run synthetic history through the command line: added once, re-added without
@@ -98,5 +99,38 @@ func TestHistoryOnPostgres(t *testing.T) {
 	_, errOut, code = isobenchHome(t, home, "history", "list", "--db", "postgres://nobody@/none?host=/nonexistent&connect_timeout=2")
 	if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 		t.Errorf("unreachable server: exit %d\n%s", code, errOut)
+	}
+}
+
+// Labels `isobench run --label` recorded go into the history with the run, and history
+// report orders by them.
+func TestHistoryKeepsRecordedLabels(t *testing.T) {
+	home := t.TempDir()
+	var dirs []string
+	for i, commit := range []string{"aaa", "aaa", "bbb"} {
+		spec := fixture.Default("alpha", uint64(i+1))
+		spec.RunID, spec.Start = historytest.RunID(i), historytest.Start(i)
+		spec.Labels = map[string]string{"runc-commit": commit}
+		dir := filepath.Join(t.TempDir(), spec.RunID)
+		if _, err := fixture.Write(dir, spec); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	out, errOut, code := isobenchHome(t, home, append([]string{"history", "add", "--label", "branch=main"}, dirs...)...)
+	if code != 0 {
+		t.Fatalf("history add: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = isobenchHome(t, home, "history", "list")
+	if !strings.Contains(out, "branch=main,runc-commit=aaa") || !strings.Contains(out, "branch=main,runc-commit=bbb") {
+		t.Errorf("history list does not show the recorded labels:\n%s", out)
+	}
+	out, errOut, code = isobenchHome(t, home, "history", "report", "--out", t.TempDir(), "--by", "runc-commit", "--bench", "startup")
+	if code != 0 || !strings.HasPrefix(out, "3 runs, 8 series, 0 change point(s)") {
+		t.Errorf("--by runc-commit: exit %d\n%s%s", code, out, errOut)
+	}
+	_, errOut, code = isobenchHome(t, home, "history", "add", "--label", "runc-commit=ccc", dirs[0])
+	if code != 2 || !strings.Contains(errOut, "recorded label runc-commit=aaa") {
+		t.Errorf("a --label changing a recorded one: exit %d, want 2 naming it:\n%s", code, errOut)
 	}
 }

@@ -230,12 +230,7 @@ image, only the name goes; otherwise the image, its blobs and its unpacked root 
 Each removal prints exactly which of these it removed.`,
 		Example: `  isobench image rm busybox
   isobench image rm 3f2a9c`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return badInput("image rm needs an image name: see `isobench image ls`")
-			}
-			return nil
-		},
+		Args: atLeastOneArg("image rm needs an image name: see `isobench image ls`"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			store, err := openImageStore()
 			if err != nil {

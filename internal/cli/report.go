@@ -34,12 +34,7 @@ after the tables.`,
 		Example: `  isobench report runs/latest
   isobench report runs/host-a runs/host-b --out paper/results
   isobench report runs/latest --baseline runc --format csv`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return badInput("report needs at least one run directory: isobench report RUN_DIR...")
-			}
-			return nil
-		},
+		Args: atLeastOneArg("report needs at least one run directory: isobench report RUN_DIR..."),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			noiseCV, err := parseFraction(noise)
 			if err != nil {

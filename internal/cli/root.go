@@ -29,6 +29,17 @@ func badInput(format string, args ...any) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
 }
 
+// atLeastOneArg refuses a command line without arguments as bad input, saying why:
+// what to give.
+func atLeastOneArg(why string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return badInput("%s", why)
+		}
+		return nil
+	}
+}
+
 // globalFlags are shared by all commands.
 type globalFlags struct {
 	home   string

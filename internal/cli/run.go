@@ -32,6 +32,7 @@ type runFlags struct {
 	untilPrecision          string
 	maxTrials               int
 	maxTime                 time.Duration
+	labels                  []string
 }
 
 // add defines the flags on f.
@@ -47,6 +48,7 @@ func (rf *runFlags) add(f *pflag.FlagSet) {
 	f.StringVar(&rf.untilPrecision, "until-precision", "", "add interleaved rounds until every series' median is known to within this, like 2% (see docs/results.md, stopping)")
 	f.IntVar(&rf.maxTrials, "max-trials", 0, fmt.Sprintf("with --until-precision: most measured trials per runtime and benchmark (default %d)", runner.DefaultMaxTrials))
 	f.DurationVar(&rf.maxTime, "max-time", 0, "with --until-precision: most time the measured rounds of one benchmark may take, like 20m (default no limit)")
+	f.StringArrayVar(&rf.labels, "label", nil, "NAME=VALUE recorded in the run, for isobench history report --by NAME, e.g. runc-commit=1a2b3c (repeatable)")
 }
 
 // shortDuration prints 10m rather than 10m0s.
@@ -70,10 +72,14 @@ func (rf *runFlags) options(cmd *cobra.Command) (runner.Options, error) {
 	if err != nil {
 		return runner.Options{}, badInput("--memory-budget: %v", err)
 	}
+	labels, err := parseLabels(rf.labels)
+	if err != nil {
+		return runner.Options{}, err
+	}
 	opts := runner.Options{
 		Benches: splitList(rf.benches), Trials: rf.trials, Warmup: rf.warmup, OutDir: rf.out,
 		Quick: rf.quick, Timeout: rf.timeout, MemoryBudget: budget, Image: rf.imageName, Config: cfg, Home: home(),
-		Log: cmd.ErrOrStderr(), Progress: term.IsTerminal(int(os.Stderr.Fd())),
+		Log: cmd.ErrOrStderr(), Progress: term.IsTerminal(int(os.Stderr.Fd())), Labels: labels,
 	}
 	switch {
 	case rf.untilPrecision != "":

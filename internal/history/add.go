@@ -34,7 +34,8 @@ type AddResult struct {
 	Series int
 }
 
-// CheckLabel accepts a label name and value given with `history add --label`.
+// CheckLabel accepts a label name and value given with `isobench run --label` or
+// `history add --label`.
 func CheckLabel(name, value string) error {
 	if err := checkName("label", name); err != nil {
 		return err
@@ -42,15 +43,36 @@ func CheckLabel(name, value string) error {
 	return checkText("label value", value, maxNameLen)
 }
 
-// Add puts a run and its labels into the history in one transaction. The same run
-// (id and content digest) added again changes nothing; the same id with other content
-// or other labels is a ConflictError.
-func (s *Store) Add(ctx context.Context, run *Run, labels map[string]string) (AddResult, error) {
+// checkRunLabel accepts a label a run recorded: a valid one that does not take the name
+// of a label every run has.
+func checkRunLabel(name, value string) error {
+	if err := CheckLabel(name, value); err != nil {
+		return err
+	}
+	if _, builtin := builtinLabels[name]; builtin {
+		return fmt.Errorf("label %q takes the name of a label every run has", name)
+	}
+	return nil
+}
+
+// Add puts a run into the history in one transaction, with the labels the run recorded
+// and those given here (a name in both must have one value). The same run (id and
+// content digest) added again changes nothing; the same id with other content or other
+// labels is a ConflictError.
+func (s *Store) Add(ctx context.Context, run *Run, given map[string]string) (AddResult, error) {
 	res := AddResult{RunID: run.ID, Series: len(run.Series)}
-	for k, v := range labels {
-		if err := CheckLabel(k, v); err != nil {
+	labels := maps.Clone(run.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range given {
+		if err := checkRunLabel(k, v); err != nil {
 			return res, err
 		}
+		if recorded, ok := labels[k]; ok && recorded != v {
+			return res, refuse(run.Dir, "the run recorded label %s=%s; --label %s=%s would change it", k, recorded, k, v)
+		}
+		labels[k] = v
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

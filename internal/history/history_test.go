@@ -398,3 +398,70 @@ func TestSeriesKeyedAsResults(t *testing.T) {
 		}
 	})
 }
+
+// Labels a run recorded (isobench run --label) go into the history with it, beside those
+// given to add; a given label may not change a recorded one, and a recorded label must be
+// printable and may not take a built-in label's name.
+func TestRecordedLabelsGoIntoTheHistory(t *testing.T) {
+	runDir := func(t *testing.T, labels map[string]string) string {
+		dir := filepath.Join(t.TempDir(), "run")
+		spec := fixture.Default("alpha", 1)
+		spec.Labels = labels
+		if _, err := fixture.Write(dir, spec); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	dir := runDir(t, map[string]string{"runc-commit": "1a2b3c"})
+	backends(t, func(t *testing.T, target string) {
+		ctx := context.Background()
+		s := open(t, target)
+		run, err := history.ReadRun(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := s.Add(ctx, run, map[string]string{"branch": "main"}); err != nil || !res.Added {
+			t.Fatalf("add: %+v, %v", res, err)
+		}
+		runs, err := s.Runs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 1 || runs[0].Labels["runc-commit"] != "1a2b3c" || runs[0].Labels["branch"] != "main" || len(runs[0].Labels) != 2 {
+			t.Fatalf("stored labels %+v, want the recorded runc-commit and the given branch", runs)
+		}
+		if res, err := s.Add(ctx, run, map[string]string{"branch": "main", "runc-commit": "1a2b3c"}); err != nil || res.Added {
+			t.Errorf("re-add naming the recorded label again: %+v, %v; want unchanged", res, err)
+		}
+		if _, err := s.Add(ctx, run, map[string]string{"branch": "main", "runc-commit": "ffffff"}); err == nil || !history.IsInputError(err) ||
+			!strings.Contains(err.Error(), "recorded label runc-commit=1a2b3c") {
+			t.Errorf("a given label changing a recorded one: %v, want an input error naming it", err)
+		}
+		points, err := s.Points(ctx, history.Filter{Benchmarks: []string{"startup"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		courses, _, err := history.Courses(runs, points, "runc-commit", changepoint.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range courses {
+			if len(c.Points) != 1 || c.Points[0].Label != "1a2b3c" {
+				t.Errorf("%s %s by runc-commit: %+v", c.Runtime, c.Title(), c.Points)
+			}
+		}
+	})
+	for name, labels := range map[string]map[string]string{
+		"a built-in label's name": {"kernel": "6.1"},
+		"a control character":     {"runc-commit": "1a\x1b[2J"},
+		"a separator in the name": {"a=b": "c"},
+		"an overlong value":       {"note": strings.Repeat("x", 300)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := history.ReadRun(runDir(t, labels))
+			if err == nil || !history.IsInputError(err) {
+				t.Fatalf("err = %v, want the run refused as input", err)
+			}
+		})
+	}
+}

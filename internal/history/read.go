@@ -65,6 +65,8 @@ type Run struct {
 	EnvJSON  []byte
 	Series   []Point
 	Failures int
+	// Labels are those `isobench run --label` recorded in environment.json.
+	Labels map[string]string
 }
 
 // ReadRun reads and checks a run directory: every file is opened without following
@@ -110,8 +112,14 @@ func ReadRun(dir string) (*Run, error) {
 			return nil, refuse(abs, "%s: %v", results.EnvironmentFile, err)
 		}
 	}
+	for name, value := range env.Labels {
+		if err := checkRunLabel(name, value); err != nil {
+			return nil, refuse(abs, "%s: %v", results.EnvironmentFile, err)
+		}
+	}
 	run.ID = env.RunID
 	run.EnvJSON = envBytes
+	run.Labels = env.Labels
 
 	byKey := map[results.SeriesKey]*Point{}
 	f, err := openNoFollow(abs, results.SamplesFile, maxSamplesBytes)

@@ -1,6 +1,7 @@
 // Package httpload is isobench's HTTP load generator (vegeta's library): a fixed number
 // of requests in flight against one URL, and a start-up probe that waits for the first
-// 200 response. Every benchmark that loads a web server uses it.
+// 200 response, with what every benchmark that loads a web server shares: its settings,
+// the site of files it serves, and the load of each file with its host CPU cost.
 package httpload
 
 import (
@@ -164,8 +165,11 @@ func WriteReport(path string, m *vegeta.Metrics) error {
 	if err != nil {
 		return fmt.Errorf("keeping raw output: %w", err)
 	}
-	defer f.Close()
-	if err := vegeta.NewJSONReporter(m).Report(f); err != nil {
+	err = vegeta.NewJSONReporter(m).Report(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -74,6 +74,11 @@ type Row struct {
 // IsBaseline tells whether the row is its own baseline.
 func (r Row) IsBaseline() bool { return r.Runtime == r.Baseline }
 
+// Key is the series the row summarises.
+func (r Row) Key() results.SeriesKey {
+	return results.SeriesKey{Host: r.Host, Runtime: r.Runtime, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}
+}
+
 // Notes are the row's warnings in words.
 func (r Row) Notes() string {
 	var notes []string
@@ -173,7 +178,7 @@ func Analyze(ctx context.Context, d *results.Dataset, opts Options) (*Analysis, 
 		r.Summary = stats.SummarizeSorted(r.Values)
 		r.Noisy = r.Summary.N >= MinNoiseN && stats.Noisy(r.Summary, opts.noiseCV())
 		r.Ratio, r.RatioCI = math.NaN(), stats.CoveredInterval{Interval: stats.Interval{Lo: math.NaN(), Hi: math.NaN()}}
-		base := d.Series[results.SeriesKey{Host: r.Host, Runtime: r.Baseline, Benchmark: r.Benchmark, Metric: r.Metric, Params: r.Params}]
+		base := d.Series[r.Key().WithRuntime(r.Baseline)]
 		var baseValues []float64
 		if base != nil {
 			baseValues, _ = plausibleValues(base)

@@ -6,13 +6,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/stats"
 )
-
-// OCIRuntimeOption is the runtime option an engine profile uses to name the OCI runtime it
-// drives (runtime.OptionOCIRuntime), so that its headline can be set against that
-// runtime's own.
-const OCIRuntimeOption = "oci_runtime"
 
 // EngineOverhead is what an engine adds to the start-up of the OCI runtime it drives:
 // the Hodges-Lehmann shift from the bare runtime's start-up to the engine's, with the
@@ -28,10 +25,9 @@ type EngineOverhead struct {
 
 // engineOverheads pairs every engine profile of a host with its bare runtime.
 func (a *Analysis) engineOverheads() []EngineOverhead {
-	index := map[string]*Row{}
+	index := map[results.SeriesKey]*Row{}
 	for i := range a.Rows {
-		r := &a.Rows[i]
-		index[r.Host+"\x00"+r.Runtime+"\x00"+r.Benchmark+"\x00"+r.Metric+"\x00"+r.Params] = r
+		index[a.Rows[i].Key()] = &a.Rows[i]
 	}
 	var out []EngineOverhead
 	for _, h := range a.Hosts {
@@ -39,7 +35,7 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 			continue
 		}
 		for engine, info := range h.Env.Runtimes {
-			bare := info.Options[OCIRuntimeOption]
+			bare := info.Options[runtime.OptionOCIRuntime]
 			if bare == "" || bare == engine {
 				continue
 			}
@@ -50,8 +46,8 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 					continue
 				}
 				m := mi.Name
-				er := index[h.Host+"\x00"+engine+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
-				br := index[h.Host+"\x00"+bare+"\x00"+mi.Benchmark+"\x00"+m+"\x00"]
+				headline := results.SeriesKey{Host: h.Host, Benchmark: mi.Benchmark, Metric: m}
+				er, br := index[headline.WithRuntime(engine)], index[headline.WithRuntime(bare)]
 				if er == nil || br == nil {
 					continue
 				}

@@ -46,12 +46,31 @@ func (f Figure) Draw(c draw.Canvas) {
 	c = draw.Crop(c, vg.Points(10), -vg.Points(6), 0, 0)
 	switch {
 	case len(f.Legend) == 0:
-		f.Plot.Draw(c)
+		drawPlot(f.Plot, c)
 	case f.LegendBelow:
 		f.drawBelow(c)
 	default:
 		f.drawRight(c)
 	}
+}
+
+// drawPlot draws p onto c. gonum reserves room for a centred x label as though it stood
+// at the arithmetic middle of the range, which on a log axis lies far to the right: the
+// plot then ends short of its canvas. On a log axis the label is set here instead,
+// centred under the data as gonum would draw it.
+func drawPlot(p *plot.Plot, c draw.Canvas) {
+	label := p.X.Label
+	if _, isLog := p.X.Scale.(plot.LogScale); !isLog || label.Text == "" || label.Position != draw.PosCenter {
+		p.Draw(c)
+		return
+	}
+	unlabelled := *p
+	unlabelled.X.Label.Text = ""
+	above := draw.Crop(c, 0, 0, label.TextStyle.Height(label.Text)+label.Padding, 0)
+	unlabelled.Draw(above)
+	data := unlabelled.DataCanvas(above)
+	x := data.Center().X
+	c.FillText(label.TextStyle, vg.Point{X: x, Y: c.Min.Y + label.TextStyle.FontExtents().Descent}, label.Text)
 }
 
 func (f Figure) drawRight(c draw.Canvas) {
@@ -67,7 +86,7 @@ func (f Figure) drawRight(c draw.Canvas) {
 	if maxW := c.Size().X * 0.3; w > maxW {
 		w = maxW
 	}
-	f.Plot.Draw(draw.Crop(c, 0, -w, 0, 0))
+	drawPlot(f.Plot, draw.Crop(c, 0, -w, 0, 0))
 	l.Draw(draw.Crop(c, c.Size().X-w+vg.Points(8), 0, 0, -vg.Points(24)))
 }
 
@@ -97,7 +116,7 @@ func (f Figure) drawBelow(c draw.Canvas) {
 		x += w + gap
 	}
 	stripH := rowH*vg.Length(row+1) + vg.Points(4)
-	f.Plot.Draw(draw.Crop(c, 0, 0, stripH, 0))
+	drawPlot(f.Plot, draw.Crop(c, 0, 0, stripH, 0))
 	for _, it := range items {
 		y := c.Min.Y + stripH - vg.Points(2) - rowH*vg.Length(it.row+1)
 		thumb := draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{

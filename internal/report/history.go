@@ -122,9 +122,11 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 	if err := makeDir(outDir); err != nil {
 		return HistorySummary{}, err
 	}
-	if err := makeDir(chartDir); err != nil {
-		return HistorySummary{}, err
+	owned, err := openOwnedCharts(chartDir, historyChartList)
+	if err != nil {
+		return HistorySummary{}, fmt.Errorf("history report directory: %w", err)
 	}
+	defer owned.Close()
 	groups := groupCourses(courses)
 	used := map[string]int{}
 	newID := func(key string) string {
@@ -142,6 +144,9 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		fig, err := historyFigure(g, opts.By)
 		if err != nil {
 			return historyChart{}, fmt.Errorf("chart %s: %w", id, err)
+		}
+		if err := owned.claim(id); err != nil {
+			return historyChart{}, err
 		}
 		svg, err := RenderFigure(fig, chartDir, id)
 		if err != nil {
@@ -201,6 +206,9 @@ func WriteHistory(ctx context.Context, runs []history.RunInfo, courses []history
 		return nil
 	}); err != nil {
 		return HistorySummary{}, err
+	}
+	if err := owned.finish(); err != nil {
+		return HistorySummary{}, fmt.Errorf("removing the charts of the earlier history report: %w", err)
 	}
 	return sum, nil
 }
@@ -430,7 +438,7 @@ var historyTemplate = template.Must(template.New("history").Funcs(template.FuncM
 	"better": func(b results.Better) string {
 		return string(b)
 	},
-	"labels": func(m map[string]string) string { return formatKV(m) },
+	"labels": formatKV,
 	// A run's directory on this machine, where its report and samples are.
 	"runURL": func(dir string) template.URL {
 		return template.URL((&url.URL{Scheme: "file", Path: dir}).String())
@@ -479,6 +487,7 @@ At this level about {{pct .FalseAlarms}} false alarm(s) are expected by chance a
 </body></html>
 `))
 
+// formatKV is "k=v, k=v" sorted by key.
 func formatKV(m map[string]string) string {
 	var kv []string
 	for k, v := range m {

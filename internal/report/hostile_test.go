@@ -151,6 +151,7 @@ func TestMarkupInNamesStaysText(t *testing.T) {
 	spec := fixture.Default("alpha", 1)
 	spec.Runtimes[1].Name = `<script>alert("rt")</script>`
 	spec.Metrics[0].Unit = `<img src=x onerror=alert(1)>`
+	spec.Labels = map[string]string{"runc-commit": "1a2b3c", "note": `<script>alert("label")</script>`}
 	run := writeFixture(t, spec)
 	sum, err := Write(context.Background(), []string{run}, t.TempDir(), Options{})
 	if err != nil {
@@ -164,10 +165,18 @@ func TestMarkupInNamesStaysText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, raw := range []string{`<script>alert("rt")`, `<img src=x onerror`} {
+		for _, raw := range []string{`<script>alert("rt")`, `<img src=x onerror`, `<script>alert("label")`} {
 			if strings.Contains(string(b), raw) {
 				t.Errorf("%s holds %q as markup", filepath.Base(p), raw)
 			}
 		}
+	}
+	// The run's labels are shown with its environment, as text.
+	page, err := os.ReadFile(sum.HTML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "<td data-labels>note=&lt;script&gt;alert(&#34;label&#34;)&lt;/script&gt;, runc-commit=1a2b3c</td>") {
+		t.Errorf("%s does not show the run's labels as text", sum.HTML)
 	}
 }

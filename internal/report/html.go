@@ -27,14 +27,7 @@ var pageTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"gib": func(b uint64) string {
 		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
 	},
-	"options": func(m map[string]string) string {
-		var kv []string
-		for k, v := range m {
-			kv = append(kv, k+"="+v)
-		}
-		sort.Strings(kv)
-		return strings.Join(kv, ", ")
-	},
+	"options": formatKV,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -98,6 +91,7 @@ ratios are medians divided by the baseline's median, with the interval of the Ma
 <tr><th>load at start</th><td>{{.Host.LoadAvg1}}</td></tr>
 <tr><th>image</th><td>{{.Image.Name}} {{.Image.Digest}}</td></tr>
 <tr><th>isobench</th><td>{{.Isobench.Version}} {{.Isobench.Commit}} {{.Isobench.Go}}</td></tr>
+{{if .Labels}}<tr><th>labels</th><td data-labels>{{options .Labels}}</td></tr>{{end}}
 </table>
 <table><tr><th>runtime</th><th>class</th><th>driver</th><th>version</th><th>binary</th><th>options (platform, ...)</th></tr>
 {{range $name, $rt := .Runtimes}}<tr{{if $rt.Emulated}} class="emulated"{{end}}><td>{{$name}}</td><td>{{$rt.Class}}</td><td>{{$rt.Driver}}</td><td>{{orDash $rt.Version}}</td><td>{{orDash $rt.Binary}}</td><td>{{options $rt.Options}}{{if $rt.Emulated}} emulated, not comparable{{end}}</td></tr>

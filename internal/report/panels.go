@@ -218,19 +218,8 @@ func (a *Analysis) startupFigure(p Panel) (Figure, error) {
 		ln.Color, ln.Width = color.White, vg.Points(1.6)
 		pl.Add(ln)
 	}
-	if len(cutLabels.XYs) > 0 {
-		l, err := plotter.NewLabels(cutLabels)
-		if err != nil {
-			return Figure{}, err
-		}
-		for i := range l.TextStyle {
-			l.TextStyle[i].XAlign = -1 // right-aligned at the axis end
-			l.TextStyle[i].YAlign = -0.5
-			l.TextStyle[i].Font.Size = font.Length(8)
-			l.TextStyle[i].Color = color.Black
-		}
-		l.Offset = vg.Point{X: -vg.Points(2)}
-		pl.Add(l)
+	if err := addCutLabels(pl, cutLabels); err != nil {
+		return Figure{}, err
 	}
 	pl.NominalY(labels...)
 	pl.X.Min, pl.X.Max = 0, limit
@@ -326,18 +315,8 @@ func relativeFigure(p Panel) (Figure, error) {
 		eb.CapWidth = vg.Points(5)
 		pl.Add(eb)
 	}
-	if len(cut.XYs) > 0 {
-		lb, err := plotter.NewLabels(cut)
-		if err != nil {
-			return Figure{}, err
-		}
-		for i := range lb.TextStyle {
-			lb.TextStyle[i].XAlign, lb.TextStyle[i].YAlign = -1, -0.5
-			lb.TextStyle[i].Font.Size = font.Length(8)
-			lb.TextStyle[i].Color = color.Black
-		}
-		lb.Offset = vg.Point{X: -vg.Points(2)}
-		pl.Add(lb)
+	if err := addCutLabels(pl, cut); err != nil {
+		return Figure{}, err
 	}
 	ref, err := plotter.NewLine(plotter.XYs{{X: 100, Y: -0.5}, {X: 100, Y: float64(n) - 0.5}})
 	if err != nil {
@@ -551,4 +530,23 @@ func (a *Analysis) panelSpecs(panels []Panel) []chartSpec {
 		specs = append(specs, spec)
 	}
 	return specs
+}
+
+// addCutLabels writes the values of bars cut at the axis end, right-aligned against it.
+func addCutLabels(pl *plot.Plot, cut plotter.XYLabels) error {
+	if len(cut.XYs) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLabels(cut)
+	if err != nil {
+		return err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].XAlign, l.TextStyle[i].YAlign = -1, -0.5
+		l.TextStyle[i].Font.Size = font.Length(8)
+		l.TextStyle[i].Color = color.Black
+	}
+	l.Offset = vg.Point{X: -vg.Points(2)}
+	pl.Add(l)
+	return nil
 }

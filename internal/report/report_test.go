@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"image"
 	"image/png"
 	"math"
 	"os"
@@ -205,7 +206,7 @@ func TestWriteFilesAndMultiHost(t *testing.T) {
 	}
 }
 
-func nonWhitePixels(t testing.TB, path string) int {
+func decodePNG(t testing.TB, path string) image.Image {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -216,6 +217,12 @@ func nonWhitePixels(t testing.TB, path string) int {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+	return img
+}
+
+func nonWhitePixels(t testing.TB, path string) int {
+	t.Helper()
+	img := decodePNG(t, path)
 	n := 0
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y++ {

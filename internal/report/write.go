@@ -33,7 +33,8 @@ type Summary struct {
 }
 
 // Write reads the run directories and writes report.html, report.csv, report.md and
-// charts/<id>.png|svg into outDir (made if missing).
+// charts/<id>.png|svg into outDir (made if missing). Charts an earlier report wrote
+// there and this one does not draw are removed.
 func Write(ctx context.Context, runDirs []string, outDir string, opts Options) (Summary, error) {
 	a, err := Load(ctx, runDirs, opts)
 	if err != nil {
@@ -49,7 +50,20 @@ func WriteAnalysis(ctx context.Context, a *Analysis, outDir string) (Summary, er
 	}
 	sum := Summary{Dir: outDir, HTML: filepath.Join(outDir, HTMLFile), CSV: filepath.Join(outDir, CSVFile),
 		Markdown: filepath.Join(outDir, MarkdownFile), Series: len(a.Rows), Samples: a.Samples, Warnings: a.Warnings, Analysis: a}
-	charts, err := renderCharts(ctx, a.chartSpecs(), filepath.Join(outDir, ChartsDir))
+	specs := a.chartSpecs()
+	owned, err := openOwnedCharts(filepath.Join(outDir, ChartsDir), reportChartList)
+	if err != nil {
+		return Summary{}, fmt.Errorf("report directory: %w", err)
+	}
+	defer owned.Close()
+	ids := make([]string, len(specs))
+	for i, s := range specs {
+		ids[i] = s.ID
+	}
+	if err := owned.claim(ids...); err != nil {
+		return Summary{}, err
+	}
+	charts, err := renderCharts(ctx, specs, filepath.Join(outDir, ChartsDir))
 	if err != nil {
 		return Summary{}, err
 	}
@@ -65,6 +79,9 @@ func WriteAnalysis(ctx context.Context, a *Analysis, outDir string) (Summary, er
 	}
 	if err := writeFile(sum.HTML, func(w io.Writer) error { return HTML(w, a, charts) }); err != nil {
 		return Summary{}, err
+	}
+	if err := owned.finish(); err != nil {
+		return Summary{}, fmt.Errorf("removing the charts of the earlier report: %w", err)
 	}
 	return sum, nil
 }

@@ -63,28 +63,48 @@ func IsInputError(err error) bool {
 // stays bounded whatever the file size. A last line cut short (no newline and not
 // valid JSON) is skipped with a warning; any other damage is an error.
 func ReadSamples(path string, fn func(Sample) error) (Warnings, error) {
-	return readJSONL(path, sampleDecoder(path, fn))
+	return readJSONL(path, recordDecoder(path, fn))
 }
 
 // ReadSamplesFrom is ReadSamples over a reader already open (a file opened without
 // following symlinks, say); name is used in messages.
 func ReadSamplesFrom(r io.Reader, name string, fn func(Sample) error) (Warnings, error) {
-	return readJSONLFrom(r, name, sampleDecoder(name, fn))
+	return readJSONLFrom(r, name, recordDecoder(name, fn))
 }
 
-func sampleDecoder(path string, fn func(Sample) error) func([]byte, int) (bool, error) {
+// record is a line of samples.jsonl or failures.jsonl.
+type record interface {
+	schemaVersion() int
+	// lacks says what the record lacks that every one of its kind has, or "".
+	lacks() string
+}
+
+func (s Sample) schemaVersion() int  { return s.SchemaVersion }
+func (f Failure) schemaVersion() int { return f.SchemaVersion }
+func (f Failure) lacks() string      { return "" }
+
+func (s Sample) lacks() string {
+	if s.Metric == "" || s.Runtime == "" {
+		return "record has no metric or runtime"
+	}
+	return ""
+}
+
+// recordDecoder decodes a line into a T, refuses a record of another schema version or
+// one that lacks what it must have, and hands it to fn.
+func recordDecoder[T record](path string, fn func(T) error) func([]byte, int) (bool, error) {
 	return func(line []byte, lineNo int) (bool, error) {
-		var s Sample
-		if err := json.Unmarshal(line, &s); err != nil {
+		var r T
+		if err := json.Unmarshal(line, &r); err != nil {
 			return false, err
 		}
-		if err := checkVersion(path, lineNo, s.SchemaVersion); err != nil {
+		if err := checkVersion(path, lineNo, r.schemaVersion()); err != nil {
 			return true, err
 		}
-		if s.Metric == "" || s.Runtime == "" {
-			return true, &NotResultsError{Path: path, Line: lineNo, Reason: "record has no metric or runtime"}
+		if why := r.lacks(); why != "" {
+			return true, &NotResultsError{Path: path, Line: lineNo, Reason: why}
 		}
-		return true, fn(s)
+		return true, fn(r)
 	}
 }
 
@@ -93,25 +113,12 @@ func ReadFailures(path string, fn func(Failure) error) (Warnings, error) {
 	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	return readJSONL(path, failureDecoder(path, fn))
+	return readJSONL(path, recordDecoder(path, fn))
 }
 
 // ReadFailuresFrom is ReadFailures over a reader already open; name is used in messages.
 func ReadFailuresFrom(r io.Reader, name string, fn func(Failure) error) (Warnings, error) {
-	return readJSONLFrom(r, name, failureDecoder(name, fn))
-}
-
-func failureDecoder(path string, fn func(Failure) error) func([]byte, int) (bool, error) {
-	return func(line []byte, lineNo int) (bool, error) {
-		var f Failure
-		if err := json.Unmarshal(line, &f); err != nil {
-			return false, err
-		}
-		if err := checkVersion(path, lineNo, f.SchemaVersion); err != nil {
-			return true, err
-		}
-		return true, fn(f)
-	}
+	return readJSONLFrom(r, name, recordDecoder(name, fn))
 }
 
 // ReadEnvironment reads dir's environment.json. A missing file is an error that

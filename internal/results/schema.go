@@ -79,6 +79,9 @@ type Environment struct {
 	Interrupted bool         `json:"interrupted,omitempty"`
 	// Stopping is present when the run stopped each runtime by a rule (--until-precision).
 	Stopping *Stopping `json:"stopping,omitempty"`
+	// Labels are what the user named the run by (`isobench run --label runc=1.2.0`), for
+	// `history report --by`.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // HostFacts are the properties of the host that skew results.

@@ -75,6 +75,7 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		Baseline:   opts.Baseline,
 		Benchmarks: opts.Benches,
 		Metrics:    bench.Declared(opts.Benches),
+		Labels:     opts.Labels,
 	}
 	for _, r := range p.runtimes {
 		env.Runtimes[r.profile.Name] = runtimeInfo(r)

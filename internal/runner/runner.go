@@ -46,6 +46,8 @@ type Options struct {
 	MemoryBudget uint64
 	// Progress draws a progress bar instead of log lines (on a terminal).
 	Progress bool
+	// Labels are recorded in environment.json as the user gave them.
+	Labels map[string]string
 	// BenchmarkDone, when set, is called after each benchmark's last trial, with every
 	// sample of it in the run directory dir: the CLI writes the report so far.
 	BenchmarkDone func(ctx context.Context, dir, bench string)

@@ -27,8 +27,11 @@ func execute(t *testing.T, ctx context.Context, p *Plan) *Result {
 func TestRoundsRotateAndWarmupIsNeverRecorded(t *testing.T) {
 	a, b, c := newFakeDriver("a"), newFakeDriver("b"), newFakeDriver("c")
 	fb := &fakeBench{name: "fake"}
-	p := fakePlan(t, Options{Trials: 3, Warmup: 1}, []bench.Benchmark{fb}, a, b, c)
+	p := fakePlan(t, Options{Trials: 3, Warmup: 1, Labels: map[string]string{"runc-commit": "1a2b3c"}}, []bench.Benchmark{fb}, a, b, c)
 	res := execute(t, context.Background(), p)
+	if got := readEnv(t, res.Dir).Labels; len(got) != 1 || got["runc-commit"] != "1a2b3c" {
+		t.Errorf("environment.json labels %v, want the run's runc-commit=1a2b3c", got)
+	}
 
 	want := []string{
 		"a/0/true", "b/0/true", "c/0/true", // warm-up round

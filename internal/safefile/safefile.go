@@ -155,3 +155,68 @@ func WriteFile(dir, name string, data []byte, perm os.FileMode) error {
 	defer d.Close()
 	return d.WriteBytes(name, perm, data)
 }
+
+// ReadFile reads the regular file name in d, refusing a symlink there, and refusing a
+// file longer than limit bytes. A missing file is an error wrapping os.ErrNotExist.
+func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(d.path, name)
+	fd, err := unix.Openat(int(d.f.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("reading %s: it %w", path, ErrSymlink)
+		}
+		if errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("reading %s: %w", path, os.ErrNotExist)
+		}
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("reading %s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("reading %s: longer than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// RemoveFile removes name from d when it is a regular file. Anything else there (a
+// symlink, a directory) or nothing at all is left as it is, and removed is false: the
+// caller made a regular file, so anything else is not its own.
+func (d *Dir) RemoveFile(name string) (removed bool, err error) {
+	if err := checkName(name); err != nil {
+		return false, err
+	}
+	dfd := int(d.f.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("removing %s: %w", filepath.Join(d.path, name), err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false, nil
+	}
+	// Should a symlink replace the file in between, unlinkat removes the link itself and
+	// never touches its target.
+	if err := unix.Unlinkat(dfd, name, 0); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("removing %s: %w", filepath.Join(d.path, name), err)
+	}
+	return true, nil
+}

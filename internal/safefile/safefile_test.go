@@ -117,3 +117,68 @@ func TestAFailedFillLeavesNothing(t *testing.T) {
 		t.Errorf("left behind: %v", entries)
 	}
 }
+
+func TestReadFileRefusesASymlink(t *testing.T) {
+	v := victim(t)
+	dir := t.TempDir()
+	if err := os.Symlink(v, filepath.Join(dir, "list")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big"), make([]byte, 11), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(dir, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if b, err := d.ReadFile("list", 100); !errors.Is(err, ErrSymlink) {
+		t.Errorf("read through a symlink: %q, %v", b, err)
+	}
+	if _, err := d.ReadFile("missing", 100); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v, want os.ErrNotExist", err)
+	}
+	if _, err := d.ReadFile("big", 10); err == nil {
+		t.Error("an 11-byte file was read with a limit of 10")
+	}
+	if b, err := d.ReadFile("big", 11); err != nil || len(b) != 11 {
+		t.Errorf("read %d bytes, %v", len(b), err)
+	}
+}
+
+func TestRemoveFileRemovesOnlyRegularFiles(t *testing.T) {
+	v := victim(t)
+	dir := t.TempDir()
+	if err := os.Symlink(v, filepath.Join(dir, "link.png")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.png"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old.png"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(dir, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, name := range []string{"link.png", "sub.png", "missing.png"} {
+		if removed, err := d.RemoveFile(name); removed || err != nil {
+			t.Errorf("RemoveFile(%s) = %v, %v; want it left alone", name, removed, err)
+		}
+	}
+	assertUntouched(t, v)
+	if _, err := os.Lstat(filepath.Join(dir, "link.png")); err != nil {
+		t.Errorf("the symlink is gone: %v", err)
+	}
+	if removed, err := d.RemoveFile("old.png"); !removed || err != nil {
+		t.Errorf("RemoveFile(old.png) = %v, %v", removed, err)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "old.png")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old.png is still there: %v", err)
+	}
+	if _, err := d.RemoveFile("../old.png"); err == nil {
+		t.Error("a name with a separator was accepted")
+	}
+}

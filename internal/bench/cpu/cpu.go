@@ -72,8 +72,8 @@ func (Benchmark) Tools() []string { return []string{"sysbench"} }
 
 // Run runs sysbench cpu once per thread count.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
+	if err != nil {
 		return err
 	}
 	dur, threads, maxPrime := cfg.Time.D(), cfg.Threads, cfg.MaxPrime

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -94,8 +93,8 @@ type settings struct {
 var memAvailable = hostinfo.MemAvailable
 
 func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Density{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Density{})
+	if err != nil {
 		return settings{}, err
 	}
 	s := settings{steps: cfg.Steps, settle: cfg.Settle.D(), burstN: cfg.BurstN, burstParallel: cfg.BurstParallel}
@@ -169,13 +168,17 @@ type stepRecord struct {
 	StartupLoadErr string            `json:"startup_under_load_error,omitempty"`
 }
 
-func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) error {
+func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) (err error) {
 	rec := stepRecord{N: n, BudgetBytes: s.budget}
 	var running []runtime.Container
-	defer func() { removeAll(context.WithoutCancel(ctx), running) }()
+	// A container left behind is a leak that must not pass unseen.
+	defer func() {
+		if rerr := removeAll(context.WithoutCancel(ctx), running); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
 
 	settleCaches()
-	var err error
 	if rec.AvailBefore, err = memAvailable(); err != nil {
 		return err
 	}
@@ -213,8 +216,7 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	rec.Started = len(running)
 	t.Emit("start_failures", float64(rec.Failed), params(n))
 	if rec.Started == 0 {
-		writeRecord(t, n, rec)
-		return fmt.Errorf("no container of %d started: %v", n, first(rec.Failures))
+		return errors.Join(fmt.Errorf("no container of %d started: %v", n, first(rec.Failures)), writeRecord(t, n, rec))
 	}
 
 	sleepCtx(ctx, s.settle)
@@ -246,7 +248,9 @@ func (Density) step(ctx context.Context, t *bench.Trial, s settings, n int) erro
 	} else {
 		rec.StartupLoadErr = err.Error()
 	}
-	writeRecord(t, n, rec)
+	if werr := writeRecord(t, n, rec); werr != nil {
+		return werr
+	}
 
 	p := params(n)
 	if rec.BudgetReached {
@@ -277,12 +281,10 @@ func startIdle(ctx context.Context, t *bench.Trial) (runtime.Container, error) {
 		return nil, err
 	}
 	if err := c.Create(ctx); err != nil {
-		_ = runtime.Remove(context.WithoutCancel(ctx), c)
-		return nil, fmt.Errorf("create: %w", err)
+		return nil, errors.Join(fmt.Errorf("create: %w", err), runtime.Remove(context.WithoutCancel(ctx), c))
 	}
 	if err := c.Start(ctx); err != nil {
-		_ = runtime.Remove(context.WithoutCancel(ctx), c)
-		return nil, fmt.Errorf("start: %w", err)
+		return nil, errors.Join(fmt.Errorf("start: %w", err), runtime.Remove(context.WithoutCancel(ctx), c))
 	}
 	return c, nil
 }
@@ -360,7 +362,9 @@ func burst(ctx context.Context, t *bench.Trial, s settings) error {
 		ok++
 		t.Emit("burst_startup", ms(r.startup), p)
 	}
-	_ = os.WriteFile(filepath.Join(t.RawDir, "burst-errors.txt"), []byte(fmt.Sprintln(errs)), 0o644)
+	if err := t.KeepRaw("burst-errors.txt", []byte(fmt.Sprintln(errs))); err != nil {
+		return err
+	}
 	if ok == 0 {
 		return fmt.Errorf("burst: no container started: %s", first(errs))
 	}
@@ -370,25 +374,32 @@ func burst(ctx context.Context, t *bench.Trial, s settings) error {
 }
 
 // removeAll removes containers in parallel: a step of 100 must not take minutes to tear down.
-func removeAll(ctx context.Context, cs []runtime.Container) {
+func removeAll(ctx context.Context, cs []runtime.Container) error {
 	sem := make(chan struct{}, 4)
+	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
-	for _, c := range cs {
+	for i, c := range cs {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(c runtime.Container) {
+		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			_ = runtime.Remove(ctx, c)
-		}(c)
+			if err := runtime.Remove(ctx, c); err != nil {
+				errs[i] = fmt.Errorf("removing container %s: %w", c.ID(), err)
+			}
+		}()
 	}
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
-func writeRecord(t *bench.Trial, n int, rec stepRecord) {
+func writeRecord(t *bench.Trial, n int, rec stepRecord) error {
 	sort.Slice(rec.Containers, func(i, j int) bool { return rec.Containers[i].ID < rec.Containers[j].ID })
-	b, _ := json.MarshalIndent(rec, "", "  ")
-	_ = os.WriteFile(filepath.Join(t.RawDir, fmt.Sprintf("step-n%d.json", n)), b, 0o644)
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("recording step %d: %w", n, err)
+	}
+	return t.KeepRaw(fmt.Sprintf("step-n%d.json", n), b)
 }
 
 func params(n int) map[string]string { return map[string]string{"n": strconv.Itoa(n)} }
@@ -419,5 +430,6 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // settleCaches lets the page cache give back what the last step touched, so
 // MemAvailable starts each step from a comparable place.
 func settleCaches() {
+	// Best effort: without it (no root, a read-only /proc) the steps are only noisier.
 	_ = os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0o200)
 }

@@ -122,8 +122,8 @@ type target struct {
 
 // Run runs fio once per filesystem, each in its own container.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
+	if err != nil {
 		return err
 	}
 	runFor, sizeMiB, direct := cfg.Runtime.D(), cfg.SizeMiB, cfg.RootfsDirect
@@ -150,7 +150,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
 			return fmt.Errorf("fio on %s: %w", tg.fs, err)
 		}
 		// The cost covers all four jobs and laying out the file: per GiB fio moved in all.
-		bench.EmitCPUCost(t, bench.MetricHostCPUPerGiB, out.CPU, out.CPUOK, float64(res.BytesMoved())/(1<<30),
+		bench.EmitCPUCost(t, bench.MetricHostCPUPerGiB, out.CPU, float64(res.BytesMoved())/(1<<30),
 			map[string]string{"fs": tg.fs, "direct": strconv.Itoa(tg.direct)})
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/http"
+	"github.com/isobench/isobench/internal/httpload"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/host"
@@ -90,10 +91,10 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 					t.Errorf("unknown metric %q", s.metric)
 					continue
 				}
-				if info[http.InfoStack] == "" {
+				if info[bench.InfoStack] == "" {
 					t.Errorf("%s: no stack recorded", s.metric)
 				}
-				file := s.params[http.ParamFile]
+				file := s.params[httpload.ParamFile]
 				got[s.metric+"/"+file]++
 				if !(s.value > 0) || math.IsInf(s.value, 0) {
 					t.Errorf("%s %s = %v %s: not positive and finite", s.metric, file, s.value, m.Unit)
@@ -104,7 +105,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 				t.Errorf("want one %s sample, got %d", http.MetricTimeToFirst200, got[http.MetricTimeToFirst200+"/"])
 			}
 			for _, f := range http.Files {
-				for _, m := range []string{http.MetricRequestsPerSecond, http.MetricLatencyP50, http.MetricLatencyP90, http.MetricLatencyP99} {
+				for _, m := range []string{httpload.MetricRequestsPerSecond, httpload.MetricLatencyP50, httpload.MetricLatencyP90, httpload.MetricLatencyP99} {
 					if got[m+"/"+f.Label] != 1 {
 						t.Errorf("want one %s sample for %s, got %d", m, f.Label, got[m+"/"+f.Label])
 					}
@@ -118,7 +119,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 					if s.value < 0.1 || s.value > 60_000 {
 						t.Errorf("time to first 200 %v is not plausibly in ms", s.value)
 					}
-				case http.MetricLatencyP50, http.MetricLatencyP90, http.MetricLatencyP99:
+				case httpload.MetricLatencyP50, httpload.MetricLatencyP90, httpload.MetricLatencyP99:
 					if s.value > 10_000 {
 						t.Errorf("%s %v is not plausibly in ms", s.metric, s.value)
 					}
@@ -135,7 +136,7 @@ func TestHTTPQuickUnderEachRuntime(t *testing.T) {
 				t.Errorf("close: %v", err)
 			}
 			benchtest.AssertNothingLeft(t, idPrefix, ourServers, before)
-			leftSites, _ := filepath.Glob(filepath.Join(os.TempDir(), runtime.NamePrefix+"http-*"))
+			leftSites, _ := filepath.Glob(filepath.Join(os.TempDir(), runtime.NamePrefix+"apache2-*"))
 			for _, d := range leftSites {
 				t.Errorf("site directory left behind: %s", d)
 			}
@@ -154,10 +155,10 @@ func TestContentIsFixed(t *testing.T) {
 }
 
 func TestHTTPBadSettings(t *testing.T) {
-	trial := &bench.Trial{Settings: bench.Settings{http.SettingConcurrency: 0}, Quick: true}
+	trial := &bench.Trial{Settings: bench.Settings{httpload.SettingConcurrency: 0}, Quick: true}
 	err := (http.Benchmark{}).Run(context.Background(), trial)
-	if err == nil || !strings.Contains(err.Error(), http.SettingConcurrency) {
-		t.Fatalf("want an error naming %s, got %v", http.SettingConcurrency, err)
+	if err == nil || !strings.Contains(err.Error(), httpload.SettingConcurrency) {
+		t.Fatalf("want an error naming %s, got %v", httpload.SettingConcurrency, err)
 	}
 }
 

@@ -127,14 +127,11 @@ func (a *aggressor) start(ctx context.Context, t *bench.Trial, d runtime.Driver,
 	}
 	port := 0
 	if a.kind.Network {
-		dir, err := os.MkdirTemp("", runtime.NamePrefix+"aggressor-")
+		dir, err := bench.NewBindDir("aggressor")
 		if err != nil {
-			return fmt.Errorf("making the address directory: %w", err)
+			return err
 		}
 		a.dir = dir
-		if err := os.Chmod(dir, 0o755); err != nil {
-			return fmt.Errorf("making the address directory: %w", err)
-		}
 		spec.Mounts = []runtime.Mount{{Type: "bind", Source: dir, Destination: addrDir, ReadOnly: true}}
 		ports, err := bench.FreeLoopbackPorts(1)
 		if err != nil {
@@ -179,6 +176,7 @@ func (a *aggressor) start(ctx context.Context, t *bench.Trial, d runtime.Driver,
 			return fmt.Errorf("starting the iperf3 server on the host: %w", err)
 		}
 		go func() {
+			// An exit at any time is a failure alive reports, with the server's output.
 			_ = a.server.Wait()
 			close(a.served)
 		}()
@@ -220,6 +218,7 @@ func (g *group) stop(ctx context.Context, rawDir, label string) error {
 			}
 		}
 		if a.server != nil && a.served != nil {
+			// Kill fails only when the server has exited already, which alive reported.
 			_ = a.server.Process.Kill()
 			<-a.served
 		}

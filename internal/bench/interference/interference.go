@@ -14,9 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -126,8 +124,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	iperf3 := ""
 	for _, k := range cfg.kinds {
 		if k.Network {
-			if iperf3, err = exec.LookPath("iperf3"); err != nil {
-				return errors.New("iperf3 not found on the host, which serves the network aggressors: apt-get install iperf3")
+			if iperf3, err = bench.HostTool("iperf3", "iperf3"); err != nil {
+				return err
 			}
 		}
 	}
@@ -141,22 +139,13 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	victimRes := runtime.Resources{CPUs: cfg.victimCPUs, MemoryBytes: cfg.victimMem}
 
-	ports, err := bench.FreeLoopbackPorts(1)
-	if err != nil {
-		return err
-	}
 	echo, err := bench.StartServer(ctx, t, bench.ServerSpec{
 		Name:      "victim-echo",
-		Port:      ports[0],
-		Script:    fmt.Sprintf(`exec %s %s tcp-server --listen "$LISTEN:%d"`, bench.ProbePath, probe.Command, ports[0]),
+		Script:    fmt.Sprintf(`exec %s %s tcp-server --listen "$LISTEN:$PORT"`, bench.ProbePath, probe.Command),
 		Mounts:    []runtime.Mount{{Type: "bind", Source: t.Probe, Destination: bench.ProbePath, ReadOnly: true}},
 		Resources: victimRes,
 	})
-	defer func() {
-		if cerr := echo.Close(ctx); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer echo.Remove(ctx, &err)
 	if err != nil {
 		return err
 	}
@@ -349,8 +338,8 @@ func latencyVictim(ctx context.Context, t *bench.Trial, label, addr string, cfg 
 		return nil, fmt.Errorf("starting the probe's tcp-client: %w", err)
 	}
 	runErr := cmd.Wait()
-	if werr := os.WriteFile(filepath.Join(t.RawDir, "victim-latency-"+label+".json"), stdout.Bytes(), 0o644); werr != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", werr)
+	if err := t.KeepRaw("victim-latency-"+label+".json", stdout.Bytes()); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("probe tcp-client: %w: %s", runErr, strings.TrimSpace(stderr.String()))

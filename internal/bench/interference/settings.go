@@ -156,8 +156,8 @@ func (s Settings) resolve() (config, error) {
 // exists in the run and can apply every CPU set and memory limit asked for, so that
 // nothing starts when one cannot be had.
 func readSettings(t *bench.Trial) (config, error) {
-	s := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(s); err != nil {
+	s, err := bench.ReadSettings[Settings](t, Benchmark{})
+	if err != nil {
 		return config{}, err
 	}
 	c, err := s.resolve()

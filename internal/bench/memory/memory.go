@@ -86,8 +86,8 @@ func (Benchmark) Tools() []string { return []string{"sysbench"} }
 
 // Run runs the four workloads, each in its own container.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
+	if err != nil {
 		return err
 	}
 	dur, threads := cfg.Time.D(), cfg.Threads

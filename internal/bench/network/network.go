@@ -39,8 +39,6 @@ const (
 // Parameters every sample carries.
 const (
 	ParamDirection = "direction"
-	// InfoStack names, in Trial.Info, the network stack that served the samples.
-	InfoStack = "stack"
 
 	DirectionHostToContainer = "host-to-container"
 	DirectionContainerToHost = "container-to-host"
@@ -119,32 +117,16 @@ func (Benchmark) Metrics() []bench.Metric {
 // Tools are what the container runs; the host needs iperf3 too, which Run checks.
 func (Benchmark) Tools() []string { return []string{"sh", "cat", "iperf3"} }
 
-type settings struct {
-	duration     time.Duration
-	roundTrips   int
-	messageSize  int
-	readyTimeout time.Duration
-}
-
-func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
-		return settings{}, err
-	}
-	return settings{duration: cfg.Duration.D(), roundTrips: cfg.RoundTrips, messageSize: cfg.MessageSize,
-		readyTimeout: cfg.ReadyTimeout.D()}, nil
-}
-
 // Run starts one container that runs iperf3 clients against a server on the host, then
 // serves the probe's echo server to a client on the host.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
-	cfg, err := readSettings(t)
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
-	hostIperf, err := exec.LookPath("iperf3")
+	hostIperf, err := bench.HostTool("iperf3", "iperf3")
 	if err != nil {
-		return errors.New("iperf3 not found on the host, which runs the server: apt-get install iperf3")
+		return err
 	}
 	if t.Probe == "" {
 		return fmt.Errorf("no probe binary to bind at %s", bench.ProbePath)
@@ -155,14 +137,11 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	iperfPort, echoPort := ports[0], ports[1]
 
-	dir, err := os.MkdirTemp("", runtime.NamePrefix+"net-")
+	dir, err := bench.NewBindDir("net")
 	if err != nil {
-		return fmt.Errorf("making the address directory: %w", err)
+		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("making the address directory: %w", err)
-	}
 
 	stdout, stderr := bench.NewLineWatch(), bench.NewLineWatch()
 	c, err := bench.NewServerContainer(ctx, t, "container", runtime.Spec{
@@ -193,7 +172,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		}
 	}
 
-	if _, netInfo, err = c.Launch(ctx, cfg.readyTimeout); err != nil {
+	if _, netInfo, err = c.Launch(ctx, cfg.ReadyTimeout.D()); err != nil {
 		return err
 	}
 	cpu := bench.StartCPU(ctx, t, c, "the iperf3 runs")
@@ -203,17 +182,21 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	if err != nil {
 		return err
 	}
-	defer server.stop()
+	defer func() {
+		if serr := server.stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
 	t.Logf("network %s: container %s, host %s, stack %s", t.Runtime, netInfo.ContainerIP, netInfo.HostIP, netInfo.Stack)
 	// Every iperf3 run of both directions, plus the container's start.
 	runs := time.Duration(2 * iperf3Attempts)
-	clientsCtx, cancel := context.WithTimeout(ctx, runs*(cfg.duration+iperf3Slack)+cfg.readyTimeout)
+	clientsCtx, cancel := context.WithTimeout(ctx, runs*(cfg.Duration.D()+iperf3Slack)+cfg.ReadyTimeout.D())
 	err = stdout.WaitFor(clientsCtx, markDone)
 	cancel()
 	if err != nil {
 		return failed("waiting for the iperf3 clients in the container", err)
 	}
-	cpuUsage, cpuOK := cpu.Stop(ctx)
+	cpuUsed := cpu.Stop(ctx)
 	reports, attempts, err := splitReports(stdout.Bytes())
 	if err != nil {
 		return failed("reading the iperf3 clients' reports", err)
@@ -224,7 +207,9 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 	}
 	var throughputs []measured
 	for i, direction := range []string{DirectionContainerToHost, DirectionHostToContainer} {
-		_ = os.WriteFile(filepath.Join(t.RawDir, "iperf3-"+direction+".json"), reports[i], 0o644)
+		if err := t.KeepRaw("iperf3-"+direction+".json", reports[i]); err != nil {
+			return err
+		}
 		res, err := ParseIperf3(reports[i])
 		if err != nil {
 			return failed(fmt.Sprintf("iperf3 %s (%d attempts)", direction, attempts[i]), err)
@@ -235,7 +220,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		throughputs = append(throughputs, measured{direction, res})
 	}
 
-	readyCtx, cancel := context.WithTimeout(ctx, cfg.readyTimeout)
+	readyCtx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout.D())
 	err = stderr.WaitFor(readyCtx, "listening ")
 	cancel()
 	if err != nil {
@@ -249,9 +234,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		t.Logf("network %s: the latency test timed out after %d of %d round trips", t.Runtime, lat.Count, lat.Requested)
 	}
 
-	if t.Info != nil {
-		t.Info[InfoStack] = netInfo.Stack
-	}
+	t.SetInfo(bench.InfoStack, netInfo.Stack)
 	params := func(direction string) map[string]string {
 		return map[string]string{ParamDirection: direction}
 	}
@@ -271,7 +254,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		gbits += m.res.BitsPerSecond * m.res.Seconds / 1e9
 	}
 	if attempts[0] == 1 && attempts[1] == 1 {
-		bench.EmitCPUCost(t, bench.MetricHostCPUPerGbit, cpuUsage, cpuOK, gbits, nil)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPerGbit, cpuUsed, gbits, nil)
 	} else {
 		t.Logf("network %s: no host CPU per Gbit: iperf3 ran more than once", t.Runtime)
 	}
@@ -300,7 +283,7 @@ const iperf3Attempts = 5
 // direction sends from the container, the second (--reverse) from the host. The echo
 // server then stays up for the latency test until the container is deleted; it reports
 // to stderr so that stdout holds only the reports and the marker lines.
-func containerScript(cfg settings, iperfPort, echoPort int) string {
+func containerScript(cfg *Settings, iperfPort, echoPort int) string {
 	return fmt.Sprintf(`ip=$(cat %[1]s/ip) && host=$(cat %[1]s/host-ip) || exit 1
 %[2]s %[3]s tcp-server --listen "$ip:%[4]d" >&2 &
 measure() {
@@ -325,7 +308,7 @@ echo %[6]s
 measure --reverse
 echo %[7]s
 wait`, addrDir, bench.ProbePath, probe.Command, echoPort, iperfPort, markNext, markDone,
-		attemptList(), markAttempt, int(cfg.duration/time.Second))
+		attemptList(), markAttempt, int(cfg.Duration.D()/time.Second))
 }
 
 // attemptList is "1 2 3" for the shell's loop over attempts.
@@ -376,12 +359,12 @@ type iperf3Server struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	output *bench.LineWatch
-	raw    string
+	trial  *bench.Trial
 }
 
 // startIperf3Server starts the server and waits until it listens; it serves both runs.
-func startIperf3Server(ctx context.Context, t *bench.Trial, iperf3, hostIP string, port int, cfg settings) (*iperf3Server, error) {
-	s := &iperf3Server{output: bench.NewLineWatch(), done: make(chan struct{}), raw: filepath.Join(t.RawDir, "iperf3-server.log")}
+func startIperf3Server(ctx context.Context, t *bench.Trial, iperf3, hostIP string, port int, cfg *Settings) (*iperf3Server, error) {
+	s := &iperf3Server{output: bench.NewLineWatch(), done: make(chan struct{}), trial: t}
 	// --forceflush: the "Server listening" line must come through the pipe at once.
 	s.cmd = exec.Command(iperf3, "--server", "--forceflush", "--bind", hostIP, "--port", strconv.Itoa(port))
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
@@ -389,45 +372,47 @@ func startIperf3Server(ctx context.Context, t *bench.Trial, iperf3, hostIP strin
 		return nil, fmt.Errorf("starting the iperf3 server on the host: %w", err)
 	}
 	go func() {
+		// The server ends killed, so its exit status says nothing; its output says the rest.
 		_ = s.cmd.Wait()
 		close(s.done)
 	}()
-	readyCtx, cancel := context.WithTimeout(ctx, cfg.readyTimeout)
+	readyCtx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout.D())
 	defer cancel()
 	select {
 	case <-s.done:
 		err := fmt.Errorf("the iperf3 server on the host exited at once: %s", strings.TrimSpace(string(s.output.Bytes())))
-		s.stop()
-		return nil, err
+		return nil, errors.Join(err, s.stop())
 	default:
 	}
 	if err := s.output.WaitFor(readyCtx, "Server listening on"); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("the iperf3 server on the host: %w", err)
+		return nil, errors.Join(fmt.Errorf("the iperf3 server on the host: %w", err), s.stop())
 	}
 	return s, nil
 }
 
 // stop kills the server, waits for it and keeps its log.
-func (s *iperf3Server) stop() {
+func (s *iperf3Server) stop() error {
+	// Kill fails only when the server has exited already, which waiting tells as well.
 	_ = s.cmd.Process.Kill()
 	<-s.done
-	_ = os.WriteFile(s.raw, s.output.Bytes(), 0o644)
+	return s.trial.KeepRaw("iperf3-server.log", s.output.Bytes())
 }
 
 // runPingPong runs the probe's TCP client on the host against the echo server in the container.
-func runPingPong(ctx context.Context, t *bench.Trial, addr string, cfg settings) (*probe.TCPResult, error) {
+func runPingPong(ctx context.Context, t *bench.Trial, addr string, cfg *Settings) (*probe.TCPResult, error) {
 	// Generous: even gVisor on ptrace makes thousands of round trips per second.
-	bound := 30*time.Second + time.Duration(cfg.roundTrips)*time.Millisecond
+	bound := 30*time.Second + time.Duration(cfg.RoundTrips)*time.Millisecond
 	args := []string{probe.Command, "tcp-client", "--connect", addr,
-		"--count", strconv.Itoa(cfg.roundTrips), "--size", strconv.Itoa(cfg.messageSize), "--timeout", bound.String()}
+		"--count", strconv.Itoa(cfg.RoundTrips), "--size", strconv.Itoa(cfg.MessageSize), "--timeout", bound.String()}
 	runCtx, cancel := context.WithTimeout(ctx, bound+10*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(runCtx, t.Probe, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
-	_ = os.WriteFile(filepath.Join(t.RawDir, "tcp-client.json"), stdout.Bytes(), 0o644)
+	if err := t.KeepRaw("tcp-client.json", stdout.Bytes()); err != nil {
+		return nil, err
+	}
 	if runErr != nil {
 		return nil, fmt.Errorf("probe tcp-client: %w: %s", runErr, strings.TrimSpace(stderr.String()))
 	}

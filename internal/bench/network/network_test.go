@@ -104,8 +104,8 @@ func TestNetworkQuickUnderEachRuntime(t *testing.T) {
 					t.Errorf("unknown metric %q", s.metric)
 					continue
 				}
-				if !slices.Contains(wantStacks[name], info[network.InfoStack]) {
-					t.Errorf("%s: stack %q, want one of %q", s.metric, info[network.InfoStack], wantStacks[name])
+				if !slices.Contains(wantStacks[name], info[bench.InfoStack]) {
+					t.Errorf("%s: stack %q, want one of %q", s.metric, info[bench.InfoStack], wantStacks[name])
 				}
 				dir := s.params[network.ParamDirection]
 				got[s.metric+"/"+dir]++

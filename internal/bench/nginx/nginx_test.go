@@ -8,6 +8,7 @@ import (
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/bench/nginx"
+	"github.com/isobench/isobench/internal/httpload"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 	_ "github.com/isobench/isobench/internal/runtime/oci"
@@ -38,12 +39,12 @@ func TestNginxUnderHostRuncRunsc(t *testing.T) {
 		cost := map[string]map[string]float64{} // file -> role -> CPU-s per 1k requests
 		for _, s := range samples {
 			switch s.Metric {
-			case nginx.MetricRequestsPerSecond:
+			case httpload.MetricRequestsPerSecond:
 				if s.Value < 20 || s.Value > 1_000_000 {
 					t.Errorf("%s %v: %v requests/s is implausible", rt, s.Params, s.Value)
 				}
 			case bench.MetricHostCPUPer1kRequests:
-				f := s.Params[nginx.ParamFile]
+				f := s.Params[httpload.ParamFile]
 				if cost[f] == nil {
 					cost[f] = map[string]float64{}
 				}

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/results"
 	"github.com/isobench/isobench/internal/runtime"
 )
@@ -41,8 +40,6 @@ const (
 // Parameters of the samples.
 const (
 	ParamMode = "mode"
-	// InfoStack names, in Trial.Info, the network stack that served the samples.
-	InfoStack = "stack"
 
 	ModeReadOnly = "read-only"
 	ModeTPCB     = "tpc-b"
@@ -117,20 +114,6 @@ func (Benchmark) Metrics() []bench.Metric {
 // Run checks.
 func (Benchmark) Tools() []string { return []string{"sh", "cat", "runuser", "pg_ctlcluster"} }
 
-type settings struct {
-	scale, clients int
-	duration       time.Duration
-	readyTimeout   time.Duration
-}
-
-func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
-		return settings{}, err
-	}
-	return settings{scale: cfg.Scale, clients: cfg.Clients, duration: cfg.Duration.D(), readyTimeout: cfg.ReadyTimeout.D()}, nil
-}
-
 // maxConnections is the server's connection limit.
 const maxConnections = 105
 
@@ -138,25 +121,25 @@ const maxConnections = 105
 // Debian's package made in the image when there is one, else in a fresh one. The
 // trial's settings override the cluster's: the listener, trust for the host's client
 // (pg_hba.conf in confDir), no TLS, the socket in /tmp.
-func serverScript(port int) string {
+func serverScript() string {
 	return fmt.Sprintf(`set -e
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 [ -x "$bin/postgres" ] || { echo "no PostgreSQL server under /usr/lib/postgresql in the image" >&2; exit 1; }
 conf=$(ls /etc/postgresql/*/main/postgresql.conf 2>/dev/null | sort -V | tail -n 1 || true)
-set -- -c listen_addresses="$LISTEN" -c port=%[1]d -c hba_file=%[2]s/pg_hba.conf -c ssl=off \
-	-c unix_socket_directories=/tmp -c external_pid_file= -c max_connections=%[3]d -c log_destination=stderr -c logging_collector=off
+set -- -c listen_addresses="$LISTEN" -c port="$PORT" -c hba_file=%[1]s/pg_hba.conf -c ssl=off \
+	-c unix_socket_directories=/tmp -c external_pid_file= -c max_connections=%[2]d -c log_destination=stderr -c logging_collector=off
 if [ -n "$conf" ]; then
 	version=$(basename "$(dirname "$(dirname "$conf")")")
 	if [ -f "/var/lib/postgresql/$version/main/PG_VERSION" ]; then
-		exec runuser -u %[4]s -- "$bin/postgres" -c config_file="$conf" "$@"
+		exec runuser -u %[3]s -- "$bin/postgres" -c config_file="$conf" "$@"
 	fi
 fi
 data=/var/lib/postgresql/isobench
 if [ ! -f "$data/PG_VERSION" ]; then
-	mkdir -p "$data" && chown %[4]s: "$data"
-	runuser -u %[4]s -- "$bin/initdb" -D "$data" -A trust -U %[4]s --no-sync >&2
+	mkdir -p "$data" && chown %[3]s: "$data"
+	runuser -u %[3]s -- "$bin/initdb" -D "$data" -A trust -U %[3]s --no-sync >&2
 fi
-exec runuser -u %[4]s -- "$bin/postgres" -D "$data" "$@"`, port, confDir, maxConnections, user)
+exec runuser -u %[3]s -- "$bin/postgres" -D "$data" "$@"`, confDir, maxConnections, user)
 }
 
 // hbaConf lets every client in: the server is reachable only from the host, across the
@@ -169,81 +152,68 @@ host all all ::/0 trust
 
 // Run starts PostgreSQL, initialises pgbench's tables, then runs each mode.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
-	cfg, err := readSettings(t)
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
-	pgbench, err := exec.LookPath("pgbench")
-	if err != nil {
-		return errors.New("pgbench not found on the host, which runs the client: apt-get install postgresql-client")
-	}
-	isready, err := exec.LookPath("pg_isready")
-	if err != nil {
-		return errors.New("pg_isready not found on the host: apt-get install postgresql-client")
-	}
-	ports, err := bench.FreeLoopbackPorts(1)
+	pgbench, err := bench.HostTool("pgbench", "postgresql-client")
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", runtime.NamePrefix+"postgres-")
+	isready, err := bench.HostTool("pg_isready", "postgresql-client")
 	if err != nil {
-		return fmt.Errorf("making the configuration directory: %w", err)
+		return err
+	}
+	dir, err := bench.NewBindDir("postgres")
+	if err != nil {
+		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fmt.Errorf("making the configuration directory: %w", err)
-	}
 	if err := os.WriteFile(filepath.Join(dir, "pg_hba.conf"), []byte(hbaConf), 0o644); err != nil {
 		return fmt.Errorf("writing pg_hba.conf: %w", err)
 	}
 	srv, err := bench.StartServer(ctx, t, bench.ServerSpec{
-		Name: "postgres", Port: ports[0], Script: serverScript(ports[0]),
+		Name: "postgres", Script: serverScript(),
 		Mounts:       []runtime.Mount{{Type: "bind", Source: dir, Destination: confDir, ReadOnly: true}},
 		Ready:        func(ctx context.Context, addr string) error { return pgIsReady(ctx, isready, addr) },
-		ReadyTimeout: cfg.readyTimeout,
+		ReadyTimeout: cfg.ReadyTimeout.D(),
 	})
-	defer func() {
-		if cerr := srv.Close(ctx); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer srv.Remove(ctx, &err)
 	if err != nil {
 		return err
 	}
-	t.Logf("postgres %s: server at %s ready after %s (stack %s)", t.Runtime, srv.Addr, srv.Ready.Sub(srv.Started).Round(time.Millisecond), srv.Net.Stack)
 	host, port, err := net.SplitHostPort(srv.Addr)
 	if err != nil {
 		return err
 	}
 	conn := []string{"-h", host, "-p", port, "-U", user}
-	initBound := 60*time.Second + time.Duration(cfg.scale)*20*time.Second
-	if _, err := runPgbench(ctx, t, pgbench, "init", initBound, append(append([]string{"-i", "-q", "-s", strconv.Itoa(cfg.scale)}, conn...), user)); err != nil {
+	initBound := 60*time.Second + time.Duration(cfg.Scale)*20*time.Second
+	if _, err := runPgbench(ctx, t, pgbench, "init", initBound, append(append([]string{"-i", "-q", "-s", strconv.Itoa(cfg.Scale)}, conn...), user)); err != nil {
 		return srv.Failed("pgbench -i", err)
 	}
 
 	type measured struct {
 		mode string
 		res  *Result
-		cpu  hostcpu.Usage
-		ok   bool
+		cpu  bench.HostCPU
 	}
 	var runs []measured
-	threads := min(cfg.clients, 2)
+	threads := min(cfg.Clients, 2)
 	for _, mode := range []string{ModeReadOnly, ModeTPCB} {
 		logDir, err := os.MkdirTemp("", runtime.NamePrefix+"pgbench-")
 		if err != nil {
 			return fmt.Errorf("making pgbench's log directory: %w", err)
 		}
-		args := append([]string{"-n", "-T", strconv.Itoa(int(cfg.duration / time.Second)),
-			"-c", strconv.Itoa(cfg.clients), "-j", strconv.Itoa(threads),
+		args := append([]string{"-n", "-T", strconv.Itoa(int(cfg.Duration.D() / time.Second)),
+			"-c", strconv.Itoa(cfg.Clients), "-j", strconv.Itoa(threads),
 			"-l", "--log-prefix", filepath.Join(logDir, "tx")}, conn...)
 		if mode == ModeReadOnly {
 			args = append([]string{"-S"}, args...)
 		}
 		args = append(args, user)
 		cpu := bench.StartCPU(ctx, t, srv, "pgbench "+mode)
-		out, err := runPgbench(ctx, t, pgbench, mode, cfg.duration+60*time.Second, args)
-		usage, ok := cpu.Stop(ctx)
+		out, err := runPgbench(ctx, t, pgbench, mode, cfg.Duration.D()+60*time.Second, args)
+		used := cpu.Stop(ctx)
 		var res *Result
 		if err == nil {
 			res, err = ParseOutput(out)
@@ -255,21 +225,16 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 		if err != nil {
 			return srv.Failed("pgbench "+mode, err)
 		}
-		runs = append(runs, measured{mode, res, usage, ok})
+		runs = append(runs, measured{mode, res, used})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
-	if t.Info != nil {
-		t.Info[InfoStack] = srv.Net.Stack
-	}
+	t.SetInfo(bench.InfoStack, srv.Net.Stack)
 	for _, r := range runs {
 		p := map[string]string{ParamMode: r.mode}
 		t.Emit(MetricTPS, r.res.TPS, p)
 		t.Emit(MetricLatencyP50, r.res.P50ms, p)
 		t.Emit(MetricLatencyP99, r.res.P99ms, p)
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kTx, r.cpu, r.ok, float64(r.res.Transactions)/1000, p)
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kTx, r.cpu, float64(r.res.Transactions)/1000, p)
 	}
 	return nil
 }
@@ -299,8 +264,8 @@ func runPgbench(ctx context.Context, t *bench.Trial, pgbench, label string, boun
 	// Only the container's server: no service file, password file or TLS from the host.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PGSSLMODE=disable", "PGCONNECT_TIMEOUT=10", "PGSERVICEFILE=/nonexistent", "PGPASSFILE=/nonexistent"}
 	runErr := cmd.Run()
-	if werr := os.WriteFile(filepath.Join(t.RawDir, "pgbench-"+label+".log"), out.Bytes(), 0o644); werr != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", werr)
+	if err := t.KeepRaw("pgbench-"+label+".log", out.Bytes()); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("pgbench %s: %w: %s", strings.Join(args, " "), runErr, lastLines(out.String(), 5))

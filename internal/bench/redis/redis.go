@@ -12,15 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isobench/isobench/internal/bench"
-	"github.com/isobench/isobench/internal/hostcpu"
 	"github.com/isobench/isobench/internal/results"
 )
 
@@ -38,8 +35,6 @@ const (
 const (
 	ParamOp       = "op"
 	ParamPipeline = "pipeline"
-	// InfoStack names, in Trial.Info, the network stack that served the samples.
-	InfoStack = "stack"
 )
 
 // Settings are the benchmark's settings (config file: benchmarks: redis: {...}).
@@ -100,75 +95,44 @@ func (Benchmark) Metrics() []bench.Metric {
 // Tools are what the container runs; the host needs redis-benchmark, which Run checks.
 func (Benchmark) Tools() []string { return []string{"sh", "cat", "redis-server"} }
 
-type settings struct {
-	requests, clients, pipeline int
-	readyTimeout                time.Duration
-}
-
-func readSettings(t *bench.Trial) (settings, error) {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
-		return settings{}, err
-	}
-	return settings{requests: cfg.Requests, clients: cfg.Clients, pipeline: cfg.Pipeline, readyTimeout: cfg.ReadyTimeout.D()}, nil
-}
-
 // serverScript runs redis-server in the foreground, without persistence, logging to stdout.
-func serverScript(port int) string {
-	return fmt.Sprintf(`exec redis-server --bind "$LISTEN" --port %d --protected-mode no --save '' --appendonly no --daemonize no --logfile ''`, port)
-}
+const serverScript = `exec redis-server --bind "$LISTEN" --port "$PORT" --protected-mode no --save '' --appendonly no --daemonize no --logfile ''`
 
 // Run starts redis-server, then runs redis-benchmark unpipelined and pipelined.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
-	cfg, err := readSettings(t)
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
 	if err != nil {
 		return err
 	}
-	client, err := exec.LookPath("redis-benchmark")
-	if err != nil {
-		return errors.New("redis-benchmark not found on the host, which runs the client: apt-get install redis-tools")
-	}
-	ports, err := bench.FreeLoopbackPorts(1)
+	client, err := bench.HostTool("redis-benchmark", "redis-tools")
 	if err != nil {
 		return err
 	}
 	srv, err := bench.StartServer(ctx, t, bench.ServerSpec{
-		Name: "redis-server", Port: ports[0], Script: serverScript(ports[0]),
-		ReadyTimeout: cfg.readyTimeout, Ready: ping,
+		Name: "redis-server", Script: serverScript,
+		ReadyTimeout: cfg.ReadyTimeout.D(), Ready: ping,
 	})
-	defer func() {
-		if cerr := srv.Close(ctx); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer srv.Remove(ctx, &err)
 	if err != nil {
 		return err
 	}
-	t.Logf("redis %s: redis-server at %s answered after %s (stack %s)", t.Runtime, srv.Addr, srv.Ready.Sub(srv.Started).Round(time.Millisecond), srv.Net.Stack)
 
 	type measured struct {
 		pipeline int
 		rows     []Row
-		cpu      hostcpu.Usage
-		ok       bool
+		cpu      bench.HostCPU
 	}
 	var runs []measured
-	for _, depth := range []int{1, cfg.pipeline} {
+	for _, depth := range []int{1, cfg.Pipeline} {
 		cpu := bench.StartCPU(ctx, t, srv, fmt.Sprintf("redis-benchmark -P %d", depth))
 		rows, err := runClient(ctx, t, client, srv.Addr, depth, cfg)
 		if err != nil {
 			return srv.Failed(fmt.Sprintf("redis-benchmark, pipeline %d", depth), err)
 		}
-		usage, ok := cpu.Stop(ctx)
-		runs = append(runs, measured{depth, rows, usage, ok})
+		runs = append(runs, measured{depth, rows, cpu.Stop(ctx)})
 	}
 
-	if t.Warmup || t.Emit == nil {
-		return nil
-	}
-	if t.Info != nil {
-		t.Info[InfoStack] = srv.Net.Stack
-	}
+	t.SetInfo(bench.InfoStack, srv.Net.Stack)
 	for _, r := range runs {
 		pipe := strconv.Itoa(r.pipeline)
 		for _, row := range r.rows {
@@ -177,8 +141,8 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 			t.Emit(MetricLatencyP50, row.P50ms, p)
 			t.Emit(MetricLatencyP99, row.P99ms, p)
 		}
-		requests := float64(cfg.requests * len(r.rows))
-		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, r.cpu, r.ok, requests/1000, map[string]string{ParamPipeline: pipe})
+		requests := float64(cfg.Requests * len(r.rows))
+		bench.EmitCPUCost(t, bench.MetricHostCPUPer1kRequests, r.cpu, requests/1000, map[string]string{ParamPipeline: pipe})
 	}
 	return nil
 }
@@ -186,8 +150,7 @@ func (Benchmark) Run(ctx context.Context, t *bench.Trial) (err error) {
 // ping is ready when redis answers PING with PONG (it accepts connections while still
 // loading).
 func ping(ctx context.Context, addr string) error {
-	d := net.Dialer{Timeout: time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := bench.DialServer(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -211,11 +174,11 @@ func ping(ctx context.Context, addr string) error {
 
 // clientBound is what one redis-benchmark run may take: generous, since gVisor on ptrace
 // serves a few thousand requests per second.
-func clientBound(cfg settings) time.Duration {
-	return 60*time.Second + time.Duration(cfg.requests*len(ops))*time.Millisecond
+func clientBound(cfg *Settings) time.Duration {
+	return 60*time.Second + time.Duration(cfg.Requests*len(ops))*time.Millisecond
 }
 
-func runClient(ctx context.Context, t *bench.Trial, client, addr string, depth int, cfg settings) ([]Row, error) {
+func runClient(ctx context.Context, t *bench.Trial, client, addr string, depth int, cfg *Settings) ([]Row, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -223,15 +186,14 @@ func runClient(ctx context.Context, t *bench.Trial, client, addr string, depth i
 	runCtx, cancel := context.WithTimeout(ctx, clientBound(cfg))
 	defer cancel()
 	args := []string{"-h", host, "-p", port, "-t", strings.ToLower(strings.Join(ops, ",")),
-		"-n", strconv.Itoa(cfg.requests), "-c", strconv.Itoa(cfg.clients), "-P", strconv.Itoa(depth),
+		"-n", strconv.Itoa(cfg.Requests), "-c", strconv.Itoa(cfg.Clients), "-P", strconv.Itoa(depth),
 		"-r", "100000", "--csv"}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(runCtx, client, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
-	raw := filepath.Join(t.RawDir, fmt.Sprintf("redis-benchmark-P%d.csv", depth))
-	if werr := os.WriteFile(raw, stdout.Bytes(), 0o644); werr != nil {
-		return nil, fmt.Errorf("keeping raw output: %w", werr)
+	if err := t.KeepRaw(fmt.Sprintf("redis-benchmark-P%d.csv", depth), stdout.Bytes()); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		return nil, fmt.Errorf("%s %s: %w: %s", client, strings.Join(args, " "), runErr, strings.TrimSpace(stderr.String()))

@@ -3,9 +3,8 @@ package startup
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,8 +74,7 @@ func (Startup) Run(ctx context.Context, t *bench.Trial) error {
 		RawDir: t.RawDir,
 	})
 	if out != nil {
-		_ = os.WriteFile(filepath.Join(t.RawDir, "stdout"), out.Stdout, 0o644)
-		_ = os.WriteFile(filepath.Join(t.RawDir, "stderr"), out.Stderr, 0o644)
+		err = errors.Join(err, t.KeepRaw("stdout", out.Stdout), t.KeepRaw("stderr", out.Stderr))
 	}
 	if err != nil {
 		return err

@@ -85,8 +85,8 @@ func (Benchmark) Tools() []string { return nil }
 
 // Run runs the probe once and reports the median of its repetitions for each operation.
 func (Benchmark) Run(ctx context.Context, t *bench.Trial) error {
-	cfg := Benchmark{}.DefaultSettings(t.Quick).(*Settings)
-	if err := t.Settings.Decode(cfg); err != nil {
+	cfg, err := bench.ReadSettings[Settings](t, Benchmark{})
+	if err != nil {
 		return err
 	}
 	iterations, spawns, minTime, reps := cfg.Iterations, cfg.Spawns, cfg.MinTime.D(), cfg.Repetitions

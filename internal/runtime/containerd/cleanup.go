@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,7 +14,9 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
@@ -40,6 +44,40 @@ func sweepSocket(ctx context.Context, sock string) ([]string, error) {
 	return Sweep(ctx, c, sock)
 }
 
+// killShim kills the containerd shim of isobench's container id; it tells whether there
+// was one.
+func killShim(id string) bool {
+	pids, err := procs.All()
+	if err != nil {
+		return false
+	}
+	killed := false
+	for _, pid := range pids {
+		args := procs.Cmdline(pid)
+		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") || !slices.Contains(args, Namespace) {
+			continue
+		}
+		if i := slices.Index(args, "-id"); i >= 0 && i+1 < len(args) && args[i+1] == id {
+			killed = unix.Kill(pid, unix.SIGKILL) == nil || killed
+		}
+	}
+	return killed
+}
+
+// waitTaskGone waits, up to ten seconds, until containerd no longer has ctr's task.
+func waitTaskGone(ctx context.Context, ctr containerd.Container) error {
+	for end := time.Now().Add(10 * time.Second); ; {
+		_, err := ctr.Task(ctx, nil)
+		if errdefs.IsNotFound(err) {
+			return nil
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("task still there after its shim was killed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Sweep removes the namespace isobench's containers (with tasks and snapshots), their
 // network namespaces, its images, and the namespace itself once empty.
 func Sweep(ctx context.Context, c *containerd.Client, sock string) ([]string, error) {
@@ -62,6 +100,12 @@ func Sweep(ctx context.Context, c *containerd.Client, sock string) ([]string, er
 			if err != nil && !errdefs.IsNotFound(err) {
 				// An exited runsc task cannot be killed, only deleted.
 				_, err = task.Delete(ctx)
+			}
+			if err != nil && !errdefs.IsNotFound(err) && killShim(ctr.ID()) {
+				// A shim whose runtime can no longer act on the container (a runsc sandbox
+				// that died, a runtime binary since removed) keeps its task forever; once
+				// the shim is gone containerd forgets the task.
+				err = waitTaskGone(ctx, ctr)
 			}
 			if err != nil && !errdefs.IsNotFound(err) {
 				errs = append(errs, fmt.Errorf("%s: deleting task %s: %w", where, ctr.ID(), err))

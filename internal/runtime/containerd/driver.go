@@ -64,7 +64,7 @@ func init() {
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
-			opts["oci_runtime"] = oci
+			opts[runtime.OptionOCIRuntime] = oci
 			opts["binary_name"] = oci
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -508,8 +508,9 @@ func (c *Container) Delete(ctx context.Context) error {
 			opts = append(opts, containerd.WithProcessKill)
 		}
 		_, err := c.task.Delete(dctx, opts...)
-		if err != nil && len(opts) > 0 && strings.Contains(err.Error(), "not running") {
-			// The workload ended without anyone waiting for it; nothing is left to kill.
+		if err != nil && len(opts) > 0 && !errdefs.IsNotFound(err) && c.stopsWithin(dctx, 5*time.Second) {
+			// The kill met the workload's own exit (runsc: "not running", or its sandbox's
+			// control server already gone); the stopped task is deleted without one.
 			_, err = c.task.Delete(dctx)
 		}
 		if err != nil && !errdefs.IsNotFound(err) {
@@ -527,6 +528,20 @@ func (c *Container) Delete(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// stopsWithin tells whether the task is stopped, or stops within limit.
+func (c *Container) stopsWithin(ctx context.Context, limit time.Duration) bool {
+	for end := time.Now().Add(limit); ; {
+		st, err := c.task.Status(ctx)
+		if err == nil && st.Status == containerd.Stopped {
+			return true
+		}
+		if time.Now().After(end) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Processes lists the shim and everything under it (workload, or gVisor's sandbox and gofer).

@@ -19,7 +19,7 @@ func init() {
 	prof := func(name, rt, oci, desc string) runtime.Profile {
 		opts := map[string]string{runtime.OptionRuntime: rt}
 		if oci != "" {
-			opts["oci_runtime"] = oci
+			opts[runtime.OptionOCIRuntime] = oci
 		}
 		return runtime.Profile{Name: name, Driver: DriverName, Options: opts, Description: desc}
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/netip"
 	"os"
@@ -272,7 +273,7 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 // Close removes the network the driver made.
 func (d *Driver) Close(ctx context.Context) error {
 	d.mu.Lock()
-	netID, cli := d.netID, d.cli
+	netID, netName, cli := d.netID, d.netName, d.cli
 	d.netID, d.netName = "", ""
 	d.mu.Unlock()
 	if netID == "" || cli == nil {
@@ -282,6 +283,31 @@ func (d *Driver) Close(ctx context.Context) error {
 	defer cancel()
 	if err := cli.NetworkRemove(cctx, netID); err != nil && !client.IsErrNotFound(err) {
 		return fmt.Errorf("%s at %s: removing network %s: %w", d.engine.Daemon, d.host, netID, err)
+	}
+	return RemoveBridge(netName)
+}
+
+// BridgeName is the host bridge of isobench's engine network name: named by isobench
+// (LinkPrefix) so that a bridge an engine leaves behind is found and removed.
+func BridgeName(network string) string {
+	h := fnv.New32a()
+	h.Write([]byte(network))
+	return fmt.Sprintf("%sbr%08x", runtime.LinkPrefix, h.Sum32())
+}
+
+// RemoveBridge deletes the bridge of network if the engine left it: podman's netavark
+// keeps a bridge whose last container was not torn down through it.
+func RemoveBridge(network string) error {
+	l, err := netlink.LinkByName(BridgeName(network))
+	if err != nil {
+		var notFound netlink.LinkNotFoundError
+		if errors.As(err, &notFound) {
+			return nil
+		}
+		return fmt.Errorf("finding the bridge of network %s: %w", network, err)
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("removing bridge %s of network %s: %w", l.Attrs().Name, network, err)
 	}
 	return nil
 }
@@ -311,6 +337,7 @@ func (d *Driver) ensureNetwork(ctx context.Context, cli *client.Client) (string,
 		Driver:   "bridge",
 		Internal: true,
 		Labels:   map[string]string{Label: "1"},
+		Options:  map[string]string{"com.docker.network.bridge.name": BridgeName(name)},
 		IPAM: &network.IPAM{Config: []network.IPAMConfig{{
 			Subnet:  subnet.String(),
 			Gateway: gw.String(),
@@ -611,19 +638,28 @@ func RemoveContainer(ctx context.Context, cli *client.Client, id, name string) e
 		target = name
 	}
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	wait := 50 * time.Millisecond
+	for attempt := 0; attempt < 5; attempt++ {
 		err = cli.ContainerRemove(ctx, target, container.RemoveOptions{Force: true, RemoveVolumes: true})
-		// podman 4.3 fails a forced remove whose SIGKILL meets the workload's own exit
-		// ("container state improper"); the next try finds it stopped.
-		if err == nil || client.IsErrNotFound(err) || !strings.Contains(err.Error(), "container state improper") {
+		if err == nil || client.IsErrNotFound(err) || !killRacedWithExit(err) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(wait)
+		wait *= 2
 	}
 	if err != nil && !client.IsErrNotFound(err) {
 		return fmt.Errorf("remove: %w", err)
 	}
 	return nil
+}
+
+// killRacedWithExit tells a forced remove that failed because its SIGKILL met the
+// workload's own exit: podman 4.3 then says "container state improper", or, with runsc,
+// "could not be stopped" when `runsc kill` finds the sandbox already going (exit 128).
+// The next try finds the container stopped.
+func killRacedWithExit(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "container state improper") || strings.Contains(msg, "could not be stopped")
 }
 
 // Processes lists the engine's per-container monitor (containerd-shim, conmon) and

@@ -53,6 +53,9 @@ func Sweep(ctx context.Context, cli *client.Client, where string) ([]string, err
 			continue
 		}
 		removed = append(removed, fmt.Sprintf("%s network %s", where, n.Name))
+		if err := RemoveBridge(n.Name); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
 	}
 	imgs, err := cli.ImageList(ctx, image.ListOptions{})
 	if err != nil {

@@ -67,9 +67,13 @@ func TestDeleteKillsWhatLeftTheSession(t *testing.T) {
 	d := benchtest.PreparedDriver(t, "host", img)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out strings.Builder
-	c, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "test-host-setsid", Stdout: &out,
-		Args: []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!"}})
+	out := t.TempDir()
+	// The orphan writes its own pid (setsid may fork, so $! would name the wrong one),
+	// and the workload exits only once it did.
+	c, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "test-host-setsid",
+		Mounts: []runtime.Mount{{Type: "bind", Source: out, Destination: "/out"}},
+		Args: []string{"sh", "-c", "setsid sh -c 'echo $$ > /out/pid.tmp && mv /out/pid.tmp /out/pid && exec sleep 300' </dev/null >/dev/null 2>&1 & " +
+			"for i in $(seq 100); do [ -s /out/pid ] && exit 0; sleep 0.1; done; exit 1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,16 +88,23 @@ func TestDeleteKillsWhatLeftTheSession(t *testing.T) {
 	if code, err := c.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("wait: %d, %v", code, err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	b, err := os.ReadFile(out + "/pid")
 	if err != nil {
-		t.Fatalf("workload printed %q, not the orphan's pid", out.String())
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("the orphan wrote %q, not its pid", b)
 	}
 	cmdline := func() string {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		return string(b)
 	}
-	if !strings.HasPrefix(cmdline(), "sleep") {
-		t.Fatalf("orphan %d is not running sleep before Delete: %q", pid, cmdline())
+	for end := time.Now().Add(5 * time.Second); !strings.HasPrefix(cmdline(), "sleep"); {
+		if time.Now().After(end) {
+			t.Fatalf("orphan %d does not run sleep before Delete: %q", pid, cmdline())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := c.Delete(ctx); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
 	"github.com/isobench/isobench/internal/runtime"
@@ -82,6 +84,16 @@ func leftovers(t *testing.T) []string {
 	for _, i := range podmanList(t, "images", "--format", "{{.Repository}}:{{.Tag}}") {
 		if strings.Contains(i, "isobench/") {
 			out = append(out, "image "+i)
+		}
+	}
+	// netavark keeps a bridge whose last container was not torn down through it.
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatalf("listing links: %v", err)
+	}
+	for _, l := range links {
+		if _, ok := l.(*netlink.Bridge); ok && strings.HasPrefix(l.Attrs().Name, runtime.LinkPrefix+"br") {
+			out = append(out, "bridge "+l.Attrs().Name)
 		}
 	}
 	// A killed service leaves its network in aardvark-dns's configuration, and with it

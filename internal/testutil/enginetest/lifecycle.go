@@ -18,7 +18,8 @@ import (
 // Subnet is what engine tests give drivers as runtime.Env.Subnet.
 var Subnet = netip.MustParsePrefix("198.18.0.0/15")
 
-// Lifecycle checks output, mounts, exit codes, processes and networking through a driver.
+// Lifecycle checks output, mounts, exit codes, limits, processes and networking through a
+// driver.
 func Lifecycle(t *testing.T, ctx context.Context, d runtime.Driver) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("bound"), 0o644); err != nil {
@@ -50,6 +51,8 @@ func Lifecycle(t *testing.T, ctx context.Context, d runtime.Driver) {
 	} else if !strings.Contains(bench.StderrOf(err), "oops") {
 		t.Errorf("exit 3: stderr %q lacks oops", bench.StderrOf(err))
 	}
+
+	Limits(t, ctx, d)
 
 	// A networked container: the host reaches a server in it, and its processes are known.
 	if st := d.Check(ctx); st.Options["network"] == "none" {
