@@ -157,6 +157,19 @@ func PSS(pid int) (uint64, error) {
 	return r.Pss, nil
 }
 
+// AllowedCPUs lists the CPUs pid may run on (its affinity, Cpus_allowed_list).
+func AllowedCPUs(pid int) ([]uint64, error) {
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return nil, fmt.Errorf("process %d: %w", pid, err)
+	}
+	st, err := p.NewStatus()
+	if err != nil {
+		return nil, fmt.Errorf("status of process %d: %w", pid, err)
+	}
+	return st.CpusAllowedList, nil
+}
+
 // Alive tells whether pid runs and is not a zombie.
 func Alive(pid int) bool {
 	st, err := stat(pid)

@@ -16,11 +16,18 @@ func TestThisProcessAndAChild(t *testing.T) {
 	defer cmd.Wait()
 	defer cmd.Process.Kill()
 	pid := cmd.Process.Pid
+	// Until the child has executed sleep, its command line is in flux.
+	for i := 0; i < 200 && Comm(pid) != "sleep"; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := ParentPID(pid); got != os.Getpid() {
 		t.Errorf("ParentPID = %d, want %d", got, os.Getpid())
 	}
 	if args := Cmdline(pid); len(args) != 2 || args[1] != "30" {
 		t.Errorf("Cmdline = %q", args)
+	}
+	if cpus, err := AllowedCPUs(pid); err != nil || len(cpus) == 0 {
+		t.Errorf("AllowedCPUs = %v, %v", cpus, err)
 	}
 	if Comm(pid) != "sleep" || !Alive(pid) {
 		t.Errorf("Comm %q, alive %v", Comm(pid), Alive(pid))

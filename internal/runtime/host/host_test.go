@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/isobench/isobench/internal/bench/benchtest"
 	"github.com/isobench/isobench/internal/image/imagetest"
+	hostprocs "github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/host"
 )
@@ -47,12 +49,8 @@ func TestCPUSetPinsTheWorkloadAndMemoryLimitsAreRefused(t *testing.T) {
 	if err != nil || len(procs) == 0 {
 		t.Fatalf("processes %v: %v", procs, err)
 	}
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(procs[0].PID) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(status), "Cpus_allowed_list:\t0\n") {
-		t.Fatalf("workload's status has no Cpus_allowed_list of 0:\n%s", status)
+	if cpus, err := hostprocs.AllowedCPUs(procs[0].PID); err != nil || !slices.Equal(cpus, []uint64{0}) {
+		t.Fatalf("the workload may run on CPUs %v (%v), want 0 only", cpus, err)
 	}
 }
 
@@ -97,8 +95,7 @@ func TestDeleteKillsWhatLeftTheSession(t *testing.T) {
 		t.Fatalf("the orphan wrote %q, not its pid", b)
 	}
 	cmdline := func() string {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-		return string(b)
+		return strings.Join(hostprocs.Cmdline(pid), " ")
 	}
 	for end := time.Now().Add(5 * time.Second); !strings.HasPrefix(cmdline(), "sleep"); {
 		if time.Now().After(end) {

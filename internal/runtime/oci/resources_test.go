@@ -3,12 +3,16 @@ package oci_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -39,23 +43,19 @@ func TestCPUSetAndMemoryLimitReachTheHostProcesses(t *testing.T) {
 			if err := c.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
-			procs, err := c.Processes(ctx)
-			if err != nil || len(procs) == 0 {
-				t.Fatalf("processes: %v %v", procs, err)
+			ps, err := c.Processes(ctx)
+			if err != nil || len(ps) == 0 {
+				t.Fatalf("processes: %v %v", ps, err)
 			}
 			limited := false
-			for _, p := range procs {
-				status, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")
+			for _, p := range ps {
+				cpus, err := procs.AllowedCPUs(p.PID)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, line := range strings.Split(string(status), "\n") {
-					if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok && strings.TrimSpace(v) != "0" {
-						// gVisor's gofer serves files outside the sandbox's cgroup.
-						if p.Role != runtime.RoleGofer {
-							t.Errorf("%s %d (%s) may run on CPUs %s, want 0", name, p.PID, p.Role, strings.TrimSpace(v))
-						}
-					}
+				// gVisor's gofer serves files outside the sandbox's cgroup.
+				if !slices.Equal(cpus, []uint64{0}) && p.Role != runtime.RoleGofer {
+					t.Errorf("%s %d (%s) may run on CPUs %v, want 0", name, p.PID, p.Role, cpus)
 				}
 				if got, ok := memoryLimit(t, p.PID); ok && got == limit {
 					limited = true
@@ -70,21 +70,21 @@ func TestCPUSetAndMemoryLimitReachTheHostProcesses(t *testing.T) {
 
 // memoryLimit reads the memory limit of pid's cgroup (v1 memory controller or v2).
 func memoryLimit(t *testing.T, pid int) (int64, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	proc, err := procfs.NewProc(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
+	cgroups, err := proc.Cgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cg := range cgroups {
 		var file string
 		switch {
-		case strings.Contains(","+parts[1]+",", ",memory,"):
-			file = "/sys/fs/cgroup/memory" + parts[2] + "/memory.limit_in_bytes"
-		case parts[0] == "0" && parts[1] == "":
-			file = "/sys/fs/cgroup/unified" + parts[2] + "/memory.max"
+		case slices.Contains(cg.Controllers, "memory"):
+			file = "/sys/fs/cgroup/memory" + cg.Path + "/memory.limit_in_bytes"
+		case cg.HierarchyID == 0 && len(cg.Controllers) == 0:
+			file = "/sys/fs/cgroup/unified" + cg.Path + "/memory.max"
 		default:
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -27,9 +26,8 @@ func TestRunscLeavesNoZombies(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	d.Close(context.Background())
 	for _, pid := range procs.Descendants(os.Getpid()) {
-		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
-			t.Errorf("zombie child left: %s", stat)
+		if st, err := procs.ReadStat(pid); err == nil && st.State == "Z" {
+			t.Errorf("zombie child left: %d (%s)", pid, st.Comm)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/podman"
 	"github.com/isobench/isobench/internal/testutil"
@@ -258,13 +259,12 @@ func checkRuntimeUsed(t *testing.T, ctx context.Context, d runtime.Driver, rt st
 	if got := strings.TrimSpace(string(out)); got != rt {
 		t.Errorf("container ran with OCI runtime %q, want %q", got, rt)
 	}
-	procs, err := c.Processes(ctx)
+	ps, err := c.Processes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range procs {
-		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.PID))
-		if p.Role == "shim" && strings.TrimSpace(string(comm)) != "conmon" {
+	for _, p := range ps {
+		if comm := procs.Comm(p.PID); p.Role == "shim" && comm != "conmon" {
 			t.Errorf("shim %d is %q, want conmon", p.PID, comm)
 		}
 	}
@@ -390,11 +390,9 @@ func TestPodmanCleanupAfterKilledRun(t *testing.T) {
 	}
 	removed := sweep(t, ctx, home)
 	t.Logf("cleanup removed %v", removed)
-	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-		// The test binary reaps it; a zombie counts as gone.
-		if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); !strings.Contains(string(stat), ") Z") {
-			t.Errorf("cleanup left the podman service %d running", pid)
-		}
+	// The test binary reaps it; a zombie counts as gone.
+	if procs.Alive(pid) {
+		t.Errorf("cleanup left the podman service %d running", pid)
 	}
 	if _, err := os.Stat(svcDir); !os.IsNotExist(err) {
 		t.Errorf("cleanup left %s (%v)", svcDir, err)
