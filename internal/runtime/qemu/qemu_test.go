@@ -18,6 +18,7 @@ import (
 
 	"github.com/isobench/isobench/internal/bench"
 	"github.com/isobench/isobench/internal/image/imagetest"
+	hostprocs "github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/runtime/vmm/guestassets"
 )
@@ -100,10 +101,13 @@ func newDriver(t *testing.T, opts map[string]string) *Driver {
 // checkGone fails when anything of container id is left on the host.
 func checkGone(t *testing.T, d *Driver, id string, tap string) {
 	t.Helper()
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(id)) {
-			t.Errorf("process %s still runs for %s: %q", p, id, b)
+	pids, err := hostprocs.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if args := strings.Join(hostprocs.Cmdline(pid), " "); strings.Contains(args, id) {
+			t.Errorf("process %d still runs for %s: %q", pid, id, args)
 		}
 	}
 	if tap != "" {
