@@ -14,13 +14,19 @@ func (t *Trial) KeepRaw(name string, data []byte) error {
 	return nil
 }
 
-// createRaw creates the file name in the trial's raw directory for a stream to write to.
-func (t *Trial) createRaw(name string) (*os.File, error) {
-	f, err := os.Create(filepath.Join(t.RawDir, name))
+// createOutputs creates name.stdout and name.stderr in the trial's raw directory for a
+// container's streams to write to; the caller closes both with closeRaw.
+func (t *Trial) createOutputs(name string) (stdout, stderr *os.File, err error) {
+	stdout, err = os.Create(filepath.Join(t.RawDir, name+".stdout"))
 	if err != nil {
-		return nil, fmt.Errorf("keeping raw output %s: %w", name, err)
+		return nil, nil, fmt.Errorf("keeping raw output %s: %w", name, err)
 	}
-	return f, nil
+	stderr, err = os.Create(filepath.Join(t.RawDir, name+".stderr"))
+	if err != nil {
+		stdout.Close()
+		return nil, nil, fmt.Errorf("keeping raw output %s: %w", name, err)
+	}
+	return stdout, stderr, nil
 }
 
 // closeRaw closes a raw output file; failing to keep it fails the run unless it failed
