@@ -101,7 +101,7 @@ recipe reuses it unless --force is given.`,
 			}
 			out := cmd.OutOrStdout()
 			if built {
-				fmt.Fprintf(out, "built image %s %s (%s) in %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), time.Since(start).Round(time.Second))
+				fmt.Fprintf(out, "built image %s %s (%s) in %s\n", img.Name, img.ShortDigest(), image.FormatBytes(img.Size), time.Since(start).Round(time.Second))
 			} else {
 				fmt.Fprintf(out, "image %s %s is up to date (same recipe); use --force to rebuild\n", img.Name, img.ShortDigest())
 			}
@@ -170,7 +170,7 @@ setuid/setgid bits, file capabilities and device nodes (runtimes provide /dev).`
 			defer stop()
 			img, err := store.Import(ctx, args[0], name)
 			if img != nil {
-				fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), imageSize(img.Size), img.Source)
+				fmt.Fprintf(cmd.OutOrStdout(), "imported image %s %s (%s) from %s\n", img.Name, img.ShortDigest(), image.FormatBytes(img.Size), img.Source)
 			}
 			if err != nil {
 				return interruptedOr(ctx, "import", imageError(err))
@@ -180,7 +180,7 @@ setuid/setgid bits, file capabilities and device nodes (runtimes provide /dev).`
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "name for the image, "+image.NameGrammar+" (default: from the source's base name)")
-	f.StringVar(&maxSize, "max-size", "", "most uncompressed data the image's archives and layers may hold, like 4GiB (default "+imageSize(image.DefaultMaxBytes)+")")
+	f.StringVar(&maxSize, "max-size", "", "most uncompressed data the image's archives and layers may hold, like 4GiB (default "+image.FormatBytes(image.DefaultMaxBytes)+")")
 	f.Int64Var(&maxEntries, "max-entries", image.DefaultMaxEntries, "most archive members the image's layers may hold")
 	return cmd
 }
@@ -213,7 +213,7 @@ func newImageListCmd() *cobra.Command {
 				if !img.Created.IsZero() {
 					created = img.Created.Local().Format("2006-01-02 15:04")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, img.ShortDigest(), imageSize(img.Size), created, img.Source)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", img.Name, img.ShortDigest(), image.FormatBytes(img.Size), created, img.Source)
 			}
 			return tw.Flush()
 		},
@@ -248,18 +248,4 @@ Each removal prints exactly which of these it removed.`,
 			return nil
 		},
 	}
-}
-
-// imageSize writes a byte count with a binary unit.
-func imageSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -58,12 +58,16 @@ func Take(ctx context.Context, c runtime.Container) (*Snapshot, error) {
 // TakeProcesses is Take for a list of processes.
 func TakeProcesses(listed []runtime.Process) (*Snapshot, error) {
 	s := &Snapshot{At: time.Now(), procs: map[string]proc{}}
+	tree, err := procs.ReadTree()
+	if err != nil {
+		return nil, err
+	}
 	roles := map[int]string{}
 	for _, p := range listed {
 		if _, seen := roles[p.PID]; !seen {
 			roles[p.PID] = p.Role
 		}
-		for _, d := range procs.Descendants(p.PID) {
+		for _, d := range tree.Descendants(p.PID) {
 			if _, seen := roles[d]; !seen {
 				roles[d] = p.Role
 			}

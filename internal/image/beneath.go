@@ -149,7 +149,7 @@ func copyBeneath(dir, rel, dst string, max int64, b *budget) error {
 			return err
 		}
 		if fi.Size() > max {
-			return fmt.Errorf("%w: %s is %s, more than the %s an OCI layout's %s may be", ErrTooLarge, filepath.Join(dir, rel), formatBytes(fi.Size()), formatBytes(max), rel)
+			return fmt.Errorf("%w: %s is %s, more than the %s an OCI layout's %s may be", ErrTooLarge, filepath.Join(dir, rel), FormatBytes(fi.Size()), FormatBytes(max), rel)
 		}
 		r = io.LimitReader(r, max)
 	}

@@ -83,7 +83,7 @@ func removeTree(dir string) error {
 		return fmt.Errorf("refusing to remove %q", dir)
 	}
 	for attempt := 0; ; attempt++ {
-		points, err := mountPointsUnder(dir)
+		points, err := mounts.Under(dir) // deepest first: a mount below another goes first
 		if err != nil {
 			return err
 		}
@@ -93,30 +93,14 @@ func removeTree(dir string) error {
 		if attempt == 3 {
 			return fmt.Errorf("not removing %s: still mounted at %s", dir, strings.Join(points, ", "))
 		}
-		// Deepest first: a mount below another must go before its parent.
-		for i := len(points) - 1; i >= 0; i-- {
-			_ = unix.Unmount(points[i], unix.MNT_DETACH)
+		for _, p := range points {
+			_ = unix.Unmount(p, unix.MNT_DETACH) // what stays mounted is named by the next attempt
 		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("removing %s: %w", dir, err)
 	}
 	return nil
-}
-
-// mountPointsUnder lists mount points at or below dir, in mount table order.
-func mountPointsUnder(dir string) ([]string, error) {
-	ms, err := mounts.All()
-	if err != nil {
-		return nil, err
-	}
-	var points []string
-	for _, m := range ms {
-		if within(m.Mountpoint, dir) {
-			points = append(points, m.Mountpoint)
-		}
-	}
-	return points, nil
 }
 
 // tarFlags are shared by packing and unpacking so that owners (as numbers, not

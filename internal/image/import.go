@@ -236,7 +236,7 @@ func copySource(src, dst string, lim Limits) error {
 	if !fi.Mode().IsRegular() {
 		return unknownFormat(src, "not a regular file or directory")
 	}
-	tooLarge := fmt.Errorf("%w: %s is larger than the %s limit (raise it with --max-size if the image is genuine)", ErrTooLarge, src, formatBytes(lim.MaxBytes))
+	tooLarge := fmt.Errorf("%w: %s is larger than the %s limit (raise it with --max-size if the image is genuine)", ErrTooLarge, src, FormatBytes(lim.MaxBytes))
 	if fi.Size() > lim.MaxBytes {
 		return tooLarge
 	}
@@ -462,7 +462,7 @@ func checkLayoutBlob(dir string, d v1.Descriptor) error {
 		return err
 	}
 	if fi.Size() > maxMetadataSize {
-		return fmt.Errorf("%w: blob %s (%s) is %s, more than %s", ErrTooLarge, d.Digest, d.MediaType, formatBytes(fi.Size()), formatBytes(maxMetadataSize))
+		return fmt.Errorf("%w: blob %s (%s) is %s, more than %s", ErrTooLarge, d.Digest, d.MediaType, FormatBytes(fi.Size()), FormatBytes(maxMetadataSize))
 	}
 	got, n, err := v1.SHA256(f)
 	if err != nil {

@@ -90,7 +90,7 @@ func (b *budget) addFile(size int64) error {
 }
 
 func (b *budget) tooLarge() error {
-	return fmt.Errorf("%w: %s unpack to more than %s (%s)", ErrTooLarge, b.what, formatBytes(b.lim.MaxBytes), b.hint("--max-size"))
+	return fmt.Errorf("%w: %s unpack to more than %s (%s)", ErrTooLarge, b.what, FormatBytes(b.lim.MaxBytes), b.hint("--max-size"))
 }
 
 func (b *budget) hint(flag string) string {
@@ -120,8 +120,8 @@ func (br *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// formatBytes writes a byte count with a binary unit.
-func formatBytes(n int64) string {
+// FormatBytes writes a byte count with a binary unit, like 1.5 GiB.
+func FormatBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

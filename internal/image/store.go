@@ -677,7 +677,7 @@ func mountsUsing(dir string) ([]string, error) {
 	var users []string
 	for _, m := range ms {
 		named := namesPath(m.Source, dir) || namesPath(m.Options, dir) || namesPath(m.VFSOptions, dir)
-		if named || within(m.Mountpoint, dir) || within(m.Root, dir) {
+		if named || mounts.Within(m.Mountpoint, dir) || mounts.Within(m.Root, dir) {
 			users = append(users, m.Mountpoint)
 		}
 	}
@@ -700,6 +700,3 @@ func namesPath(s, dir string) bool {
 		i = end
 	}
 }
-
-// within reports whether path is dir or below it.
-func within(path, dir string) bool { return mounts.Within(path, dir) }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,34 +91,56 @@ func All() ([]int, error) {
 	return out, nil
 }
 
-// Descendants lists the children of pid, recursively, depth first.
-func Descendants(pid int) []int {
-	var out []int
-	for _, child := range children(pid) {
-		out = append(out, child)
-		out = append(out, Descendants(child)...)
-	}
-	return out
+// Tree is who is whose parent among the host's processes at one moment.
+type Tree struct {
+	children map[int][]int
 }
 
-// children reads /proc/PID/task/*/children, which procfs has no reader for. It is used
-// instead of scanning every process for its parent because runsc's create looks for its
-// sandbox this way inside a timed phase.
-func children(pid int) []int {
-	var out []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue
+// ReadTree reads every process's parent. The kernel's only index of children,
+// /proc/PID/task/TID/children, needs CONFIG_PROC_CHILDREN, is reliable only while the
+// children are stopped, and has no reader in procfs; a scan costs about 20 µs a process.
+func ReadTree() (Tree, error) {
+	ps, err := procfs.AllProcs()
+	if err != nil {
+		return Tree{}, fmt.Errorf("listing processes: %w", err)
+	}
+	t := Tree{children: map[int][]int{}}
+	for _, p := range ps {
+		// A process that exited since the listing has no parent to tell.
+		if st, err := p.Stat(); err == nil {
+			t.children[st.PPID] = append(t.children[st.PPID], p.PID)
 		}
-		for _, f := range strings.Fields(string(data)) {
-			if child, err := strconv.Atoi(f); err == nil {
+	}
+	return t, nil
+}
+
+// Descendants lists the children of pid, recursively, depth first.
+func (t Tree) Descendants(pid int) []int {
+	var out []int
+	// A PID reused while the tree was read can make a parent appear under its own child.
+	seen := map[int]bool{pid: true}
+	var walk func(parent int)
+	walk = func(parent int) {
+		for _, child := range t.children[parent] {
+			if !seen[child] {
+				seen[child] = true
 				out = append(out, child)
+				walk(child)
 			}
 		}
 	}
+	walk(pid)
 	return out
+}
+
+// Descendants lists the children of pid, recursively, depth first; none when the
+// processes cannot be listed. Finding those of several processes, read one Tree.
+func Descendants(pid int) []int {
+	t, err := ReadTree()
+	if err != nil {
+		return nil
+	}
+	return t.Descendants(pid)
 }
 
 // PSS is pid's proportional set size in bytes: shared pages count in part, so a sum over
@@ -161,8 +182,10 @@ type Mapping struct {
 	PSSBytes  int64
 }
 
-// Mappings reads /proc/PID/smaps mapping by mapping. procfs only sums smaps up, and a
-// VMM's guest RAM must be told apart from the rest of its memory.
+// Mappings reads /proc/PID/smaps mapping by mapping, a VMM's guest RAM having to be told
+// apart from the rest of its memory. procfs has no such reader: ProcSMapsRollup only
+// sums smaps up, and ProcMaps reads /proc/PID/maps, which has no PSS. So this reads the
+// two fields it needs and no other.
 func Mappings(pid int) ([]Mapping, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
@@ -181,18 +204,20 @@ func Mappings(pid int) ([]Mapping, error) {
 			out = append(out, Mapping{})
 			continue
 		}
-		if len(out) == 0 || len(fields) < 2 {
+		if fields[0] != "Size:" && fields[0] != "Pss:" {
 			continue
+		}
+		if len(out) == 0 || len(fields) != 3 || fields[2] != "kB" {
+			return nil, fmt.Errorf("reading the memory map of %d: unexpected line %q", pid, sc.Text())
 		}
 		kb, err := strconv.ParseInt(fields[1], 10, 64)
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("reading the memory map of %d: %w", pid, err)
 		}
-		switch fields[0] {
-		case "Size:":
-			out[len(out)-1].SizeBytes = kb << 10
-		case "Pss:":
-			out[len(out)-1].PSSBytes = kb << 10
+		if m := &out[len(out)-1]; fields[0] == "Size:" {
+			m.SizeBytes = kb << 10
+		} else {
+			m.PSSBytes = kb << 10
 		}
 	}
 	if err := sc.Err(); err != nil {

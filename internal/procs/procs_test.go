@@ -3,7 +3,9 @@ package procs
 import (
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestThisProcessAndAChild(t *testing.T) {
@@ -33,12 +35,67 @@ func TestThisProcessAndAChild(t *testing.T) {
 	if pss, err := PSS(os.Getpid()); err != nil || pss == 0 {
 		t.Errorf("PSS = %d, %v", pss, err)
 	}
-	maps, err := Mappings(os.Getpid())
-	if err != nil || len(maps) == 0 {
-		t.Errorf("Mappings = %d, %v", len(maps), err)
-	}
 	if Cmdline(1<<30) != nil || Alive(1<<30) || ParentPID(1<<30) != 0 {
 		t.Error("a process that does not exist was found")
+	}
+}
+
+func TestGrandchildrenAreDescendants(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "sleep 30 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	var sleep int
+	for i := 0; i < 200 && sleep == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+		for _, d := range Descendants(os.Getpid()) {
+			if Comm(d) == "sleep" && ParentPID(d) == cmd.Process.Pid {
+				sleep = d
+			}
+		}
+	}
+	if sleep == 0 {
+		t.Fatalf("the shell's sleep is not among this process's descendants %v", Descendants(os.Getpid()))
+	}
+	defer syscall.Kill(sleep, syscall.SIGKILL)
+	if d := Descendants(cmd.Process.Pid); len(d) != 1 || d[0] != sleep {
+		t.Errorf("Descendants of the shell = %v, want [%d]", d, sleep)
+	}
+}
+
+// TestMappingsFindsAnAnonymousMapping maps memory of an odd size, touches all of it (so
+// transparent huge pages change nothing) and looks for that one mapping with its
+// proportional share, as vmm.ReadVMMMemory looks for a guest's RAM.
+func TestMappingsFindsAnAnonymousMapping(t *testing.T) {
+	const size = 1234 << 12
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(mem)
+	for i := 0; i < size; i += 4096 {
+		mem[i] = 1
+	}
+	maps, err := Mappings(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []Mapping
+	var total int64
+	for _, m := range maps {
+		total += m.PSSBytes
+		if m.SizeBytes == size {
+			found = append(found, m)
+		}
+	}
+	// The private pages are this process's alone, so their PSS is their size.
+	if len(found) != 1 || found[0].PSSBytes != size {
+		t.Errorf("mappings of %d bytes: %+v, want one with a PSS as large", size, found)
+	}
+	if pss, err := PSS(os.Getpid()); err != nil || uint64(total) > pss+size || uint64(total)+size < pss {
+		t.Errorf("mappings' PSS sum %d, smaps_rollup %d (%v): they should agree within the test's own churn", total, pss, err)
 	}
 }
 

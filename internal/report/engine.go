@@ -7,13 +7,9 @@ import (
 	"strings"
 
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/stats"
 )
-
-// OCIRuntimeOption is the runtime option an engine profile uses to name the OCI runtime it
-// drives (runtime.OptionOCIRuntime), so that its headline can be set against that
-// runtime's own.
-const OCIRuntimeOption = "oci_runtime"
 
 // EngineOverhead is what an engine adds to the start-up of the OCI runtime it drives:
 // the Hodges-Lehmann shift from the bare runtime's start-up to the engine's, with the
@@ -39,7 +35,7 @@ func (a *Analysis) engineOverheads() []EngineOverhead {
 			continue
 		}
 		for engine, info := range h.Env.Runtimes {
-			bare := info.Options[OCIRuntimeOption]
+			bare := info.Options[runtime.OptionOCIRuntime]
 			if bare == "" || bare == engine {
 				continue
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/report/fixture"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
 	"github.com/isobench/isobench/internal/stats"
 )
 
@@ -17,7 +18,7 @@ func TestEngineOverheadPairsEngineWithItsRuntime(t *testing.T) {
 	spec := fixture.Default("h1", 7)
 	spec.Failures = 0
 	spec.Runtimes = append(spec.Runtimes, fixture.Runtime{Name: "docker-runc", Class: "container", Factor: 2.0,
-		Options: map[string]string{OCIRuntimeOption: "runc"}})
+		Options: map[string]string{runtime.OptionOCIRuntime: "runc"}})
 	dir := filepath.Join(t.TempDir(), "run")
 	if _, err := fixture.Write(dir, spec); err != nil {
 		t.Fatal(err)

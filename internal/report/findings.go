@@ -10,6 +10,7 @@ import (
 
 	"github.com/isobench/isobench/internal/compare"
 	"github.com/isobench/isobench/internal/results"
+	"github.com/isobench/isobench/internal/runtime"
 )
 
 // topic is one question the first screen answers, with the metric that answers it.
@@ -149,7 +150,7 @@ func (a *Analysis) headline(h HostInfo, t topic) (Panel, bool) {
 			return false
 		}
 		ri, ok := h.Env.Runtimes[r.Runtime]
-		return ok && ri.Options[OCIRuntimeOption] != "" && ri.Options[OCIRuntimeOption] != r.Runtime
+		return ok && ri.Options[runtime.OptionOCIRuntime] != "" && ri.Options[runtime.OptionOCIRuntime] != r.Runtime
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]

@@ -88,7 +88,8 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 	x := &execution{plan: p, dir: dir, host: host, log: log,
 		rec: &recorder{w: w, res: res, summary: newSummary()}}
 
-	ready := p.prepare(ctx, env, log)
+	ready, prepareCleanupErr := p.prepare(ctx, env, log)
+	res.CleanupErr = prepareCleanupErr
 	defer func() { res.CleanupErr = errors.Join(res.CleanupErr, closeDrivers(ctx, ready, log)) }()
 	x.peers = map[string]runtime.Driver{}
 	for _, r := range ready {
@@ -177,30 +178,41 @@ func (x *execution) runRounds(ctx context.Context, sched *schedule, trial func(c
 }
 
 // prepare readies every driver; one that fails is skipped and recorded, the others go on.
-func (p *Plan) prepare(ctx context.Context, env results.Environment, log *progress) []*plannedRuntime {
+// A failed Prepare may have made part of what it makes, so that driver is closed at once;
+// the error is what such closes could not remove.
+func (p *Plan) prepare(ctx context.Context, env results.Environment, log *progress) ([]*plannedRuntime, error) {
 	var ready []*plannedRuntime
+	var errs []error
 	for _, r := range p.runtimes {
 		if err := r.driver.Prepare(ctx, p.img); err != nil {
 			p.skipped[r.profile.Name] = "prepare failed: " + err.Error()
 			delete(env.Runtimes, r.profile.Name)
 			log.linef("skipping %s: %v", r.profile.Name, err)
+			errs = append(errs, closeDriver(ctx, r, log))
 			continue
 		}
 		ready = append(ready, r)
 	}
-	return ready
+	return ready, errors.Join(errs...)
 }
 
 // closeDrivers removes what every prepared driver made, also after a cancelled ctx.
 func closeDrivers(ctx context.Context, ready []*plannedRuntime, log *progress) error {
 	var errs []error
 	for _, r := range ready {
-		if err := r.driver.Close(context.WithoutCancel(ctx)); err != nil {
-			log.linef("removing what %s made: %v (run `isobench cleanup`)", r.profile.Name, err)
-			errs = append(errs, fmt.Errorf("removing what %s made: %w", r.profile.Name, err))
-		}
+		errs = append(errs, closeDriver(ctx, r, log))
 	}
 	return errors.Join(errs...)
+}
+
+// closeDriver removes what r's driver made, also after a cancelled ctx, and says so when
+// it cannot.
+func closeDriver(ctx context.Context, r *plannedRuntime, log *progress) error {
+	if err := r.driver.Close(context.WithoutCancel(ctx)); err != nil {
+		log.linef("removing what %s made: %v (run `isobench cleanup`)", r.profile.Name, err)
+		return fmt.Errorf("removing what %s made: %w", r.profile.Name, err)
+	}
+	return nil
 }
 
 func (p *Plan) totalTrials() int {

@@ -27,8 +27,10 @@ type fakeDriver struct {
 	// stderr is what every container writes to its stderr on start.
 	stderr string
 	// block makes Wait return only when its context ends (a hung workload).
-	block    bool
-	closeErr error
+	block bool
+	// prepareErr fails Prepare after it has made something, as a half-done image load would.
+	prepareErr error
+	closeErr   error
 
 	mu       sync.Mutex
 	prepared int
@@ -47,7 +49,7 @@ func (d *fakeDriver) Prepare(context.Context, *image.Image) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.prepared++
-	return nil
+	return d.prepareErr
 }
 func (d *fakeDriver) New(_ context.Context, spec runtime.Spec) (runtime.Container, error) {
 	d.mu.Lock()

@@ -236,6 +236,33 @@ func TestADriverThatCannotCleanUpIsSaid(t *testing.T) {
 	}
 }
 
+func TestADriverWhosePrepareFailedIsClosedAndSkipped(t *testing.T) {
+	broken, ok := newFakeDriver("broken"), newFakeDriver("ok")
+	broken.prepareErr = errors.New("loading the image: connection reset")
+	broken.closeErr = errors.New("network in use")
+	fb := &fakeBench{name: "fake"}
+	p := fakePlan(t, Options{Trials: 2, Warmup: 0}, []bench.Benchmark{fb}, broken, ok)
+	res := execute(t, context.Background(), p)
+	if broken.closed != 1 || ok.closed != 1 {
+		t.Errorf("closed broken %d times and ok %d times, want once each", broken.closed, ok.closed)
+	}
+	if res.CleanupErr == nil || !strings.Contains(res.CleanupErr.Error(), "removing what broken made: network in use") {
+		t.Errorf("CleanupErr %v: want the failed driver's close error", res.CleanupErr)
+	}
+	env := readEnv(t, res.Dir)
+	if why := env.Skipped["broken"]; !strings.Contains(why, "prepare failed: loading the image: connection reset") {
+		t.Errorf("skipped %q: want broken's prepare error", why)
+	}
+	if _, recorded := env.Runtimes["broken"]; recorded || res.Samples != 2 || len(fb.calls) != 2 {
+		t.Errorf("broken recorded as a runtime %v; %d samples and trials %v, want ok's 2 alone", recorded, res.Samples, fb.calls)
+	}
+	for _, d := range []*fakeDriver{broken, ok} {
+		if err := d.leftovers(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestPolicyDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		in      Options

@@ -34,16 +34,49 @@ func Cleaners() (names []string, fns []Cleaner) {
 	return names, fns
 }
 
-// Sweep gathers what the leftover sweeps of one Cleaner removed and why they failed, and
-// makes sure each endpoint (daemon socket, runtime state root) is swept once.
+// ProfileSweep is how the leftovers of one profile are swept. Endpoint names where they
+// live (a daemon's socket; a runtime binary with its state root), so that a place several
+// profiles point to is swept once; Run removes them. An empty Endpoint means the profile
+// has nothing to sweep.
+type ProfileSweep struct {
+	Endpoint string
+	Run      func() (removed []string, err error)
+}
+
+// ProfileSweeper tells how the leftovers of profile p are swept.
+type ProfileSweeper func(ctx context.Context, env Env, p Profile) (ProfileSweep, error)
+
+// ProfileCleaner is the Cleaner of a driver kind whose leftovers live where its profiles
+// point: it runs the sweep of each distinct endpoint among them once, as sweepOf tells
+// them, and gathers what the sweeps removed and every error.
+func ProfileCleaner(driver string, sweepOf ProfileSweeper) Cleaner {
+	return func(ctx context.Context, env Env, profiles []Profile) ([]string, error) {
+		var s Sweep
+		for _, p := range ProfilesOf(driver, profiles) {
+			ps, err := sweepOf(ctx, env, p)
+			if err != nil {
+				s.Add(nil, err)
+				continue
+			}
+			if ps.Endpoint == "" || !s.first(ps.Endpoint) {
+				continue
+			}
+			s.Add(ps.Run())
+		}
+		return s.Result()
+	}
+}
+
+// Sweep gathers what leftover sweeps removed and why they failed, and makes sure each
+// endpoint (daemon socket, runtime state root) is swept once.
 type Sweep struct {
 	removed []string
 	errs    []error
 	done    map[string]bool
 }
 
-// First tells whether endpoint is seen for the first time; a Cleaner sweeps it only then.
-func (s *Sweep) First(endpoint string) bool {
+// first tells whether endpoint is seen for the first time; it is swept only then.
+func (s *Sweep) first(endpoint string) bool {
 	if s.done == nil {
 		s.done = map[string]bool{}
 	}

@@ -45,7 +45,7 @@ type Driver interface {
 	// New prepares one container (bundle, writable layer, network) without calling the
 	// runtime's create. The returned container must be deleted by the caller.
 	New(ctx context.Context, spec Spec) (Container, error)
-	// Close removes everything Prepare made.
+	// Close removes everything Prepare made, also after a Prepare that failed half-way.
 	Close(ctx context.Context) error
 }
 

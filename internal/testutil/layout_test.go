@@ -24,7 +24,7 @@ func TestNoSiblingImports(t *testing.T) {
 	}
 	const mod = "github.com/isobench/isobench/internal/"
 	shared := map[string]bool{
-		"runtime/dockerapi": true, "runtime/kata": true, "runtime/gvisor": true, "runtime/overlay": true,
+		"runtime/dockerapi": true, "runtime/containerdimage": true, "runtime/kata": true, "runtime/gvisor": true, "runtime/overlay": true,
 		"runtime/vmm": true, "bench/benchtest": true,
 	}
 	// family is "runtime" or "bench" and the sibling's name, for a driver or a benchmark.

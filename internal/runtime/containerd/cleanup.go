@@ -21,34 +21,27 @@ import (
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
-func init() { runtime.RegisterCleaner(DriverName, cleanup) }
-
-// cleanup sweeps the namespace isobench of every containerd a profile points to; a
-// containerd that does not answer is skipped.
-func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var sweep runtime.Sweep
-	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		opts := defaultOptions()
-		if err := p.DecodeOptions(&opts); err != nil {
-			sweep.Add(nil, err)
-			continue
-		}
-		sock := opts.Socket
-		if !sweep.First(sock) {
-			continue
-		}
-		// No socket, no daemon, and nothing of isobench's in it to remove.
-		if _, err := os.Stat(strings.TrimPrefix(sock, "unix://")); err != nil {
-			continue
-		}
-		c, err := containerd.New(sock, containerd.WithTimeout(3*time.Second), containerd.WithDefaultNamespace(Namespace))
-		if err != nil {
-			continue
-		}
-		sweep.Add(Sweep(ctx, c, sock))
-		c.Close()
+// sweepOf sweeps the namespace isobench of the containerd at the profile's socket.
+func sweepOf(ctx context.Context, _ runtime.Env, p runtime.Profile) (runtime.ProfileSweep, error) {
+	opts := defaultOptions()
+	if err := p.DecodeOptions(&opts); err != nil {
+		return runtime.ProfileSweep{}, err
 	}
-	return sweep.Result()
+	return runtime.ProfileSweep{Endpoint: opts.Socket, Run: func() ([]string, error) { return sweepSocket(ctx, opts.Socket) }}, nil
+}
+
+// sweepSocket sweeps the containerd at sock; one that does not answer is skipped.
+func sweepSocket(ctx context.Context, sock string) ([]string, error) {
+	// No socket, no daemon, and nothing of isobench's in it to remove.
+	if _, err := os.Stat(strings.TrimPrefix(sock, "unix://")); err != nil {
+		return nil, nil
+	}
+	c, err := containerd.New(sock, containerd.WithTimeout(3*time.Second), containerd.WithDefaultNamespace(Namespace))
+	if err != nil {
+		return nil, nil
+	}
+	defer c.Close()
+	return Sweep(ctx, c, sock)
 }
 
 // killShim kills the containerd shim of isobench's container id; it tells whether there

@@ -28,6 +28,7 @@ import (
 	"github.com/isobench/isobench/internal/image"
 	"github.com/isobench/isobench/internal/netsetup"
 	"github.com/isobench/isobench/internal/runtime"
+	"github.com/isobench/isobench/internal/runtime/containerdimage"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 	"github.com/isobench/isobench/internal/runtime/kata"
 )
@@ -63,7 +64,7 @@ func init() {
 	prof := func(name, handler, oci, desc string, extra ...string) runtime.Profile {
 		opts := map[string]string{"handler": handler}
 		if oci != "" {
-			opts["oci_runtime"] = oci
+			opts[runtime.OptionOCIRuntime] = oci
 			opts["binary_name"] = oci
 		}
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -81,6 +82,7 @@ func init() {
 			"the aws.firecracker shim and the devmapper snapshotter",
 			Options: map[string]string{"handler": handlerFirecracker, "socket": FirecrackerSocket, "snapshotter": "devmapper"}},
 	)
+	runtime.RegisterCleaner(DriverName, runtime.ProfileCleaner(DriverName, sweepOf))
 }
 
 // Driver runs containers through one containerd and one runtime handler.
@@ -252,11 +254,6 @@ func (d *Driver) closeClient() {
 	}
 }
 
-// ImageRef is containerd's name for img in the namespace isobench.
-func ImageRef(img *image.Image) string {
-	return "docker.io/isobench/" + img.Name + ":" + img.ShortDigest()
-}
-
 // Prepare imports the image into the namespace isobench (unless there) and unpacks it
 // with the profile's snapshotter.
 func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
@@ -264,29 +261,9 @@ func (d *Driver) Prepare(ctx context.Context, img *image.Image) error {
 	if err != nil {
 		return fmt.Errorf("containerd at %s: %w", d.socket, err)
 	}
-	ctx = d.ctx(ctx)
-	ref := ImageRef(img)
-	cimg, err := c.GetImage(ctx, ref)
-	if errdefs.IsNotFound(err) {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(img.WriteDockerArchive(pw, "isobench/"+img.Name+":"+img.ShortDigest())) }()
-		imgs, ierr := c.Import(ctx, pr, containerd.WithIndexName(ref))
-		pr.CloseWithError(ierr)
-		if ierr != nil {
-			return fmt.Errorf("containerd at %s: importing %s: %w", d.socket, ref, ierr)
-		}
-		if len(imgs) == 0 {
-			return fmt.Errorf("containerd at %s: importing %s: no image in the archive", d.socket, ref)
-		}
-		cimg, err = c.GetImage(ctx, ref)
-	}
+	cimg, err := containerdimage.Ensure(d.ctx(ctx), c, img, d.snapshotter)
 	if err != nil {
-		return fmt.Errorf("containerd at %s: image %s: %w", d.socket, ref, err)
-	}
-	if ok, err := cimg.IsUnpacked(ctx, d.snapshotter); err != nil || !ok {
-		if err := cimg.Unpack(ctx, d.snapshotter); err != nil {
-			return fmt.Errorf("containerd at %s: unpacking %s with %s: %w", d.socket, ref, d.snapshotter, err)
-		}
+		return fmt.Errorf("containerd at %s: %w", d.socket, err)
 	}
 	d.image = cimg
 	if d.isRunsc() && d.handler == handlerRunc {

@@ -7,28 +7,26 @@ import (
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
-func init() { runtime.RegisterCleaner(DriverName, cleanup) }
+// sweepOf sweeps the dockerd the profile points to.
+func sweepOf(ctx context.Context, env runtime.Env, p runtime.Profile) (runtime.ProfileSweep, error) {
+	return runtime.ProfileSweep{Endpoint: hostOf(p), Run: func() ([]string, error) { return sweepDaemon(ctx, p, env) }}, nil
+}
 
-// cleanup sweeps every dockerd that a docker profile points to; a daemon that does not
-// answer holds nothing isobench can remove now, so it is skipped.
-func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var sweep runtime.Sweep
-	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		host := hostOf(p)
-		if !sweep.First(host) {
-			continue
-		}
-		d, err := New(p, env)
-		if err != nil {
-			continue
-		}
-		drv := d.(*dockerapi.Driver)
-		if problem, _ := drv.Reachable(ctx); problem != "" {
-			continue
-		}
-		cli, _ := drv.Client()
-		sweep.Add(dockerapi.Sweep(ctx, cli, "dockerd at "+host))
-		cli.Close()
+// sweepDaemon sweeps the dockerd profile p points to; a daemon that does not answer
+// holds nothing isobench can remove now, so it is skipped.
+func sweepDaemon(ctx context.Context, p runtime.Profile, env runtime.Env) ([]string, error) {
+	d, err := New(p, env)
+	if err != nil {
+		return nil, err
 	}
-	return sweep.Result()
+	drv := d.(*dockerapi.Driver)
+	if problem, _ := drv.Reachable(ctx); problem != "" {
+		return nil, nil
+	}
+	cli, err := drv.Client()
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	return dockerapi.Sweep(ctx, cli, "dockerd at "+hostOf(p))
 }

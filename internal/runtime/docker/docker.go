@@ -19,7 +19,7 @@ func init() {
 	prof := func(name, rt, oci, desc string) runtime.Profile {
 		opts := map[string]string{runtime.OptionRuntime: rt}
 		if oci != "" {
-			opts["oci_runtime"] = oci
+			opts[runtime.OptionOCIRuntime] = oci
 		}
 		return runtime.Profile{Name: name, Driver: DriverName, Options: opts, Description: desc}
 	}
@@ -29,6 +29,7 @@ func init() {
 		prof("docker-runsc", "runsc", "runsc", "dockerd with gVisor's runsc (registered in daemon.json runtimes, --platform=ptrace)"),
 		prof("docker-kata", "kata", "", "dockerd with Kata Containers (runtime kata: runtimeType io.containerd.kata.v2)"),
 	)
+	runtime.RegisterCleaner(DriverName, runtime.ProfileCleaner(DriverName, sweepOf))
 }
 
 var dockerEngine = dockerapi.Engine{

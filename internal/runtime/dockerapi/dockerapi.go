@@ -606,9 +606,7 @@ func (c *Container) Delete(ctx context.Context) error {
 	if c.closeConn != nil {
 		c.closeConn()
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := RemoveContainer(dctx, c.cli, c.id, c.spec.ID); err != nil {
+	if err := RemoveContainer(ctx, c.cli, c.id, c.spec.ID); err != nil {
 		return c.errorf("%w", err)
 	}
 	return nil
@@ -630,8 +628,11 @@ func ContainerConfig(imageRef string, s runtime.Spec) *container.Config {
 
 // RemoveContainer force-removes container id (or, when a create failed half-way and left
 // no id, the container named name) with its anonymous volumes; a container already gone
-// is no error.
+// is no error. It goes on after ctx is cancelled (a container must not be left behind)
+// but gives up after 30 seconds (a dead daemon must not hang it).
 func RemoveContainer(ctx context.Context, cli *client.Client, id, name string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	target := id
 	if target == "" {
 		target = name

@@ -22,34 +22,29 @@ func SweepProfile(kubeconfig string) runtime.Profile {
 		Options: map[string]string{"kubeconfig": kubeconfig, SweepOption: "1", "image": "none"}}
 }
 
-// cleanup deletes, in every namespace of each swept cluster, the pods and jobs isobench
-// labelled (label isobench=1), and nothing else.
-func cleanup(ctx context.Context, _ runtime.Env, profiles []runtime.Profile) ([]string, error) {
-	var removed []string
-	var errs []error
-	for _, p := range profiles {
-		if p.Driver != DriverName || p.Option(SweepOption, "") != "1" {
-			continue
-		}
-		cfg, err := RESTConfig(p.Option("kubeconfig", ""))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		c, err := k8s.NewForConfig(cfg)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("client for %s: %w", p.Option("kubeconfig", ""), err))
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		r, err := Sweep(cctx, c)
-		cancel()
-		removed = append(removed, r...)
-		if err != nil {
-			errs = append(errs, err)
-		}
+// sweepOf deletes, in every namespace of the cluster a sweep profile (SweepProfile) names,
+// the pods and jobs isobench labelled (label isobench=1), and nothing else.
+func sweepOf(ctx context.Context, _ runtime.Env, p runtime.Profile) (runtime.ProfileSweep, error) {
+	if p.Option(SweepOption, "") != "1" {
+		return runtime.ProfileSweep{}, nil
 	}
-	return removed, errors.Join(errs...)
+	kubeconfig := p.Option("kubeconfig", "")
+	return runtime.ProfileSweep{Endpoint: "kubeconfig " + kubeconfig, Run: func() ([]string, error) { return sweepCluster(ctx, kubeconfig) }}, nil
+}
+
+// sweepCluster sweeps the cluster kubeconfig points to.
+func sweepCluster(ctx context.Context, kubeconfig string) ([]string, error) {
+	cfg, err := RESTConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	c, err := k8s.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", kubeconfig, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return Sweep(ctx, c)
 }
 
 // Sweep removes every object labelled isobench=1 from a cluster: jobs (with their pods) and pods.

@@ -74,7 +74,7 @@ func init() {
 		prof("k8s-gvisor", "gvisor", "a pod per container under RuntimeClass gvisor (gVisor's containerd shim)"),
 		prof("k8s-kata", "kata", "a pod per container under RuntimeClass kata (Kata Containers: needs KVM and Kata on the node)"),
 	)
-	runtime.RegisterCleaner(DriverName, cleanup)
+	runtime.RegisterCleaner(DriverName, runtime.ProfileCleaner(DriverName, sweepOf))
 }
 
 // Settings are a profile's options, checked.

@@ -15,50 +15,48 @@ import (
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
 
-func init() { runtime.RegisterCleaner(DriverName, cleanup) }
+// sweepOf sweeps the containers the profile's runtime lists with its state root.
+func sweepOf(ctx context.Context, env runtime.Env, p runtime.Profile) (runtime.ProfileSweep, error) {
+	d, err := New(p, env)
+	if err != nil {
+		return runtime.ProfileSweep{}, err
+	}
+	drv := d.(*Driver)
+	bin, err := exec.LookPath(p.Binary)
+	if err != nil {
+		return runtime.ProfileSweep{}, nil // a runtime that is not installed lists nothing
+	}
+	drv.binary = bin
+	global := drv.globalArgs(true)
+	return runtime.ProfileSweep{Endpoint: bin + " " + strings.Join(global, " "), Run: func() ([]string, error) { return drv.sweep(ctx, global) }}, nil
+}
 
-// cleanup force-deletes the isobench containers every OCI profile's runtime still lists.
-func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) ([]string, error) {
+// sweep force-deletes the isobench containers the runtime lists under these global
+// arguments, then what killed creates left in its state directory.
+func (d *Driver) sweep(ctx context.Context, global []string) ([]string, error) {
+	ids, err := d.list(ctx, global)
+	if err != nil {
+		return nil, err
+	}
 	var sweep runtime.Sweep
-	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		d, err := New(p, env)
+	listed := map[string]bool{}
+	for _, id := range ids {
+		listed[id] = true
+		if !strings.HasPrefix(id, runtime.NamePrefix) {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		out, err := exec.CommandContext(dctx, d.binary, append(global, "delete", "--force", id)...).CombinedOutput()
+		cancel()
 		if err != nil {
+			sweep.Add(nil, fmt.Errorf("%s delete %s: %v: %s", d.profile.Name, id, err, strings.TrimSpace(string(out))))
 			continue
 		}
-		drv := d.(*Driver)
-		bin, err := exec.LookPath(p.Binary)
-		if err != nil {
-			continue
-		}
-		drv.binary = bin
-		global := drv.globalArgs(true)
-		if !sweep.First(bin + " " + strings.Join(global, " ")) {
-			continue
-		}
-		ids, err := drv.list(ctx, global)
-		if err != nil {
-			sweep.Add(nil, err)
-			continue
-		}
-		listed := map[string]bool{}
-		for _, id := range ids {
-			listed[id] = true
-			if !strings.HasPrefix(id, runtime.NamePrefix) {
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			out, err := exec.CommandContext(dctx, bin, append(global, "delete", "--force", id)...).CombinedOutput()
-			cancel()
-			if err != nil {
-				sweep.Add(nil, fmt.Errorf("%s delete %s: %v: %s", p.Name, id, err, strings.TrimSpace(string(out))))
-				continue
-			}
-			sweep.Add([]string{fmt.Sprintf("%s container %s", p.Name, id)}, nil)
-		}
-		sweep.Add(drv.removeStaleState(global, func(id string) bool { return !listed[id] }))
-		if drv.flavor == flavorRunsc {
-			sweep.Add(nil, drv.unpinNullNetns(ctx))
-		}
+		sweep.Add([]string{fmt.Sprintf("%s container %s", d.profile.Name, id)}, nil)
+	}
+	sweep.Add(d.removeStaleState(global, func(id string) bool { return !listed[id] }))
+	if d.flavor == flavorRunsc {
+		sweep.Add(nil, d.unpinNullNetns(ctx))
 	}
 	return sweep.Result()
 }

@@ -58,6 +58,7 @@ func init() {
 		runtime.Profile{Name: "runsc", Driver: DriverName, Binary: "runsc", Options: map[string]string{runtime.OptionPlatform: gvisor.DefaultPlatform},
 			Description: "gVisor's runsc (user-space kernel); platform set by the platform option"},
 	)
+	runtime.RegisterCleaner(DriverName, runtime.ProfileCleaner(DriverName, sweepOf))
 }
 
 // flavor selects the few behaviours where runtimes differ.

@@ -17,8 +17,6 @@ import (
 	"github.com/isobench/isobench/internal/runtime/dockerapi"
 )
 
-func init() { runtime.RegisterCleaner(DriverName, cleanup) }
-
 // cleanup stops the podman services killed runs left under env.Home/run, then removes
 // isobench's containers, networks and images from podman's storage through a service of
 // its own, and from every running service a profile's host option names.
@@ -37,24 +35,7 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		// Without podman nothing can be in its storage.
 		return sweep.Result()
 	}
-	sweepService := func(host, where string) {
-		cli, err := client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
-		if err != nil {
-			sweep.Add(nil, fmt.Errorf("%s: %w", where, err))
-			return
-		}
-		defer cli.Close()
-		sweep.Add(dockerapi.Sweep(ctx, cli, where))
-	}
-	for _, p := range runtime.ProfilesOf(DriverName, profiles) {
-		host := p.Option(runtime.OptionHost, "")
-		if host == "" || !sweep.First(host) {
-			continue
-		}
-		if sock, ok := strings.CutPrefix(host, "unix://"); ok && answers(ctx, sock) {
-			sweepService(host, "podman service at "+host)
-		}
-	}
+	sweep.Add(runtime.ProfileCleaner(DriverName, sweepProfileService)(ctx, env, profiles))
 	// Removing a container needs a runtime; podman finds runc, crun and runsc by name.
 	cfg := serviceConfig{Dir: filepath.Join(env.Home, "run", runtime.NamePrefix+"podman-cleanup"), Podman: podman}
 	for _, name := range []string{"crun", "runc", "runsc"} {
@@ -72,9 +53,31 @@ func cleanup(ctx context.Context, env runtime.Env, profiles []runtime.Profile) (
 		return sweep.Result()
 	}
 	defer svc.stop()
-	sweepService(cfg.host(), "podman")
+	sweep.Add(sweepService(ctx, cfg.host(), "podman"))
 	sweep.Add(sweepAardvark(AardvarkDir))
 	return sweep.Result()
+}
+
+// sweepProfileService sweeps the running podman service a profile's host option names.
+func sweepProfileService(ctx context.Context, _ runtime.Env, p runtime.Profile) (runtime.ProfileSweep, error) {
+	host := p.Option(runtime.OptionHost, "")
+	return runtime.ProfileSweep{Endpoint: host, Run: func() ([]string, error) {
+		if sock, ok := strings.CutPrefix(host, "unix://"); !ok || !answers(ctx, sock) {
+			return nil, nil
+		}
+		return sweepService(ctx, host, "podman service at "+host)
+	}}, nil
+}
+
+// sweepService removes isobench's objects through the podman service at host; where
+// names it in what is removed and in errors.
+func sweepService(ctx context.Context, host, where string) ([]string, error) {
+	cli, err := client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	defer cli.Close()
+	return dockerapi.Sweep(ctx, cli, where)
 }
 
 // AardvarkDir is where netavark keeps the DNS server's view of rootful podman's networks.

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/client"
@@ -111,9 +110,7 @@ func (c *Container) Delete(ctx context.Context) error {
 	if c.closeConn != nil {
 		c.closeConn()
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := dockerapi.RemoveContainer(dctx, c.cli, c.id, c.spec.ID); err != nil {
+	if err := dockerapi.RemoveContainer(ctx, c.cli, c.id, c.spec.ID); err != nil {
 		return c.errorf("%w", err)
 	}
 	return nil

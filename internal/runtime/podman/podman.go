@@ -53,6 +53,7 @@ func init() {
 		prof("crun", "podman (compat API service, conmon) with crun"),
 		prof("runsc", "podman (compat API service, conmon) with gVisor's runsc, --platform=ptrace"),
 	)
+	runtime.RegisterCleaner(DriverName, cleanup)
 }
 
 // Driver runs containers of one profile through a podman service.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isobench/isobench/internal/daemonproc"
 	"github.com/isobench/isobench/internal/procs"
 	"golang.org/x/sys/unix"
 )
@@ -128,9 +129,8 @@ func processLimits(pid int) (limits, error) {
 
 // service is a podman service isobench started; nil where it found one running.
 type service struct {
-	cfg    serviceConfig
-	cmd    *exec.Cmd
-	exited chan struct{}
+	cfg  serviceConfig
+	proc *daemonproc.Process
 }
 
 // startService runs `podman system service` on cfg's socket until it answers, unless a
@@ -149,7 +149,7 @@ func startService(ctx context.Context, cfg serviceConfig) (*service, error) {
 	}
 	// Ulimits above the service's own hard limits make every container fail to start
 	// (setrlimit: operation not permitted): start again with the service's limits.
-	got, err := processLimits(s.cmd.Process.Pid)
+	got, err := processLimits(s.proc.PID())
 	if err != nil || (got.nofile >= lim.nofile && got.nproc >= lim.nproc) {
 		return s, nil
 	}
@@ -169,44 +169,21 @@ func runService(ctx context.Context, cfg serviceConfig, lim limits) (*service, e
 	if err := os.WriteFile(cfg.confPath(), []byte(cfg.containersConf(lim)), 0o600); err != nil {
 		return nil, fmt.Errorf("podman service: %w", err)
 	}
-	logFile, err := os.OpenFile(cfg.logPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	cmd := exec.Command(cfg.Podman, cfg.args()...)
+	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+cfg.confPath())
+	proc, err := daemonproc.Start(cmd, cfg.logPath())
 	if err != nil {
 		return nil, fmt.Errorf("podman service: %w", err)
 	}
-	cmd := exec.Command(cfg.Podman, cfg.args()...)
-	cmd.Env = append(os.Environ(), "CONTAINERS_CONF="+cfg.confPath())
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Its own process group: a Ctrl-C to isobench must not take the service away while
-	// isobench still removes its containers through it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting podman service: %w", err)
-	}
-	s := &service{cfg: cfg, cmd: cmd, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); logFile.Close(); close(s.exited) }()
+	s := &service{cfg: cfg, proc: proc}
 	// The pid file lets `isobench cleanup` stop a service a killed run left.
-	if err := os.WriteFile(cfg.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+	if err := os.WriteFile(cfg.pidPath(), []byte(strconv.Itoa(proc.PID())), 0o600); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("podman service: %w", err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !answers(ctx, cfg.socket()) {
-		select {
-		case <-s.exited:
-			log := tail(cfg.logPath())
-			s.stop()
-			return nil, fmt.Errorf("podman service exited while starting: %s", log)
-		case <-ctx.Done():
-			s.stop()
-			return nil, fmt.Errorf("starting podman service: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			log := tail(cfg.logPath())
-			s.stop()
-			return nil, fmt.Errorf("podman service did not answer on %s within 30s: %s", cfg.socket(), log)
-		}
+	if err := proc.WaitReady(ctx, func() bool { return answers(ctx, cfg.socket()) }, 30*time.Second); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("podman service on %s: %w", cfg.socket(), err)
 	}
 	return s, nil
 }
@@ -217,13 +194,7 @@ func (s *service) stop() {
 	if s == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
+	s.proc.Stop(15 * time.Second)
 	_ = os.RemoveAll(s.cfg.Dir)
 }
 
@@ -245,18 +216,6 @@ func answers(ctx context.Context, sock string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "(no output)"
-	}
-	return s
 }
 
 // stopLeftService kills the service a killed run left in dir, if its pid file names a

@@ -13,10 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/isobench/isobench/internal/daemonproc"
 	"github.com/isobench/isobench/internal/mounts"
 	"github.com/isobench/isobench/internal/runtime/gvisor"
 )
@@ -41,33 +41,30 @@ func needRoot(t testing.TB) {
 // ContainerdSocket returns the socket of a running containerd.
 func ContainerdSocket(t testing.TB) string {
 	t.Helper()
-	needRoot(t)
-	if s := os.Getenv(EnvContainerdSocket); s != "" {
-		if !unixAnswers(s) {
-			t.Fatalf("%s=%s, but nothing listens there", EnvContainerdSocket, s)
-		}
-		return s
-	}
-	if unixAnswers(DefaultContainerdSocket) {
-		return DefaultContainerdSocket
-	}
-	return StartContainerd(t)
+	return runningDaemon(t, EnvContainerdSocket, DefaultContainerdSocket, unixAnswers, func() string { return StartContainerd(t) })
 }
 
 // DockerHost returns the endpoint of a running dockerd.
 func DockerHost(t testing.TB) string {
 	t.Helper()
+	return runningDaemon(t, EnvDockerHost, DefaultDockerHost, dockerAnswers, func() string { return StartDockerd(t, ContainerdSocket(t)).Address })
+}
+
+// runningDaemon is the address of the daemon that the environment variable env names
+// (which must answer), else def if a daemon answers there, else one start starts.
+func runningDaemon(t testing.TB, env, def string, answers func(string) bool, start func() string) string {
+	t.Helper()
 	needRoot(t)
-	if h := os.Getenv(EnvDockerHost); h != "" {
-		if !dockerAnswers(h) {
-			t.Fatalf("%s=%s, but no dockerd answers there", EnvDockerHost, h)
+	if a := os.Getenv(env); a != "" {
+		if !answers(a) {
+			t.Fatalf("%s=%s, but no daemon answers there", env, a)
 		}
-		return h
+		return a
 	}
-	if dockerAnswers(DefaultDockerHost) {
-		return DefaultDockerHost
+	if answers(def) {
+		return def
 	}
-	return StartDockerd(t, ContainerdSocket(t)).Address
+	return start()
 }
 
 // StartContainerd starts a containerd for this test and returns its socket; the daemon
@@ -186,8 +183,7 @@ type Daemon struct {
 	name, bin, logPath string
 	args               []string
 	ready              func() bool
-	cmd                *exec.Cmd
-	exited             chan struct{}
+	proc               *daemonproc.Process
 }
 
 // startDaemon describes a daemon and stops it when the test ends; Start runs it.
@@ -200,66 +196,31 @@ func startDaemon(t testing.TB, dir, name, bin string, args []string, ready func(
 // Start runs the daemon (again) in its own process group until it answers.
 func (d *Daemon) Start(t testing.TB) {
 	t.Helper()
-	logFile, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	proc, err := daemonproc.Start(exec.Command(d.bin, d.args...), d.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(d.bin, d.args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatalf("starting %s: %v", d.name, err)
+	d.proc = proc
+	if err := proc.WaitReady(context.Background(), d.ready, 30*time.Second); err != nil {
+		t.Fatalf("%s: %v", d.name, err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); logFile.Close(); close(exited) }()
-	d.cmd, d.exited = cmd, exited
-	deadline := time.Now().Add(30 * time.Second)
-	for !d.ready() {
-		select {
-		case <-exited:
-			t.Fatalf("%s exited while starting; log:\n%s", d.name, tailFile(d.logPath))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer within 30s; log:\n%s", d.name, tailFile(d.logPath))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("started %s (pid %d), log %s", d.name, cmd.Process.Pid, d.logPath)
+	t.Logf("started %s (pid %d), log %s", d.name, proc.PID(), d.logPath)
 }
 
 // Kill kills the daemon with SIGKILL, as a crash would, and waits until it is gone.
 func (d *Daemon) Kill() {
-	if d.cmd == nil {
-		return
+	if d.proc != nil {
+		d.proc.Kill()
+		d.proc = nil
 	}
-	_ = d.cmd.Process.Kill()
-	<-d.exited
-	d.cmd = nil
 }
 
 // stop ends the daemon: SIGTERM, then SIGKILL after 20 seconds.
 func (d *Daemon) stop() {
-	if d.cmd == nil {
-		return
+	if d.proc != nil {
+		d.proc.Stop(20 * time.Second)
+		d.proc = nil
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-	}
-	d.cmd = nil
-}
-
-func tailFile(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }
 
 func unixAnswers(sock string) bool {
