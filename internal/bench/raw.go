@@ -36,26 +36,3 @@ func closeRaw(f *os.File, errp *error) {
 		*errp = fmt.Errorf("keeping raw output %s: %w", filepath.Base(f.Name()), err)
 	}
 }
-
-// SetInfo records a fact about how the trial's samples were measured (see Trial.Info).
-func (t *Trial) SetInfo(key, value string) {
-	if t.Info != nil {
-		t.Info[key] = value
-	}
-}
-
-// InfoStack names, in Trial.Info, the network stack that served a networked trial.
-const InfoStack = "stack"
-
-// ReadSettings is the trial's settings of the benchmark c, whose settings struct is S:
-// c's defaults of a quick or a full run with the config file's settings over them, checked.
-func ReadSettings[S any](t *Trial, c Configurable) (*S, error) {
-	into, ok := c.DefaultSettings(t.Quick).(*S)
-	if !ok {
-		return nil, fmt.Errorf("settings: the defaults are %T, not *%T", c.DefaultSettings(t.Quick), *new(S))
-	}
-	if err := t.Settings.Decode(into); err != nil {
-		return nil, err
-	}
-	return into, nil
-}
