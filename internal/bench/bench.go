@@ -95,6 +95,16 @@ type Trial struct {
 	Logf func(format string, args ...any)
 }
 
+// SetInfo records a fact about how the trial's samples were measured (see Trial.Info).
+func (t *Trial) SetInfo(key, value string) {
+	if t.Info != nil {
+		t.Info[key] = value
+	}
+}
+
+// InfoStack names, in Trial.Info, the network stack that served a networked trial.
+const InfoStack = "stack"
+
 // ProbePath is where the probe binary appears inside every container.
 const ProbePath = "/.isobench/isobench"
 

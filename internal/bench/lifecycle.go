@@ -174,15 +174,11 @@ func (b *FirstByteBuffer) First() (time.Time, bool) {
 // name.stdout and name.stderr in the trial's raw directory, so they are kept when the
 // trial fails too.
 func RunToExitSaved(ctx context.Context, t *Trial, name string, spec runtime.Spec) (_ *Outcome, err error) {
-	stdout, err := t.createRaw(name + ".stdout")
+	stdout, stderr, err := t.createOutputs(name)
 	if err != nil {
 		return nil, err
 	}
 	defer closeRaw(stdout, &err)
-	stderr, err := t.createRaw(name + ".stderr")
-	if err != nil {
-		return nil, err
-	}
 	defer closeRaw(stderr, &err)
 	spec.Stdout, spec.Stderr = stdout, stderr
 	return RunToExit(ctx, t.Driver, spec)

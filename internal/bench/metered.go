@@ -35,15 +35,11 @@ type Metered struct {
 // the runtime started for it before they are gone. The image needs sh and sleep. limit
 // bounds the workload; a non-zero exit is an error carrying the end of its stderr.
 func RunMetered(ctx context.Context, t *Trial, name string, spec runtime.Spec, limit time.Duration) (res *Metered, err error) {
-	stdoutFile, err := t.createRaw(name + ".stdout")
+	stdoutFile, stderrFile, err := t.createOutputs(name)
 	if err != nil {
 		return nil, err
 	}
 	defer closeRaw(stdoutFile, &err)
-	stderrFile, err := t.createRaw(name + ".stderr")
-	if err != nil {
-		return nil, err
-	}
 	defer closeRaw(stderrFile, &err)
 	stdout, stderr := &FirstByteBuffer{}, NewLineWatch()
 	spec.Stdout, spec.Stderr = io.MultiWriter(stdout, stdoutFile), io.MultiWriter(stderr, stderrFile)

@@ -40,6 +40,19 @@ func DecodeSettings(b Benchmark, s Settings, quick bool) (any, error) {
 	return into, nil
 }
 
+// ReadSettings is the trial's settings of the benchmark c, whose settings struct is S:
+// c's defaults of a quick or a full run with the config file's settings over them, checked.
+func ReadSettings[S any](t *Trial, c Configurable) (*S, error) {
+	into, ok := c.DefaultSettings(t.Quick).(*S)
+	if !ok {
+		return nil, fmt.Errorf("settings: the defaults are %T, not *%T", c.DefaultSettings(t.Quick), *new(S))
+	}
+	if err := t.Settings.Decode(into); err != nil {
+		return nil, err
+	}
+	return into, nil
+}
+
 // Decode fills into, a pointer to the benchmark's settings struct holding its defaults,
 // from s.
 func (s Settings) Decode(into any) error {

@@ -3,7 +3,6 @@ package cpu
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,18 +39,15 @@ func Parse(out []byte) (Result, error) {
 			haveRate = err == nil
 		case "total number of events":
 			r.TotalEvents, err = strconv.ParseInt(val, 10, 64)
-		case "execution time (avg/stddev)":
+		case bench.SysbenchLastLine:
 			complete = true // the report's last line
 		}
 		if err != nil {
 			return r, fmt.Errorf("sysbench cpu output: %q: %w", sc.Text(), err)
 		}
 	}
-	if !haveRate {
-		return r, fmt.Errorf("sysbench cpu output has no \"events per second\" line (failed or cut short): %s", bench.SysbenchComplaint(out))
-	}
-	if !complete {
-		return r, errors.New("sysbench cpu output ends before its last line \"execution time (avg/stddev)\" (cut short)")
+	if err := bench.CheckSysbenchReport("cpu", out, "events per second", haveRate, complete); err != nil {
+		return r, err
 	}
 	if !(r.EventsPerSecond > 0) {
 		return r, fmt.Errorf("sysbench cpu reported %v events per second", r.EventsPerSecond)

@@ -3,7 +3,6 @@ package memory
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -50,7 +49,7 @@ func Parse(out []byte) (Result, error) {
 				r.BlockSize = val
 			case "operation":
 				r.Operation = val
-			case "execution time (avg/stddev)":
+			case bench.SysbenchLastLine:
 				complete = true // the report's last line
 			}
 		}
@@ -58,11 +57,8 @@ func Parse(out []byte) (Result, error) {
 			return r, fmt.Errorf("sysbench memory output: %q: %w", line, err)
 		}
 	}
-	if !haveRate {
-		return r, fmt.Errorf("sysbench memory output has no \"MiB transferred\" line (failed or cut short): %s", bench.SysbenchComplaint(out))
-	}
-	if !complete {
-		return r, errors.New("sysbench memory output ends before its last line \"execution time (avg/stddev)\" (cut short)")
+	if err := bench.CheckSysbenchReport("memory", out, "MiB transferred", haveRate, complete); err != nil {
+		return r, err
 	}
 	if !(r.MiBPerSecond > 0) {
 		return r, fmt.Errorf("sysbench memory reported %v MiB/s", r.MiBPerSecond)
