@@ -5,9 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/procfs"
+
+	"github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 )
 
@@ -33,63 +38,48 @@ func Limits(t *testing.T, ctx context.Context, d runtime.Driver) {
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	procs, err := c.Processes(ctx)
+	listed, err := c.Processes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checked := 0
-	for _, p := range procs {
+	for _, p := range listed {
 		if p.Role != runtime.RoleWorkload && p.Role != runtime.RoleSandbox {
 			continue
 		}
 		checked++
-		if cpus := statusField(t, p.PID, "Cpus_allowed_list"); cpus != "0" {
-			t.Errorf("%s process %d may run on CPUs %q, want 0", p.Role, p.PID, cpus)
+		if cpus, err := procs.AllowedCPUs(p.PID); err != nil || !slices.Equal(cpus, []uint64{0}) {
+			t.Errorf("%s process %d may run on CPUs %v (%v), want 0", p.Role, p.PID, cpus, err)
 		}
 		if got := memoryLimit(t, p.PID); got != limit {
 			t.Errorf("%s process %d: memory cgroup limit %d, want %d", p.Role, p.PID, got, limit)
 		}
 	}
 	if checked == 0 {
-		t.Fatalf("no workload or sandbox process among %+v", procs)
+		t.Fatalf("no workload or sandbox process among %+v", listed)
 	}
-}
-
-func statusField(t *testing.T, pid int, field string) string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	t.Fatalf("/proc/%d/status has no %s", pid, field)
-	return ""
 }
 
 // memoryLimit reads the limit of pid's memory cgroup: cgroup v1's memory controller
 // where it is mounted (hybrid hosts), else v2's memory.max.
 func memoryLimit(t *testing.T, pid int) int64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cgroups, err := p.Cgroups()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var file string
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
+	for _, cg := range cgroups {
 		switch {
-		case parts[1] == "memory":
-			file = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes")
-		case parts[0] == "0" && file == "":
+		case slices.Contains(cg.Controllers, "memory"):
+			file = filepath.Join("/sys/fs/cgroup/memory", cg.Path, "memory.limit_in_bytes")
+		case cg.HierarchyID == 0 && file == "":
 			for _, root := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-				if f := filepath.Join(root, parts[2], "memory.max"); fileExists(f) {
+				if f := filepath.Join(root, cg.Path, "memory.max"); fileExists(f) {
 					file = f
 					break
 				}
@@ -97,14 +87,14 @@ func memoryLimit(t *testing.T, pid int) int64 {
 		}
 	}
 	if file == "" {
-		t.Fatalf("process %d is in no memory cgroup: %s", pid, b)
+		t.Fatalf("process %d is in no memory cgroup: %+v", pid, cgroups)
 	}
 	v, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n int64
-	if _, err := fmt.Sscan(strings.TrimSpace(string(v)), &n); err != nil {
+	n, err := strconv.ParseInt(strings.TrimSpace(string(v)), 10, 64)
+	if err != nil {
 		t.Fatalf("%s holds %q, not a limit", file, v)
 	}
 	return n
