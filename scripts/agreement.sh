@@ -57,7 +57,7 @@ mount -t overlay overlay -o "lowerdir=$ovl/lower,upperdir=$ovl/upper,workdir=$ov
 } > "$work/config.yaml"
 
 export ISOBENCH TRIALS LIMIT BENCHES SECONDS_PER_RUN FIO_SIZE_MIB WORK="$work" OVERLAY="$ovl/merged"
-python3 - <<'PY'
+PYTHONPATH="$(cd "$(dirname "$0")" && pwd)/lib" python3 - <<'PY'
 import json, math, os, re, statistics, subprocess, sys
 
 env = os.environ
@@ -145,17 +145,7 @@ load = os.getloadavg()[0]
 if load > 0.5:
     print(f"agreement.sh: warning: load average {load:.2f}; other work on the host skews both sides", file=sys.stderr)
 
-def median_interval(xs, level=0.95):
-    """Distribution-free interval [x(j), x(n+1-j)] of the median with the largest j whose
-    Binomial(n, 1/2) coverage is at least level; None when n is too small."""
-    xs, n, best, cdf = sorted(xs), len(xs), None, 0.0
-    for j in range(1, (n + 1) // 2 + 1):
-        cdf += math.comb(n, j - 1) / 2 ** n
-        cover = 1 - 2 * cdf
-        if cover < level:
-            break
-        best = (xs[j - 1], xs[n - j], cover)
-    return best
+from intervals import median_interval
 
 # Each round has one by-hand trial and one one-trial `isobench run`; the order alternates,
 # so that drift in the host's state (load, frequency, page cache) falls on both sides

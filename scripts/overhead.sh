@@ -49,7 +49,7 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$work/src/etc/passwd"
 mkdir -p "$work/bundle/rootfs" "$work/upper" "$work/work"
 mount -t overlay overlay -o "lowerdir=$work/src,upperdir=$work/upper,workdir=$work/work" "$work/bundle/rootfs"
 (cd "$work/bundle" && runc spec)
-python3 - "$work/bundle/config.json" <<'PY'
+PYTHONPATH="$(cd "$(dirname "$0")" && pwd)/lib" python3 - "$work/bundle/config.json" <<'PY'
 import json, resource, sys
 path = sys.argv[1]
 c = json.load(open(path))
@@ -87,22 +87,12 @@ for ((i = 1; i <= rounds; i++)); do
   fi
 done
 
-python3 - "$work" "$WARMUP" "$rounds" "$LIMIT" <<'PY'
+PYTHONPATH="$(cd "$(dirname "$0")" && pwd)/lib" python3 - "$work" "$WARMUP" "$rounds" "$LIMIT" <<'PY'
 import json, math, statistics, sys
 work, warmup, rounds, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 steps = ("create", "start", "delete")
 
-def median_interval(xs, level=0.95):
-    """Distribution-free interval [x(j), x(n+1-j)] of the median with the largest j whose
-    Binomial(n, 1/2) coverage is at least level; None when n is too small."""
-    xs, n, best, cdf = sorted(xs), len(xs), None, 0.0
-    for j in range(1, (n + 1) // 2 + 1):
-        cdf += math.comb(n, j - 1) / 2 ** n
-        cover = 1 - 2 * cdf
-        if cover < level:
-            break
-        best = (xs[j - 1], xs[n - j], cover)
-    return best
+from intervals import median_interval
 
 iso, hyp = {s: [] for s in steps}, {s: [] for s in steps}
 for i in range(warmup + 1, rounds + 1):
