@@ -3,6 +3,7 @@
 package testutil
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -42,4 +43,26 @@ func IsobenchMounts(t testing.TB) []string {
 		}
 	}
 	return out
+}
+
+// StartContainer makes, creates and starts a container of spec through d; the test's
+// cleanup removes it and fails the test when that fails.
+func StartContainer(t testing.TB, ctx context.Context, d runtime.Driver, spec runtime.Spec) runtime.Container {
+	t.Helper()
+	c, err := d.New(ctx, spec)
+	if err != nil {
+		t.Fatalf("container %s: %v", spec.ID, err)
+	}
+	t.Cleanup(func() {
+		if err := runtime.Remove(context.Background(), c); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := c.Create(ctx); err != nil {
+		t.Fatalf("creating %s: %v", spec.ID, err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatalf("starting %s: %v", spec.ID, err)
+	}
+	return c
 }

@@ -15,6 +15,7 @@ import (
 	hostprocs "github.com/isobench/isobench/internal/procs"
 	"github.com/isobench/isobench/internal/runtime"
 	_ "github.com/isobench/isobench/internal/runtime/host"
+	"github.com/isobench/isobench/internal/testutil"
 )
 
 // TestCPUSetPinsTheWorkloadAndMemoryLimitsAreRefused: the baseline applies a CPU set
@@ -32,19 +33,8 @@ func TestCPUSetPinsTheWorkloadAndMemoryLimitsAreRefused(t *testing.T) {
 	if !errors.Is(err, runtime.ErrCannotLimit) || !strings.Contains(err.Error(), "cgroup") {
 		t.Fatalf("memory limit on the host baseline: %v", err)
 	}
-	c, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "test-host-cpus", Args: []string{"sleep", "30"},
+	c := testutil.StartContainer(t, ctx, d, runtime.Spec{ID: runtime.NamePrefix + "test-host-cpus", Args: []string{"sleep", "30"},
 		Resources: runtime.Resources{CPUs: "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := runtime.Remove(context.WithoutCancel(ctx), c); err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	procs, err := c.Processes(ctx)
 	if err != nil || len(procs) == 0 {
 		t.Fatalf("processes %v: %v", procs, err)
@@ -68,21 +58,10 @@ func TestDeleteKillsWhatLeftTheSession(t *testing.T) {
 	out := t.TempDir()
 	// The orphan writes its own pid (setsid may fork, so $! would name the wrong one),
 	// and the workload exits only once it did.
-	c, err := d.New(ctx, runtime.Spec{ID: runtime.NamePrefix + "test-host-setsid",
+	c := testutil.StartContainer(t, ctx, d, runtime.Spec{ID: runtime.NamePrefix + "test-host-setsid",
 		Mounts: []runtime.Mount{{Type: "bind", Source: out, Destination: "/out"}},
 		Args: []string{"sh", "-c", "setsid sh -c 'echo $$ > /out/pid.tmp && mv /out/pid.tmp /out/pid && exec sleep 300' </dev/null >/dev/null 2>&1 & " +
 			"for i in $(seq 100); do [ -s /out/pid ] && exit 0; sleep 0.1; done; exit 1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := runtime.Remove(context.WithoutCancel(ctx), c); err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if code, err := c.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("wait: %d, %v", code, err)
 	}
