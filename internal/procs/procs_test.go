@@ -77,11 +77,17 @@ func TestGrandchildrenAreDescendants(t *testing.T) {
 // proportional share, as vmm.ReadVMMMemory looks for a guest's RAM.
 func TestMappingsFindsAnAnonymousMapping(t *testing.T) {
 	const size = 1234 << 12
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	// Inaccessible guard pages on both sides keep the kernel from merging the mapping
+	// with a neighbouring anonymous one (the Go heap), which would change its size.
+	region, err := syscall.Mmap(-1, 0, size+2*4096, syscall.PROT_NONE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Munmap(mem)
+	defer syscall.Munmap(region)
+	mem := region[4096 : 4096+size]
+	if err := syscall.Mprotect(mem, syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < size; i += 4096 {
 		mem[i] = 1
 	}
